@@ -1,0 +1,26 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   creates .venv, installs slimnas, trains the baseline on the synthetic MVTec look-alike
+#   make test   creates .venv if needed and runs the test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test venv clean
+
+$(VENV)/.installed: requirements.txt code/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e code
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(PY) train.py --epochs 30
+
+test: venv
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs

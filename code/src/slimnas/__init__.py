@@ -1,0 +1,3 @@
+"""slimnas: find, shrink and ship small image classifiers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,86 @@
+"""Checkpoints: one ``.pt`` file of plain data, loaded with ``weights_only=True`` (no pickled code, ever).
+
+Keys: ``state_dict``, ``model`` (the model YAML as a dict), ``classes`` (ordered names),
+``preprocessing`` (input_size, resize, mean, std), ``decomposition`` (per-layer spec or None),
+``metrics`` (val F1, MACs, ...), and for resuming ``train_state`` (optimizer, scheduler, epoch, history).
+Loading rebuilds the model from its YAML, re-applies the decomposition structurally, then loads weights.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..errors import CheckpointError, ConfigError
+from ..io import atomic_path
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, model_cfg: dict, classes: list[str], preprocessing: dict,
+                    metrics: dict | None = None, decomposition: dict | None = None,
+                    train_state: dict | None = None) -> Path:
+    ckpt = {
+        "format": "slimnas-checkpoint/1",
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": model_cfg,
+        "classes": list(classes),
+        "preprocessing": preprocessing,
+        "decomposition": decomposition,
+        "metrics": metrics or {},
+    }
+    if train_state is not None:
+        ckpt["train_state"] = train_state
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint as data; anything that would need unpickling code is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: refused to load: it holds pickled objects, not plain weights "
+                              f"({str(e).splitlines()[0]})") from None
+    except Exception as e:  # noqa: BLE001 - truncated/corrupt files raise many kinds
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    missing = [k for k in ("state_dict", "model", "classes", "preprocessing") if k not in ckpt]
+    if not isinstance(ckpt, dict) or missing:
+        raise CheckpointError(f"{path}: not a slimnas checkpoint (missing {missing or 'everything'})")
+    return ckpt
+
+
+def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model a checkpoint describes and load its weights; returns (model in eval mode, ckpt)."""
+    from ..model import ModelConfig, build_model
+
+    ckpt = load_checkpoint(path)
+    try:
+        model = build_model(ModelConfig.from_dict(ckpt["model"], f"{path} (model)"), num_classes=len(ckpt["classes"]))
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
+    if ckpt.get("decomposition"):
+        from ..decompose import apply_decomposition  # structure first, then weights
+
+        model = apply_decomposition(model, ckpt["decomposition"])
+    load_weights(model, ckpt["state_dict"], str(path))
+    return model.eval(), ckpt
+
+
+def load_weights(model: nn.Module, state_dict: dict, source: str) -> None:
+    """``load_state_dict(strict=True)`` with an error that says which tensors disagree."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    extra = [k for k in state_dict if k not in own]
+    shape = [k for k in own if k in state_dict and own[k].shape != state_dict[k].shape]
+    if missing or extra or shape:
+        details = "; ".join(f"{n}: {v[:3]}{' ...' if len(v) > 3 else ''}" for n, v in
+                            (("missing", missing), ("unexpected", extra), ("shape mismatch", shape)) if v)
+        raise CheckpointError(f"{source}: weights do not fit this architecture ({details})")
+    model.load_state_dict(state_dict)

@@ -1,0 +1,185 @@
+"""The training loop: AdamW/SGD, cosine schedule with warm-up, AMP on CUDA, best checkpoint by macro-F1.
+
+``fit`` writes, in ``out``: ``best.pt`` and ``last.pt`` (checkpoints), ``metrics.csv`` (one row per
+epoch), ``results.json``, ``confusion_matrix.csv`` and ``per_class.csv`` (of the best epoch).
+``on_epoch(epoch, row)`` lets a caller watch or stop training (a search raises ``optuna.TrialPruned``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+from timm.scheduler import CosineLRScheduler
+from tqdm import tqdm
+
+from ..errors import SlimnasError
+from ..io import write_csv, write_json
+from .checkpoint import load_checkpoint, load_weights, save_checkpoint
+from .losses import build_loss
+from .metrics import confusion_matrix, macro_f1, per_class
+
+
+class TrainingDiverged(SlimnasError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    min_lr: float = 1e-5
+    grad_clip: float | None = 5.0
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # mixed precision, CUDA only
+    progress: bool = True
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SlimnasError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # no weight decay on norms and biases, as in timm's param_groups_weight_decay
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    raise SlimnasError(f"unknown optimizer {cfg.optimizer!r}; use 'adamw' or 'sgd'")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader, device: torch.device, criterion: nn.Module | None = None):
+    """(mean loss, true labels, predicted labels) over ``loader``."""
+    model.eval()
+    losses, ys, preds = [], [], []
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device)
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            logits = model(x)
+        if criterion is not None:
+            losses.append(float(criterion(logits.float(), y)) * len(y))
+        ys.append(y.cpu())
+        preds.append(logits.argmax(1).cpu())
+    y_true, y_pred = torch.cat(ys).numpy(), torch.cat(preds).numpy()
+    return (sum(losses) / max(len(y_true), 1) if losses else float("nan")), y_true, y_pred
+
+
+@dataclass
+class TrainResult:
+    best_f1: float
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    out: Path
+
+
+def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: dict, metrics: dict | None = None,
+        resume: str | Path | None = None, on_epoch: Callable[[int, dict], None] | None = None) -> TrainResult:
+    """Train ``model`` on ``data`` (a :class:`DataBundle`); see the module docstring for the files written."""
+    out = Path(out)
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    model.to(device)
+    train_loader, val_loader = data.loaders()
+    weight = data.class_weights().to(device) if data.cfg.class_weights else None
+    criterion = build_loss(data.cfg.loss, weight, data.cfg.label_smoothing, data.cfg.focal_gamma).to(device)
+    optimizer = make_optimizer(model, cfg)
+    steps_per_epoch = max(len(train_loader), 1)
+    scheduler = CosineLRScheduler(optimizer, t_initial=cfg.epochs * steps_per_epoch, lr_min=cfg.min_lr,
+                                  warmup_t=int(cfg.warmup_epochs * steps_per_epoch), warmup_lr_init=cfg.lr * 0.01,
+                                  warmup_prefix=True, t_in_epochs=False)
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    ckpt_common = {"model_cfg": model_cfg, "classes": data.classes, "preprocessing": data.cfg.preprocessing}
+    history: list[dict] = []
+    best_f1, best_epoch, start_epoch = -1.0, -1, 0
+    if resume:
+        ckpt = load_checkpoint(resume)
+        state = ckpt.get("train_state")
+        if state is None:
+            raise SlimnasError(f"{resume}: has no training state to resume from (use last.pt)")
+        load_weights(model, ckpt["state_dict"], str(resume))
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, best_f1, best_epoch, history = state["epoch"] + 1, state["best_f1"], state["best_epoch"], state["history"]
+        print(f"resuming from {resume} at epoch {start_epoch}")
+    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        running, seen = 0.0, 0
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress)
+        for step, (x, y) in enumerate(bar):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device.type, enabled=use_amp):
+                loss = criterion(model(x), y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                                       f"lower the learning rate (now {cfg.lr})")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step_update(epoch * steps_per_epoch + step + 1)
+            running, seen = running + loss.item() * len(y), seen + len(y)
+            bar.set_postfix(loss=f"{running / seen:.3f}")
+        val_loss, y_true, y_pred = predict(model, val_loader, device, criterion)
+        f1 = macro_f1(y_true, y_pred)
+        row = {"epoch": epoch + 1, "train_loss": round(running / max(seen, 1), 5), "val_loss": round(val_loss, 5),
+               "val_f1": round(f1, 5), "val_acc": round(float((y_true == y_pred).mean()), 5),
+               "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
+        history.append(row)
+        improved = f1 > best_f1
+        if improved:
+            best_f1, best_epoch = f1, epoch + 1
+            save_checkpoint(out / "best.pt", model, **ckpt_common,
+                            metrics={**(metrics or {}), "val_f1": f1, "epoch": epoch + 1})
+            write_csv(out / "confusion_matrix.csv", ["true\\pred", *data.classes],
+                      [[c, *r] for c, r in zip(data.classes, confusion_matrix(y_true, y_pred, len(data.classes)).tolist())])
+            write_csv(out / "per_class.csv", ["label", "precision", "recall", "f1", "support"],
+                      per_class(y_true, y_pred, data.classes))
+        save_checkpoint(out / "last.pt", model, **ckpt_common, metrics={**(metrics or {}), "val_f1": f1},
+                        train_state={"optimizer": optimizer.state_dict(), "epoch": epoch, "best_f1": best_f1,
+                                     "best_epoch": best_epoch, "history": history})
+        write_csv(out / "metrics.csv", list(row), [list(r.values()) for r in history])
+        print(f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {row['train_loss']:.3f}  val_loss {val_loss:.3f}  "
+              f"val_f1 {f1:.4f}  acc {row['val_acc']:.3f}{'  *' if improved else ''}", flush=True)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, row)
+    seconds = time.perf_counter() - t0
+    result = TrainResult(best_f1, best_epoch, len(history), seconds, out)
+    write_json(out / "results.json", {"best_val_f1": best_f1, "best_epoch": best_epoch, "epochs": len(history),
+                                      "train_seconds": round(seconds, 1), **(metrics or {}),
+                                      "train": {k: v for k, v in asdict(cfg).items() if k != "progress"},
+                                      "data": data.cfg.to_dict()})
+    if not math.isfinite(best_f1) or best_epoch < 0:
+        raise TrainingDiverged("no epoch finished")
+    return result

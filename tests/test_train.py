@@ -1,0 +1,133 @@
+"""Training end to end on tiny data: files written, checkpoints reload exactly, resume, NaN, pickles refused."""
+
+import csv
+import json
+import pickle
+
+import pytest
+import torch
+import yaml
+
+from conftest import TINY_MODEL, run_script
+from slimnas.data.config import build_data, load_data_config
+from slimnas.errors import CheckpointError
+from slimnas.model import build_model
+from slimnas.train import TrainConfig, TrainingDiverged, load_checkpoint, model_from_checkpoint, train
+from slimnas.train.metrics import confusion_matrix, macro_f1
+
+FAST = dict(epochs=2, lr=5e-3, warmup_epochs=0.5, progress=False)
+
+
+def test_macro_f1_and_confusion_by_hand():
+    y_true, y_pred = [0, 0, 1, 1, 2], [0, 1, 1, 1, 0]
+    # class 0: P=1/2 R=1/2 F=.5; class 1: P=2/3 R=1 F=.8; class 2: F=0
+    assert macro_f1(y_true, y_pred) == pytest.approx((0.5 + 0.8 + 0) / 3)
+    assert confusion_matrix(y_true, y_pred, 3).tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_train_writes_everything_and_reloads_exactly(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    out = tmp_path / "run"
+    result = train(tiny_model_yaml, tiny_data_yaml, out, TrainConfig(**FAST), verbose=False)
+    for name in ("best.pt", "last.pt", "metrics.csv", "results.json", "confusion_matrix.csv", "per_class.csv",
+                 "model.yaml", "data.yaml"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert result.best_f1 == pytest.approx(max(float(r["val_f1"]) for r in rows), abs=1e-5)
+    results = json.loads((out / "results.json").read_text())
+    assert results["macs"] > 0 and results["epochs"] == 2
+    cm = list(csv.reader(open(out / "confusion_matrix.csv")))
+    assert len(cm) == 89 and len(cm[0]) == 89
+
+    ckpt = load_checkpoint(out / "best.pt")
+    assert len(ckpt["classes"]) == 88 and ckpt["preprocessing"]["input_size"] == 32
+    assert ckpt["metrics"]["val_f1"] == pytest.approx(result.best_f1)
+    model, _ = model_from_checkpoint(out / "best.pt")
+    again, _ = model_from_checkpoint(out / "best.pt")
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.equal(model(x), again(x))
+    assert yaml.safe_load((out / "model.yaml").read_text())["backbone"] == TINY_MODEL["backbone"]
+
+
+def test_same_seed_same_result(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    a = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "a", TrainConfig(**{**FAST, "epochs": 1}), verbose=False)
+    b = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "b", TrainConfig(**{**FAST, "epochs": 1}), verbose=False)
+    wa, wb = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    assert a.best_f1 == b.best_f1
+    assert all(torch.equal(wa["state_dict"][k], wb["state_dict"][k]) for k in wa["state_dict"])
+
+
+def test_resume_continues_where_it_stopped(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    out = tmp_path / "run"
+    train(tiny_model_yaml, tiny_data_yaml, out, TrainConfig(**{**FAST, "epochs": 1}), verbose=False)
+    # a run asked for 2 epochs, interrupted after 1: resuming runs only epoch 2
+    cfg = TrainConfig(**FAST)
+    result = train(tiny_model_yaml, tiny_data_yaml, out, cfg, resume=out / "last.pt", verbose=False)
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and result.epochs_run == 2
+
+
+def test_nan_loss_is_a_clear_error(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf) at epoch \d+, step \d+; lower the learning rate"):
+        train(tiny_model_yaml, tiny_data_yaml, tmp_path / "run", TrainConfig(**{**FAST, "lr": 1e30, "grad_clip": None}),
+              verbose=False)
+
+
+def test_timm_model_trains(tmp_path, tiny_data_yaml):
+    path = tmp_path / "timm.yaml"
+    path.write_text("timm: mobilenetv3_small_050\n")
+    result = train(path, tiny_data_yaml, tmp_path / "run", TrainConfig(**{**FAST, "epochs": 1}), verbose=False)
+    model, ckpt = model_from_checkpoint(tmp_path / "run" / "best.pt")
+    assert ckpt["model"] == {"timm": "mobilenetv3_small_050"} and result.epochs_run == 1
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 88)
+
+
+class _Boom:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned > /tmp/slimnas_pwned",))
+
+
+def test_pickled_payload_is_refused_and_runs_nothing(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "model": {}, "classes": [], "preprocessing": {}, "x": _Boom()}, path)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_checkpoint(path)
+    import os
+
+    assert not os.path.exists("/tmp/slimnas_pwned")
+    (tmp_path / "trunc.pt").write_bytes(path.read_bytes()[:50])
+    with pytest.raises(CheckpointError, match="trunc.pt: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    pickle  # noqa: B018 - imported to make clear what is being refused
+
+
+def test_checkpoint_from_another_architecture(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    train(tiny_model_yaml, tiny_data_yaml, tmp_path / "run", TrainConfig(**{**FAST, "epochs": 1}), verbose=False)
+    ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
+    ckpt["model"]["backbone"][0][2][0] = 16  # claims a wider stem than its weights
+    torch.save(ckpt, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="weights do not fit this architecture .*shape mismatch"):
+        model_from_checkpoint(tmp_path / "other.pt")
+
+
+def test_train_cli(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml),
+                   "--dst", str(tmp_path / "run"), "--epochs", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "best val macro-F1" in r.stdout and "aten MACs at 3x32x32" in r.stdout
+    assert (tmp_path / "run" / "best.pt").is_file()
+    r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tmp_path / "nope.yaml"))
+    assert r.returncode == 2 and "nope.yaml: file not found" in r.stderr
+
+
+@pytest.mark.parametrize("script", ["train.py", "tune_architecture.py", "decompose.py", "finetune_inference.py"])
+def test_every_cli_has_help(script):
+    r = run_script(script, "--help")
+    assert r.returncode == 0 and "usage:" in r.stdout
+
+
+def test_bundle_is_reusable_for_model_building(tiny_data_yaml):
+    bundle = build_data(load_data_config(tiny_data_yaml))
+    assert build_model(TINY_MODEL, len(bundle.classes), 32)(torch.randn(1, 3, 32, 32)).shape == (1, 88)
