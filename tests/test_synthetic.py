@@ -46,5 +46,5 @@ def test_defects_change_the_image():
             continue
         good = np.asarray(render(f"{category}-good", 64, np.random.default_rng(3)), np.float32)
         bad = np.asarray(render(label, 64, np.random.default_rng(3)), np.float32)
-        changed = (np.abs(good - bad).max(2) > 40).mean()
-        assert changed > 0.002, f"{label}: defect not visible"
+        changed = (np.abs(good - bad).max(2) > 25).mean()  # 25 of 255 grey levels: visible to the eye
+        assert changed > 0.002, f"{label}: defect not visible"  # >= 0.2 % of the image (thin scratches)
