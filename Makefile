@@ -9,7 +9,6 @@ PY := $(VENV)/bin/python
 
 $(VENV)/.installed: requirements.txt code/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e code
 	touch $@
