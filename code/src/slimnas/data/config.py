@@ -1,0 +1,145 @@
+"""The data YAML: which dataset, how to split, augment and balance it; and the loaders it builds."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from ..config import from_dict
+from ..errors import ConfigError
+from ..io import read_yaml
+from .dataset import ImageDataset
+from .sources import Source, list_source
+from .split import stratified_kfold, stratified_split
+from .transforms import DEFAULT_AUGMENT, build_transforms
+
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+@dataclass
+class DataConfig:
+    kind: str = "synthetic"  # synthetic | dacon_csv | mvtec | image_folder
+    root: str | None = None  # synthetic: where to generate (default: the cache dir)
+    synthetic: dict = field(default_factory=lambda: {"scale": 1.0, "size": 128, "seed": 0})
+    img_size: int = 96
+    resize: str = "resize"  # resize | pad
+    batch_size: int = 64
+    num_workers: int = 0
+    val_fraction: float = 0.2
+    n_folds: int | None = None  # k-fold instead of a hold-out split
+    fold: int = 0
+    seed: int = 0
+    cache_images: bool = True
+    skip_bad_images: bool = False
+    augment: list = field(default_factory=lambda: list(DEFAULT_AUGMENT))
+    mean: list = field(default_factory=lambda: list(IMAGENET_MEAN))
+    std: list = field(default_factory=lambda: list(IMAGENET_STD))
+    sampler: str | None = None  # None | weighted (inverse class frequency ** sampler_power)
+    sampler_power: float = 0.5
+    loss: str = "ce"  # ce | focal
+    label_smoothing: float = 0.0
+    focal_gamma: float = 2.0
+    class_weights: bool = False  # weight the loss by inverse class frequency ** sampler_power
+    source: str = field(default="<data config>", compare=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("source")
+        return d
+
+    @property
+    def preprocessing(self) -> dict:
+        """What inference must repeat: stored in checkpoints and ONNX metadata."""
+        return {"input_size": self.img_size, "resize": self.resize, "mean": list(self.mean), "std": list(self.std)}
+
+
+def load_data_config(path: str | Path | None = None, **overrides) -> DataConfig:
+    """Read a data YAML (``None``: the embedded synthetic default); ``overrides`` win over the file."""
+    data = read_yaml(path) if path else {}
+    data = {**(data or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    cfg = from_dict(DataConfig, data, str(path or "<default data config>"))
+    if cfg.sampler not in (None, "weighted"):
+        raise ConfigError(f"{cfg.source}: sampler must be null or 'weighted', got {cfg.sampler!r}")
+    if cfg.loss not in ("ce", "focal"):
+        raise ConfigError(f"{cfg.source}: loss must be 'ce' or 'focal', got {cfg.loss!r}")
+    if cfg.resize not in ("resize", "pad"):
+        raise ConfigError(f"{cfg.source}: resize must be 'resize' or 'pad', got {cfg.resize!r}")
+    if cfg.img_size < 8 or cfg.batch_size < 1:
+        raise ConfigError(f"{cfg.source}: img_size must be >= 8 and batch_size >= 1")
+    build_transforms(cfg.augment, cfg.mean, cfg.std, cfg.source)  # fail now, naming the entry
+    return cfg
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SLIMNAS_CACHE", Path.home() / ".cache" / "slimnas"))
+
+
+def dataset_root(cfg: DataConfig) -> Path:
+    """The folder to read; for ``synthetic`` it is generated on first use."""
+    if cfg.kind != "synthetic":
+        if not cfg.root:
+            raise ConfigError(f"{cfg.source}: 'root' is required for kind {cfg.kind!r}")
+        return Path(cfg.root)
+    from .synthetic import generate
+
+    opts = {"scale": 1.0, "size": 128, "seed": 0, **cfg.synthetic}
+    unknown = set(opts) - {"scale", "size", "seed"}
+    if unknown:
+        raise ConfigError(f"{cfg.source}: unknown synthetic option(s) {sorted(unknown)} (known: scale, size, seed)")
+    root = Path(cfg.root) if cfg.root else cache_dir() / f"synthetic-scale{opts['scale']}-size{opts['size']}-seed{opts['seed']}"
+    if not (root / "synthetic.json").is_file():
+        print(f"generating the synthetic MVTec look-alike into {root} (once; later runs reuse it)")
+        generate(root, float(opts["scale"]), int(opts["size"]), int(opts["seed"]), replace=False)
+    return root
+
+
+@dataclass
+class DataBundle:
+    """Everything a trainer needs from the data YAML."""
+
+    cfg: DataConfig
+    source: Source
+    train: ImageDataset
+    val: ImageDataset
+
+    @property
+    def classes(self) -> list[str]:
+        return self.source.classes
+
+    def class_weights(self) -> torch.Tensor:
+        counts = Counter(self.train.labels)
+        w = torch.tensor([counts.get(i, 1) for i in range(len(self.classes))], dtype=torch.float) ** -self.cfg.sampler_power
+        return w / w.mean()
+
+    def loaders(self, batch_size: int | None = None) -> tuple[DataLoader, DataLoader]:
+        bs = batch_size or self.cfg.batch_size
+        g = torch.Generator().manual_seed(self.cfg.seed)
+        sampler = None
+        if self.cfg.sampler == "weighted":
+            w = self.class_weights()[torch.tensor(self.train.labels)]
+            sampler = WeightedRandomSampler(w.double(), len(w), replacement=True, generator=g)
+        common = {"num_workers": self.cfg.num_workers, "persistent_workers": self.cfg.num_workers > 0}
+        train = DataLoader(self.train, bs, shuffle=sampler is None, sampler=sampler, generator=g,
+                           drop_last=len(self.train) > bs, **common)
+        val = DataLoader(self.val, bs, shuffle=False, **common)
+        return train, val
+
+
+def build_data(cfg: DataConfig) -> DataBundle:
+    """List, split and (optionally) cache the dataset described by ``cfg``."""
+    source = list_source(cfg.kind if cfg.kind != "synthetic" else "dacon_csv", dataset_root(cfg), cfg.skip_bad_images)
+    labels = [y for _, y in source.train]
+    if cfg.n_folds:
+        train_idx, val_idx = stratified_kfold(labels, cfg.n_folds, cfg.fold, cfg.seed)
+    else:
+        train_idx, val_idx = stratified_split(labels, cfg.val_fraction, cfg.seed)
+    train_tf, eval_tf = build_transforms(cfg.augment, cfg.mean, cfg.std, cfg.source, cfg.seed)
+    common = {"size": cfg.img_size, "resize_mode": cfg.resize, "cache": cfg.cache_images, "skip_bad": cfg.skip_bad_images}
+    train = ImageDataset([source.train[i] for i in train_idx], transform=train_tf, desc="train images", **common)
+    val = ImageDataset([source.train[i] for i in val_idx], transform=eval_tf, desc="val images", **common)
+    return DataBundle(cfg, source, train, val)

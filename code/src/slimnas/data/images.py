@@ -1,0 +1,57 @@
+"""Reading images into RGB uint8 arrays, and the deterministic resize that training and the runtime share.
+
+Only PIL and numpy are used here so that ``slimnas.runtime`` can preprocess exactly as training did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB from any mode: 16-bit and float are rescaled (PIL's own conversion would clip them to white)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    return img.convert("RGB")
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image as RGB; a missing or unreadable file raises ``DataError`` naming it."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return to_rgb(img)
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{path}: cannot decode image ({e})") from None
+
+
+def resize(img: Image.Image, size: int, mode: str = "resize") -> np.ndarray:
+    """Square ``size``×``size`` uint8 RGB: ``resize`` stretches, ``pad`` keeps the aspect ratio and pads black."""
+    if mode == "resize":
+        return np.asarray(img.resize((size, size), Image.BILINEAR))
+    if mode == "pad":
+        scale = size / max(img.size)
+        w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
+        canvas = Image.new("RGB", (size, size))
+        canvas.paste(img.resize((w, h), Image.BILINEAR), ((size - w) // 2, (size - h) // 2))
+        return np.asarray(canvas)
+    raise ValueError(f"unknown resize mode {mode!r}; use 'resize' or 'pad'")
+
+
+def normalize(batch: np.ndarray, mean, std) -> np.ndarray:
+    """uint8 N×H×W×3 → float32 N×3×H×W, ``(x/255 - mean) / std``."""
+    x = batch.astype(np.float32) / 255.0
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
