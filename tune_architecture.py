@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Search architectures from a search-space YAML with Optuna
+"""Search architectures from a search-space YAML with Optuna, macro-F1 against MACs (Pareto front).
 
-Not implemented yet: it lands with issue  macro-F1 vs MACs (Pareto front).:3.
+Not implemented yet: it lands with issue 3.
 """
 
 from slimnas.cli import planned_command
 
 if __name__ == "__main__":
-    planned_command(__doc__,  macro-F1 vs MACs (Pareto front).:3)
+    planned_command(__doc__, 3)
