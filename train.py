@@ -5,6 +5,7 @@ With no arguments it trains the tiny baseline on the embedded synthetic MVTec lo
 """
 
 import argparse
+from pathlib import Path
 
 from slimnas.cli import run_cli
 from slimnas.train import TrainConfig, increment_path, train
@@ -30,8 +31,6 @@ def main() -> None:
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args()
-    from pathlib import Path
-
     out = Path(a.resume).parent if a.resume else Path(a.dst) if a.dst else increment_path(f"runs/train/{Path(a.model).stem}")
     cfg = TrainConfig(epochs=a.epochs, lr=a.lr, weight_decay=a.weight_decay, optimizer=a.optimizer,
                       warmup_epochs=a.warmup_epochs, seed=a.seed, device=a.device, amp=not a.no_amp,

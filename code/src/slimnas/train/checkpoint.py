@@ -50,9 +50,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                               f"({str(e).splitlines()[0]})") from None
     except Exception as e:  # noqa: BLE001 - truncated/corrupt files raise many kinds
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: not a slimnas checkpoint (a {type(ckpt).__name__}, not a dict)")
     missing = [k for k in ("state_dict", "model", "classes", "preprocessing") if k not in ckpt]
-    if not isinstance(ckpt, dict) or missing:
-        raise CheckpointError(f"{path}: not a slimnas checkpoint (missing {missing or 'everything'})")
+    if missing:
+        raise CheckpointError(f"{path}: not a slimnas checkpoint (missing {missing})")
     return ckpt
 
 
