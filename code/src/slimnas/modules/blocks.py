@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn as nn
 
-from .layers import ConvBNAct, SqueezeExcite, _check_positive_int, create_act, make_divisible
+from .layers import ConvBNAct, SqueezeExcite, check_positive_int, create_act, make_divisible
 from .registry import register_module
 
 
@@ -62,7 +62,7 @@ class InvertedResidualv2(_Residual):
 
     def __init__(self, c_in: int, c_out: int, t: float = 6, s: int = 1, k: int = 3):
         super().__init__()
-        _check_positive_int(s=s, k=k)
+        check_positive_int(s=s, k=k)
         c_mid = int(round(c_in * t))
         layers = [ConvBNAct(c_in, c_mid, 1, act="relu6")] if t != 1 else []
         layers += [ConvBNAct(c_mid, c_mid, k, s, g=c_mid, act="relu6"), ConvBNAct(c_mid, c_out, 1, act=None)]
@@ -172,7 +172,7 @@ class Linear(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, act: str | None = None, dropout: float = 0.0):
         super().__init__()
-        _check_positive_int(c_in=c_in, c_out=c_out)
+        check_positive_int(c_in=c_in, c_out=c_out)
         self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
         self.fc = nn.Linear(c_in, c_out)
         self.act = create_act(act)

@@ -35,7 +35,7 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     return new_v
 
 
-def _check_positive_int(**values: object) -> None:
+def check_positive_int(**values: object) -> None:
     for k, v in values.items():
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise ValueError(f"{k} must be a positive integer, got {v!r}")
@@ -45,7 +45,7 @@ class ConvBNAct(nn.Sequential):
     """k×k conv (no bias) → BatchNorm → activation, 'same' padding for odd k."""
 
     def __init__(self, c_in: int, c_out: int, k: int = 1, s: int = 1, g: int = 1, act: str | None = "relu"):
-        _check_positive_int(c_in=c_in, c_out=c_out, k=k, s=s, g=g)
+        check_positive_int(c_in=c_in, c_out=c_out, k=k, s=s, g=g)
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2, groups=g, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
