@@ -85,16 +85,21 @@ def dataset_root(cfg: DataConfig) -> Path:
         if not cfg.root:
             raise ConfigError(f"{cfg.source}: 'root' is required for kind {cfg.kind!r}")
         return Path(cfg.root)
-    from .synthetic import generate
+    from .synthetic import DEFAULT_DEFECT_SCALE, generate
 
-    opts = {"scale": 1.0, "size": 128, "seed": 0, **cfg.synthetic}
-    unknown = set(opts) - {"scale", "size", "seed"}
+    defaults = {"scale": 1.0, "size": 128, "seed": 0, "defect_scale": DEFAULT_DEFECT_SCALE}
+    opts = {**defaults, **cfg.synthetic}
+    unknown = set(opts) - set(defaults)
     if unknown:
-        raise ConfigError(f"{cfg.source}: unknown synthetic option(s) {sorted(unknown)} (known: scale, size, seed)")
-    root = Path(cfg.root) if cfg.root else cache_dir() / f"synthetic-scale{opts['scale']}-size{opts['size']}-seed{opts['seed']}"
+        raise ConfigError(f"{cfg.source}: unknown synthetic option(s) {sorted(unknown)} (known: {', '.join(defaults)})")
+    if not float(opts["defect_scale"]) > 0:
+        raise ConfigError(f"{cfg.source}: synthetic.defect_scale must be > 0, got {opts['defect_scale']}")
+    name = f"synthetic-scale{opts['scale']}-size{opts['size']}-seed{opts['seed']}-defects{opts['defect_scale']}"
+    root = Path(cfg.root) if cfg.root else cache_dir() / name
     if not (root / "synthetic.json").is_file():
         print(f"generating the synthetic MVTec look-alike into {root} (once; later runs reuse it)")
-        generate(root, float(opts["scale"]), int(opts["size"]), int(opts["seed"]), replace=False)
+        generate(root, float(opts["scale"]), int(opts["size"]), int(opts["seed"]), replace=False,
+                 defect_scale=float(opts["defect_scale"]))
     return root
 
 

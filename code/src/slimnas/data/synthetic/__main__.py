@@ -3,6 +3,7 @@
 import argparse
 
 from ...cli import run_cli
+from .defects import DEFAULT_DEFECT_SCALE
 from .generate import generate
 
 
@@ -12,8 +13,12 @@ def main() -> None:
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the competition's image counts")
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--defect-scale", type=float, default=DEFAULT_DEFECT_SCALE,
+                   help="defect size multiplier (smaller = harder task)")
     a = p.parse_args()
-    out = generate(a.out, a.scale, a.size, a.seed)
+    if not a.defect_scale > 0:
+        p.error("--defect-scale must be > 0")
+    out = generate(a.out, a.scale, a.size, a.seed, defect_scale=a.defect_scale)
     print(f"wrote {out} (train_df.csv, test_df.csv, test_labels.csv)")
 
 

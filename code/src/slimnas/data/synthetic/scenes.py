@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 from PIL import ImageFont
 
-from .defects import DEFECTS, pick
+from .defects import DEFECTS, pick, unit
 from .draw import Canvas, blob, rotate_points, smooth_noise
 
 Scene = Callable[[np.random.Generator, int, str], Canvas]
@@ -101,13 +101,13 @@ def grid(rng, S, state):
     x, y = _coords(rng, S, 0.4)
     if state == "bent":  # wires pushed aside by a local displacement field
         cx, cy = pick(rng, _inner(S, 0.3))
-        bump = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * (0.05 * S) ** 2))
-        x = x + 0.06 * S * bump
+        bump = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * (0.05 * unit(S)) ** 2))
+        x = x + 0.06 * unit(S) * bump
     p, w = S * rng.uniform(0.085, 0.1), S * 0.018
     d = lambda t: np.abs(np.mod(t, p) - p / 2)  # noqa: E731
     wires = np.clip(1.2 - np.minimum(d(x), d(y)) / w, 0, 1)
     if state == "broken":
-        wires *= 1 - Canvas(S).polygon(blob(rng, pick(rng, _inner(S, 0.3)), 0.05 * S, 0.2), blur=1)
+        wires *= 1 - Canvas(S).polygon(blob(rng, pick(rng, _inner(S, 0.3)), 0.05 * unit(S), 0.2), blur=1)
     v = 0.18 + 0.55 * wires + 0.08 * smooth_noise(rng, S, S / 10)
     return _texture(rng, S, state, v, (0.8, 0.8, 0.78), structural=("bent", "broken"))
 
@@ -332,11 +332,11 @@ def screw(rng, S, state):
         DEFECTS["scratch"](cv, rng, regions[state])
     elif state in ("thread_side", "thread_top"):  # damaged thread: a bite out of the shaft edge
         x, y = pick(rng, regions[state])
-        cv.paint(cv.polygon(blob(rng, (x, y), 0.035 * S, 0.3), blur=1), cv.img[2, 2], 1.0)
-        cv.paint(cv.polygon(blob(rng, (x, y), 0.018 * S, 0.3)), (0.7, 0.7, 0.72), 0.6)
+        cv.paint(cv.polygon(blob(rng, (x, y), 0.035 * unit(S), 0.3), blur=1), cv.img[2, 2], 1.0)
+        cv.paint(cv.polygon(blob(rng, (x, y), 0.018 * unit(S), 0.3)), (0.7, 0.7, 0.72), 0.6)
     elif state == "manipulated_front":
         p = place([[0.27, 0.0]])[0]
-        cv.paint(cv.polygon(blob(rng, p, 0.035 * S, 0.6), blur=1), metal * 0.6, 0.9)
+        cv.paint(cv.polygon(blob(rng, p, 0.035 * unit(S), 0.6), blur=1), metal * 0.6, 0.9)
     return cv
 
 
@@ -386,7 +386,7 @@ def transistor(rng, S, state):
     cv.paint(case, _tint(rng, (0.1, 0.1, 0.11)))
     if state == "damaged_case":
         x, y = pick(rng, _erode_x(case))
-        cv.paint(cv.polygon(blob(rng, (x, y), 0.05 * S, 0.5), blur=1), (0.5, 0.48, 0.45), 0.9)
+        cv.paint(cv.polygon(blob(rng, (x, y), 0.05 * unit(S), 0.5), blur=1), (0.5, 0.48, 0.45), 0.9)
     return cv
 
 
