@@ -60,3 +60,21 @@ def run_script(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.C
     """Run a repo script or module with this interpreter, as a user would."""
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+TINY_SPACE = {
+    "input_size": [24, 32],
+    "stem": {"channels": [8], "kernel": 3, "stride": 2, "act": ["relu", "hswish"]},
+    "stages": [
+        {"block": ["InvertedResidualv2", "MBConv", "DWConv"], "channels": [8, 16], "repeats": {"low": 1, "high": 2},
+         "stride": 2, "expansion": [2, 3], "kernel": [3, 5], "se": [False, True]},
+    ],
+    "head": {"channels": [0, 32], "dropout": 0.0},
+}
+
+
+@pytest.fixture()
+def tiny_space_yaml(tmp_path) -> Path:
+    path = tmp_path / "tiny_space.yaml"
+    path.write_text(yaml.safe_dump(TINY_SPACE))
+    return path

@@ -44,6 +44,7 @@ class ModelConfig:
     pretrained: bool = False
     kwargs: dict = field(default_factory=dict)
     name: str | None = None
+    input_size: int | None = None  # the resolution the model was designed (searched) for; train.py uses it
     source: str = field(default="<model config>", compare=False)
 
     @classmethod
@@ -63,6 +64,9 @@ class ModelConfig:
             v = getattr(cfg, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
                 raise ConfigError(f"{source}: {key} must be a positive number, got {v!r}")
+        if cfg.input_size is not None and (isinstance(cfg.input_size, bool) or not isinstance(cfg.input_size, int)
+                                           or cfg.input_size < 8):
+            raise ConfigError(f"{source}: input_size must be an integer >= 8, got {cfg.input_size!r}")
         if not isinstance(cfg.kwargs, dict):
             raise ConfigError(f"{source}: 'kwargs' must be a mapping")
         return cfg

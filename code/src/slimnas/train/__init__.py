@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ..data.config import DataConfig, build_data, load_data_config
@@ -32,6 +33,11 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
     cfg = cfg or TrainConfig()
     data_cfg = data if isinstance(data, DataConfig) else load_data_config(data)
     model_cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
+    if model_cfg.input_size and model_cfg.input_size != data_cfg.img_size:
+        if verbose:
+            print(f"model {model_cfg.source} was designed for {model_cfg.input_size}px: img_size "
+                  f"{data_cfg.img_size} -> {model_cfg.input_size}")
+        data_cfg = dataclasses.replace(data_cfg, img_size=model_cfg.input_size)
     bundle = build_data(data_cfg)
     seed_everything(cfg.seed)  # weight init is part of what the seed fixes
     net = build_model(model_cfg, num_classes=len(bundle.classes), input_size=data_cfg.img_size)

@@ -101,7 +101,8 @@ class TrainResult:
 
 
 def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: dict, metrics: dict | None = None,
-        resume: str | Path | None = None, on_epoch: Callable[[int, dict], None] | None = None) -> TrainResult:
+        resume: str | Path | None = None, on_epoch: Callable[[int, dict], None] | None = None,
+        verbose: bool = True) -> TrainResult:
     """Train ``model`` on ``data`` (a :class:`DataBundle`); see the module docstring for the files written."""
     out = Path(out)
     seed_everything(cfg.seed)
@@ -170,8 +171,9 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
                         train_state={"optimizer": optimizer.state_dict(), "epoch": epoch, "best_f1": best_f1,
                                      "best_epoch": best_epoch, "history": history})
         write_csv(out / "metrics.csv", list(row), [list(r.values()) for r in history])
-        print(f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {row['train_loss']:.3f}  val_loss {val_loss:.3f}  "
-              f"val_f1 {f1:.4f}  acc {row['val_acc']:.3f}{'  *' if improved else ''}", flush=True)
+        if verbose:
+            print(f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {row['train_loss']:.3f}  val_loss {val_loss:.3f}  "
+                  f"val_f1 {f1:.4f}  acc {row['val_acc']:.3f}{'  *' if improved else ''}", flush=True)
         if on_epoch is not None:
             on_epoch(epoch + 1, row)
     seconds = time.perf_counter() - t0

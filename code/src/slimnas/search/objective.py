@@ -1,0 +1,139 @@
+"""One trial: sample an architecture, gate it on MACs/params, train it, score it.
+
+What each trial records (user attrs, visible in optuna-dashboard): ``model`` (the model YAML as data),
+``macs``, ``params``, ``gate_ms`` (time to build and count), ``f1`` (best val macro-F1), ``f1_curve``
+(per epoch), ``epochs``, ``seconds`` (wall time), and ``rejected`` / ``pruned`` / ``fail_reason``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gc
+import time
+from pathlib import Path
+
+import optuna
+import torch
+
+from ..data.config import DataBundle, DataConfig, build_data, dataset_root
+from ..data.sources import list_source
+from ..errors import ConfigError
+from ..io import write_yaml
+from ..macs import count_macs
+from ..model import build_model
+from ..train.loop import TrainConfig, fit, seed_everything
+from .pruning import DominancePruner
+from .score import competition_score
+from .space import SearchSpace
+
+
+@dataclasses.dataclass
+class Budget:
+    max_macs: float | None = 20e6  # the competition's gate: candidates above 2e7 MACs never train
+    max_params: float | None = None
+
+    def violations(self, macs: float, params: float) -> dict[str, float]:
+        """Relative excess per limit (> 0 means over budget), as Optuna constraint values."""
+        out = {}
+        if self.max_macs:
+            out["macs"] = macs / self.max_macs - 1.0
+        if self.max_params:
+            out["params"] = params / self.max_params - 1.0
+        return out
+
+
+@dataclasses.dataclass
+class Objective:
+    space: SearchSpace
+    data_cfg: DataConfig
+    train_cfg: TrainConfig
+    out: Path
+    budget: Budget = dataclasses.field(default_factory=Budget)
+    mode: str = "pareto"  # pareto: (max F1, min MACs) | score: min competition score
+    macs_ref: float = 13_863_553
+    f1_ref: float = 0.8342
+    pruner: DominancePruner | None = dataclasses.field(default_factory=DominancePruner)
+    _bundles: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def bundle(self, img_size: int, batch_size: int | None) -> DataBundle:
+        """The data at ``img_size`` (decoded once per size and reused by later trials)."""
+        if img_size not in self._bundles:
+            self._bundles[img_size] = build_data(dataclasses.replace(self.data_cfg, img_size=img_size))
+        b = self._bundles[img_size]
+        return b if not batch_size else dataclasses.replace(b, cfg=dataclasses.replace(b.cfg, batch_size=int(batch_size)))
+
+    def values(self, f1: float, macs: float):
+        if self.mode == "score":
+            return competition_score(macs, f1, self.macs_ref, self.f1_ref)
+        return f1, macs
+
+    def __call__(self, trial: optuna.Trial):
+        t0 = time.perf_counter()
+        model_cfg, hparams = self.space.sample(trial)
+        trial_dir = self.out / "trials" / f"{trial.number:04d}"
+        model_dict = model_cfg.to_dict()
+        trial.set_user_attr("model", model_dict)
+        write_yaml(trial_dir / "model.yaml", model_dict)
+        try:
+            seed_everything(self.train_cfg.seed)
+            net = build_model(model_cfg, num_classes=len(self.classes), input_size=model_cfg.input_size)
+            report = count_macs(net, model_cfg.input_size)
+        except ConfigError as e:  # the space produced something unbuildable: a bug in the space, not the study
+            trial.set_user_attr("fail_reason", str(e))
+            raise
+        gate_ms = (time.perf_counter() - t0) * 1e3
+        trial.set_user_attr("macs", report.macs)
+        trial.set_user_attr("params", report.params)
+        trial.set_user_attr("gate_ms", round(gate_ms, 1))
+        violations = self.budget.violations(report.macs, report.params)
+        for key, v in violations.items():
+            trial.set_constraint(key, v)
+        if any(v > 0 for v in violations.values()):
+            over = ", ".join(f"{k} {v:+.0%}" for k, v in violations.items() if v > 0)
+            trial.set_user_attr("rejected", f"over budget ({over}); not trained")
+            return self.values(0.0, report.macs)  # infeasible: kept out of the front by its constraint
+        return self._train(trial, net, model_cfg, model_dict, hparams, report, trial_dir, t0)
+
+    @functools.cached_property
+    def classes(self) -> list[str]:
+        """The label names, read from the listing alone so the budget gate decodes no image."""
+        kind = self.data_cfg.kind if self.data_cfg.kind != "synthetic" else "dacon_csv"
+        return list_source(kind, dataset_root(self.data_cfg), self.data_cfg.skip_bad_images).classes
+
+    def _train(self, trial, net, model_cfg, model_dict, hparams, report, trial_dir, t0):
+        bundle = self.bundle(model_cfg.input_size, hparams.get("batch_size"))
+        tcfg = dataclasses.replace(self.train_cfg, progress=False,
+                                   **{k: v for k, v in hparams.items() if k != "batch_size"})
+        curve: list[float] = []
+
+        def on_epoch(epoch: int, row: dict) -> None:
+            curve.append(row["val_f1"])
+            trial.set_user_attr("f1_curve", curve)
+            trial.set_user_attr("epochs", epoch)
+            if self.pruner is None:
+                return
+            finished = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            rival = self.pruner.rival(finished, report.macs, epoch, row["val_f1"])
+            if rival is not None:
+                msg = (f"epoch {epoch}: F1 {row['val_f1']:.3f} dominated by trial {rival.number} "
+                       f"({rival.user_attrs['f1_curve'][epoch - 1]:.3f} at {rival.user_attrs['macs'] / 1e6:.2f} M MACs)")
+                trial.set_user_attr("pruned", msg)
+                raise optuna.TrialPruned(msg)
+
+        try:
+            result = fit(net, bundle, tcfg, trial_dir, model_dict, on_epoch=on_epoch, verbose=False,
+                         metrics={"macs": report.macs, "params": report.params, "macs_convention": report.convention})
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:  # diverged, out of memory, bad image...: recorded, and the study goes on
+            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
+            del net
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        trial.set_user_attr("f1", result.best_f1)
+        return self.values(result.best_f1, report.macs)

@@ -1,0 +1,133 @@
+"""What a finished (or interrupted) search leaves in ``runs/<study>/``.
+
+- ``trials.csv``: every trial with its state, F1, MACs, params, epochs, wall time and reason;
+- ``pareto.csv`` and ``pareto/trial_NNNN.yaml``: the feasible Pareto front, cheapest first;
+- ``best.yaml``: the recommended model (best F1 within the budget, or best competition score);
+- ``pareto_front.html`` (two-objective mode), ``history.html`` (plotly) and ``pareto_front.png``
+  (matplotlib, for READMEs).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ..io import atomic_path, write_csv, write_yaml
+from .score import competition_score
+
+if TYPE_CHECKING:
+    from .study import SearchConfig
+
+TRIAL_COLUMNS = ["trial", "state", "val_f1", "macs", "params", "epochs", "seconds", "gate_ms", "note"]
+
+
+def trained(study: optuna.Study) -> list[FrozenTrial]:
+    """Completed trials that were actually trained (not rejected by the budget gate)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if "f1" in t.user_attrs and "rejected" not in t.user_attrs]
+
+
+def pareto_front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """Trials no other trial beats on both F1 (higher) and MACs (lower), cheapest first."""
+    front = []
+    for t in trials:
+        f1, macs = t.user_attrs["f1"], t.user_attrs["macs"]
+        if not any(o.user_attrs["f1"] >= f1 and o.user_attrs["macs"] <= macs
+                   and (o.user_attrs["f1"] > f1 or o.user_attrs["macs"] < macs) for o in trials):
+            front.append(t)
+    return sorted(front, key=lambda t: (t.user_attrs["macs"], -t.user_attrs["f1"]))
+
+
+def recommend(front: Sequence[FrozenTrial], cfg: "SearchConfig") -> FrozenTrial:
+    if cfg.mode == "score":
+        return min(front, key=lambda t: competition_score(t.user_attrs["macs"], t.user_attrs["f1"], cfg.macs_ref, cfg.f1_ref))
+    return max(front, key=lambda t: (t.user_attrs["f1"], -t.user_attrs["macs"]))
+
+
+def _row(t: FrozenTrial) -> list:
+    a = t.user_attrs
+    note = a.get("rejected") or a.get("pruned") or a.get("fail_reason") or ""
+    return [t.number, t.state.name, a.get("f1", ""), a.get("macs", ""), a.get("params", ""), a.get("epochs", ""),
+            a.get("seconds", ""), a.get("gate_ms", ""), note]
+
+
+def format_table(front: Sequence[FrozenTrial], best: FrozenTrial | None) -> str:
+    lines = [f"{'trial':>5}  {'val F1':>7}  {'MACs (M)':>9}  {'params (k)':>10}  {'epochs':>6}  {'s':>6}"]
+    for t in front:
+        a = t.user_attrs
+        lines.append(f"{t.number:>5}  {a['f1']:>7.4f}  {a['macs'] / 1e6:>9.3f}  {a['params'] / 1e3:>10.1f}  "
+                     f"{a.get('epochs', 0):>6}  {a.get('seconds', 0):>6.0f}{'  <- recommended' if t is best else ''}")
+    return "\n".join(lines)
+
+
+def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[dict] = ()) -> FrozenTrial | None:
+    """Write the files listed in the module docstring; return the recommended trial (None if none trained)."""
+    out = cfg.run_dir
+    write_csv(out / "trials.csv", TRIAL_COLUMNS, [_row(t) for t in study.get_trials(deepcopy=False)])
+    done = trained(study)
+    if not done:
+        return None
+    front = pareto_front(done)
+    best = recommend(front, cfg)
+    write_csv(out / "pareto.csv", ["trial", "val_f1", "macs", "params", "epochs", "seconds", "yaml"],
+              [[t.number, t.user_attrs["f1"], t.user_attrs["macs"], t.user_attrs["params"], t.user_attrs.get("epochs"),
+                t.user_attrs.get("seconds"), f"pareto/trial_{t.number:04d}.yaml"] for t in front])
+    if (out / "pareto").exists():
+        shutil.rmtree(out / "pareto")  # the front moves as trials arrive; stale members must go
+    for t in front:
+        write_yaml(out / "pareto" / f"trial_{t.number:04d}.yaml", t.user_attrs["model"])
+    write_yaml(out / "best.yaml", best.user_attrs["model"])
+    plot_front_png(done, front, out / "pareto_front.png", cfg.max_macs, baselines)
+    _plotly(study, out)
+    print(format_table(front, best))
+    lr = best.params.get("train.lr")
+    print(f"recommended: trial {best.number} -> {out / 'best.yaml'}\n"
+          f"next: python train.py --model {out / 'best.yaml'}" + (f" --lr {lr:.4g}" if lr else ""))
+    return best
+
+
+def plot_front_png(trials: Sequence[FrozenTrial], front: Sequence[FrozenTrial], path: Path,
+                   max_macs: float | None = None, baselines: Sequence[dict] = ()) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    ax.scatter([t.user_attrs["macs"] / 1e6 for t in trials], [t.user_attrs["f1"] for t in trials],
+               s=18, c="0.7", label="trained trials")
+    ax.plot([t.user_attrs["macs"] / 1e6 for t in front], [t.user_attrs["f1"] for t in front],
+            "o-", c="tab:red", ms=5, drawstyle="steps-post", label="Pareto front")
+    for b in baselines:
+        ax.scatter([b["macs"] / 1e6], [b["f1"]], marker="s", s=40, zorder=3, label=b["name"])
+    if max_macs:
+        ax.axvline(max_macs / 1e6, ls="--", c="0.4", lw=0.8, label=f"MACs budget {max_macs / 1e6:g} M")
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs (millions, log scale)")
+    ax.set_ylabel("validation macro-F1")
+    ax.set_title("architecture search: macro-F1 vs MACs")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def _plotly(study: optuna.Study, out: Path) -> None:
+    """Interactive plots; plotly.js is written once beside them so they open offline."""
+    from optuna.visualization import plot_optimization_history, plot_pareto_front
+
+    figs = {}
+    if len(study.directions) == 2:
+        figs["pareto_front.html"] = plot_pareto_front(study, target_names=["val macro-F1", "MACs"])
+        figs["history.html"] = plot_optimization_history(study, target=lambda t: t.values[0], target_name="val macro-F1")
+    else:
+        figs["history.html"] = plot_optimization_history(study, target_name="competition score (lower is better)")
+    for name, fig in figs.items():
+        with atomic_path(out / name) as tmp:
+            fig.write_html(str(tmp), include_plotlyjs="directory")

@@ -1,0 +1,150 @@
+"""Create or resume a study, run trials (in one process or several), and write the outputs.
+
+The study lives in an Optuna storage: by default ``runs/<study>/study.db`` (SQLite); any Optuna URL
+works (``postgresql://…``, ``mysql://…``), and a path ending in ``.log`` is a journal file. Running again
+with the same study name resumes it: completed trials are kept, new ones are added.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+
+from ..data.config import load_data_config
+from ..errors import ConfigError
+from ..train.loop import TrainConfig
+from .objective import Budget, Objective
+from .pruning import DominancePruner
+from .report import write_report
+from .space import load_search_space
+
+DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    space: str = "code/configs/search/default.yaml"
+    data: str | None = None  # None: the embedded synthetic default
+    study: str = "search"
+    out: str = "runs"  # outputs go to <out>/<study>/
+    storage: str | None = None
+    n_trials: int = 20
+    timeout: float | None = None  # seconds, per worker
+    n_workers: int = 1
+    epochs: int = 8
+    sampler: str = "tpe"  # tpe | nsga2
+    mode: str = "pareto"  # pareto | score
+    max_macs: float | None = 20e6
+    max_params: float | None = None
+    macs_ref: float = 13_863_553
+    f1_ref: float = 0.8342
+    prune: bool = True
+    prune_after: int = 2
+    seed: int = 0
+    device: str = "auto"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out) / self.study
+
+
+def make_storage(cfg: SearchConfig):
+    url = cfg.storage or f"sqlite:///{(cfg.run_dir / 'study.db').as_posix()}"
+    if url.endswith(".log") and "://" not in url:
+        return JournalStorage(JournalFileBackend(url))
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    return RDBStorage(url, engine_kwargs=kwargs)
+
+
+def make_sampler(cfg: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
+    seed = cfg.seed + worker  # workers must not propose the same candidates
+    if cfg.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=8)
+    if cfg.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(8, min(cfg.n_trials // 3, 50)))
+    raise ConfigError(f"unknown sampler {cfg.sampler!r} (use 'tpe' or 'nsga2')")
+
+
+def open_study(cfg: SearchConfig, worker: int = 0) -> optuna.Study:
+    if cfg.mode not in DIRECTIONS:
+        raise ConfigError(f"unknown mode {cfg.mode!r} (use 'pareto' or 'score')")
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(study_name=cfg.study, storage=make_storage(cfg), sampler=make_sampler(cfg, worker),
+                                directions=DIRECTIONS[cfg.mode], load_if_exists=True)
+    wanted = [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else optuna.study.StudyDirection.MINIMIZE
+              for d in DIRECTIONS[cfg.mode]]
+    if study.directions != wanted:
+        raise ConfigError(f"study {cfg.study!r} exists with {len(study.directions)} objective(s); "
+                          f"--mode {cfg.mode} needs {len(wanted)}: use another --study name")
+    if "search" not in study.user_attrs:
+        study.set_user_attr("search", {k: v for k, v in dataclasses.asdict(cfg).items() if k != "storage"})
+    return study
+
+
+def make_objective(cfg: SearchConfig) -> Objective:
+    data_cfg = load_data_config(cfg.data)
+    pruner = DominancePruner(after_epoch=cfg.prune_after) if cfg.prune else None
+    return Objective(space=load_search_space(cfg.space), data_cfg=data_cfg,
+                     train_cfg=TrainConfig(epochs=cfg.epochs, seed=cfg.seed, device=cfg.device, progress=False),
+                     out=cfg.run_dir, budget=Budget(cfg.max_macs, cfg.max_params), mode=cfg.mode,
+                     macs_ref=cfg.macs_ref, f1_ref=cfg.f1_ref, pruner=pruner)
+
+
+def _optimize(cfg: SearchConfig, worker: int, target: int) -> None:
+    """One worker: pull trials until the study holds ``target`` trials or the timeout passes."""
+    if cfg.n_workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.n_workers))
+    study = open_study(cfg, worker)
+    objective = make_objective(cfg)
+    stop = optuna.study.MaxTrialsCallback(target, states=None)  # counts running trials too: no overshoot
+    study.optimize(objective, n_trials=cfg.n_trials, timeout=cfg.timeout, catch=(Exception,), callbacks=[stop, log_trial])
+
+
+def log_trial(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+    """One line per finished trial (Optuna's own log lines are silenced: they print every parameter)."""
+    a = t.user_attrs
+    macs = f"{a['macs'] / 1e6:7.3f} M MACs" if "macs" in a else " " * 14
+    f1 = f"F1 {a['f1']:.4f}" if "f1" in a else " " * 9
+    note = a.get("rejected") or a.get("pruned") or a.get("fail_reason") or ""
+    print(f"trial {t.number:>4} {t.state.name:<8} {f1}  {macs}  {a.get('epochs', 0):>2} ep "
+          f"{a.get('seconds', 0):>6.1f} s  {note}", flush=True)
+
+
+def _worker_main(cfg: SearchConfig, worker: int, target: int) -> None:
+    optuna.logging.set_verbosity(logging.WARNING)
+    _optimize(cfg, worker, target)
+
+
+def run_search(cfg: SearchConfig) -> optuna.Study:
+    """Run ``cfg.n_trials`` more trials on ``cfg.n_workers`` processes; write the outputs even on Ctrl-C."""
+    optuna.logging.set_verbosity(logging.WARNING)
+    load_search_space(cfg.space)  # fail on a bad space before any process starts
+    study = open_study(cfg)
+    target = len(study.trials) + cfg.n_trials
+    print(f"study {cfg.study!r}: {len(study.trials)} trials so far, adding {cfg.n_trials} on {cfg.n_workers} worker(s), "
+          f"{cfg.epochs} epochs each; MACs budget {cfg.max_macs or 'none'} -> {cfg.run_dir}", flush=True)
+    procs = [mp.get_context("spawn").Process(target=_worker_main, args=(cfg, w, target), name=f"slimnas-worker{w}")
+             for w in range(1, cfg.n_workers)]
+    try:
+        for p in procs:
+            p.start()
+        _optimize(cfg, 0, target)
+        for p in procs:
+            p.join()
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join()
+        study = open_study(cfg)
+        if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+            write_report(study, cfg)
+    return study

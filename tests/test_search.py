@@ -1,0 +1,213 @@
+"""The architecture search: space parsing, the budget gate, early stopping, outputs, resume, workers."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState, create_trial
+
+from conftest import REPO, TINY_SPACE, run_script
+from slimnas.errors import ConfigError
+from slimnas.model import build_model
+from slimnas.modules import list_modules
+from slimnas.search import DominancePruner, SearchConfig, SearchSpace, competition_score, load_search_space, run_search
+from slimnas.search import objective as objective_mod
+from slimnas.search.space import BLOCK_ARGS
+
+
+def _cfg(tmp_path, space, data, **kw) -> SearchConfig:
+    opts = {"epochs": 1, "n_trials": 4, "max_macs": None, **kw}
+    return SearchConfig(space=str(space), data=str(data), out=str(tmp_path / "runs"), **opts)
+
+
+def _trials_csv(cfg):
+    with open(cfg.run_dir / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+# ---------------------------------------------------------------------------------------------- space
+
+def test_every_searchable_block_is_registered():
+    assert set(BLOCK_ARGS) <= set(list_modules())
+
+
+def test_default_space_samples_buildable_models():
+    space = load_search_space(REPO / "code/configs/search/default.yaml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    blocks = set()
+    for _ in range(25):
+        trial = study.ask()
+        cfg, hp = space.sample(trial)
+        model = build_model(cfg, num_classes=88, input_size=cfg.input_size)  # the dry run checks every shape
+        assert cfg.input_size in (64, 80, 96) and 0.002 <= hp["lr"] <= 0.01
+        assert cfg.backbone[-1] == [1, "Linear", ["num_classes", None, trial.params["head.dropout"]]]
+        blocks |= {row[1] for row in cfg.backbone}
+        study.tell(trial, 0.0)
+    assert model is not None and len(blocks & set(BLOCK_ARGS)) >= 4
+
+
+@pytest.mark.parametrize("patch, culprit", [
+    ({"stages": [{**TINY_SPACE["stages"][0], "channels": []}]}, "stages[0].channels: empty choice list"),
+    ({"stages": [{**TINY_SPACE["stages"][0], "block": ["MBconv"]}]}, "did you mean 'MBConv'"),
+    ({"stages": [{**TINY_SPACE["stages"][0], "kernal": 3}]}, "stages[0]: unknown key 'kernal'"),
+    ({"head": {"channels": 0, "act": ["relu", "swishy"]}}, "head.act"),
+    ({"input_size": {"low": 64, "high": 32}}, "input_size: range needs numbers with low <= high"),
+    ({"stages": []}, "'stages' must be a non-empty list"),
+])
+def test_bad_space_names_the_culprit(patch, culprit):
+    with pytest.raises(ConfigError, match="space.yaml") as e:
+        SearchSpace.from_dict({**TINY_SPACE, **patch}, source="space.yaml")
+    assert culprit in str(e.value)
+
+
+def test_bad_space_cli_exit_2(tmp_path, tiny_data_yaml):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({**TINY_SPACE, "stem": {"channels": []}}))
+    r = run_script("tune_architecture.py", "--space", str(space), "--data", str(tiny_data_yaml), "--out", str(tmp_path))
+    assert r.returncode == 2
+    assert "stem.channels: empty choice list" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "search").exists()
+
+
+# ---------------------------------------------------------------------------------- score and pruner
+
+def test_competition_score_by_hand():
+    assert competition_score(13_863_553, 0.4) == pytest.approx(2.0)  # F1 < 0.5: full penalty
+    assert competition_score(6_931_776.5, 0.6) == pytest.approx(0.5 + 1 - 0.6 / 0.8342)
+    assert competition_score(0, 0.9) == pytest.approx(0.5 * (1 - 0.9 / 0.8342))
+    assert competition_score(1e6, 0.9, macs_ref=2e6, f1_ref=0.9) == pytest.approx(0.5)
+
+
+def _done(macs, curve):
+    return create_trial(state=TrialState.COMPLETE, values=[max(curve), macs],
+                        user_attrs={"macs": macs, "f1_curve": curve, "f1": max(curve)})
+
+
+def test_pruner_stops_only_dominated_trials():
+    finished = [_done(1e6, [0.2, 0.4, 0.5]), _done(2e6, [0.3, 0.5, 0.6]), _done(8e6, [0.4, 0.7, 0.8])]
+    p = DominancePruner(after_epoch=2, min_trials=3, margin=0.02)
+    assert p.rival(finished, 3e6, 2, 0.45).number == finished[1].number  # 2 M MACs had 0.5 at epoch 2
+    assert p.rival(finished, 3e6, 2, 0.49) is None  # inside the margin
+    assert p.rival(finished, 0.5e6, 2, 0.1) is None  # nothing cheaper to compare with
+    assert p.rival(finished, 3e6, 1, 0.0) is None  # too early
+    assert DominancePruner(min_trials=4).rival(finished, 3e6, 2, 0.0) is None  # too little evidence
+
+
+# ------------------------------------------------------------------------------------------ the search
+
+def test_search_writes_outputs_and_the_yaml_trains(tmp_path, tiny_space_yaml, tiny_data_yaml):
+    cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml)
+    study = run_search(cfg)
+    run = cfg.run_dir
+    for name in ("study.db", "trials.csv", "pareto.csv", "best.yaml", "pareto_front.png", "pareto_front.html",
+                 "history.html"):
+        assert (run / name).is_file(), name
+    assert len(study.trials) == 4
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    for t in done:
+        a = t.user_attrs
+        assert a["macs"] > 0 and a["params"] > 0 and 0 <= a["f1"] <= 1 and a["epochs"] == 1 and a["seconds"] > 0
+        assert yaml.safe_load((run / "trials" / f"{t.number:04d}" / "model.yaml").read_text()) == a["model"]
+    with open(run / "pareto.csv") as f:
+        front = list(csv.DictReader(f))
+    assert front and all((run / r["yaml"]).is_file() for r in front)
+    macs = [float(r["macs"]) for r in front]
+    assert macs == sorted(macs)
+    best = yaml.safe_load((run / "best.yaml").read_text())
+    assert best in [yaml.safe_load((run / r["yaml"]).read_text()) for r in front]
+    assert best["input_size"] in (24, 32)
+    r = run_script("train.py", "--model", str(run / "best.yaml"), "--data", str(tiny_data_yaml), "--epochs", "1",
+                   "--dst", str(tmp_path / "train"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "train" / "best.pt").is_file()
+
+
+def test_resume_adds_trials_and_keeps_the_old_ones(tmp_path, tiny_space_yaml, tiny_data_yaml):
+    cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, n_trials=3)
+    first = {t.number: (t.state, t.values) for t in run_search(cfg).trials}
+    study = run_search(dataclasses.replace(cfg, n_trials=2))
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    assert {t.number: (t.state, t.values) for t in study.trials if t.number < 3} == first
+    assert len(_trials_csv(cfg)) == 5
+
+
+def test_over_budget_never_trains(tmp_path, tiny_space_yaml, tiny_data_yaml, monkeypatch):
+    def no_training(*a, **k):
+        raise AssertionError("the trainer was called for an over-budget candidate")
+
+    monkeypatch.setattr(objective_mod, "fit", no_training)
+    cfg = dataclasses.replace(_cfg(tmp_path, tiny_space_yaml, tiny_data_yaml), max_macs=1000)
+    study = run_search(cfg)
+    assert len(study.trials) == 4
+    for t in study.trials:
+        assert t.state == TrialState.COMPLETE
+        assert t.constraints["macs"] > 0 and "over budget" in t.user_attrs["rejected"] and "f1" not in t.user_attrs
+        assert not (cfg.run_dir / "trials" / f"{t.number:04d}" / "best.pt").exists()
+    assert study.best_trials == []  # infeasible trials never make the front
+    assert not (cfg.run_dir / "best.yaml").exists()
+
+
+def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path, tiny_space_yaml, tiny_data_yaml, monkeypatch):
+    real_fit = objective_mod.fit
+
+    def flaky(model, data, cfg, out, *a, **k):
+        if out.name == "0001":
+            raise objective_mod.torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_fit(model, data, cfg, out, *a, **k)
+
+    monkeypatch.setattr(objective_mod, "fit", flaky)
+    study = run_search(_cfg(tmp_path, tiny_space_yaml, tiny_data_yaml))
+    states = [t.state for t in study.trials]
+    assert states[1] == TrialState.FAIL and states.count(TrialState.COMPLETE) == 3
+    assert "OutOfMemoryError: CUDA out of memory" in study.trials[1].user_attrs["fail_reason"]
+    assert "OutOfMemoryError" in _trials_csv(_cfg(tmp_path, tiny_space_yaml, tiny_data_yaml))[1]["note"]
+
+
+def test_ctrl_c_keeps_finished_trials_and_writes_outputs(tmp_path, tiny_space_yaml, tiny_data_yaml, monkeypatch):
+    real_fit = objective_mod.fit
+
+    def interrupted(model, data, cfg, out, *a, **k):
+        if out.name == "0002":
+            raise KeyboardInterrupt
+        return real_fit(model, data, cfg, out, *a, **k)
+
+    monkeypatch.setattr(objective_mod, "fit", interrupted)
+    cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(cfg)
+    rows = _trials_csv(cfg)
+    assert [r["state"] for r in rows[:2]] == ["COMPLETE", "COMPLETE"] and (cfg.run_dir / "best.yaml").is_file()
+
+
+def test_pruned_trials_stop_early(tmp_path, tiny_space_yaml, tiny_data_yaml, monkeypatch):
+    # margin -1: any finished cheaper trial "dominates", so every later costlier trial stops after epoch 1
+    from slimnas.search import study as study_mod
+
+    real = study_mod.make_objective
+
+    def eager(c):
+        obj = real(c)
+        obj.pruner = DominancePruner(after_epoch=1, min_trials=1, margin=-1.0)
+        return obj
+
+    monkeypatch.setattr(study_mod, "make_objective", eager)
+    study = run_search(_cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, n_trials=6, epochs=2))
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, [t.state for t in study.trials]
+    for t in pruned:
+        assert t.user_attrs["epochs"] == 1 and "dominated by trial" in t.user_attrs["pruned"]
+
+
+def test_two_workers_share_one_study(tmp_path, tiny_space_yaml, tiny_data_yaml):
+    cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, n_workers=2, n_trials=4)
+    study = run_search(cfg)
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(len(numbers))) and 4 <= len(numbers) <= 5  # a worker may start one as the other stops
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    dirs = sorted(p.name for p in (cfg.run_dir / "trials").iterdir())
+    assert dirs == [f"{n:04d}" for n in numbers]
+    assert all((cfg.run_dir / "trials" / d / "results.json").is_file() for d in dirs)
