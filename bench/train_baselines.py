@@ -8,16 +8,11 @@ Writes bench/results/train_baselines.json and .md (one row per model, the machin
 """
 
 import argparse
-import datetime
-import json
-import platform
 from pathlib import Path
 
-import torch
-
+from common import machine, train_row
 from slimnas.cli import run_cli
 from slimnas.io import write_json, write_text
-from slimnas.train import TrainConfig, train
 
 MODELS = ["code/configs/model/baseline.yaml", "code/configs/model/mobilenetv3_small_050.yaml"]
 
@@ -32,15 +27,10 @@ def main() -> None:
     a = p.parse_args()
     rows = []
     for model in a.models:
-        run = Path(a.out) / "train_baselines" / Path(model).stem
-        result = train(model, a.data, run, TrainConfig(epochs=a.epochs, seed=a.seed, progress=False), verbose=False)
-        info = json.loads((run / "results.json").read_text())
-        rows.append({"model": model, "val_macro_f1": round(result.best_f1, 4), "best_epoch": result.best_epoch,
-                     "macs": info["macs"], "params": info["params"], "train_seconds": round(result.seconds, 1)})
+        rows.append(train_row(model, a.data, Path(a.out) / "train_baselines" / Path(model).stem, a.epochs, a.seed))
         print(rows[-1], flush=True)
-    meta = {"date": datetime.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
-            f"{torch.get_num_threads()} threads, torch {torch.__version__}", "data": a.data, "epochs": a.epochs,
-            "seed": a.seed, "command": f"python bench/train_baselines.py --epochs {a.epochs}"}
+    meta = {**machine(), "data": a.data, "epochs": a.epochs, "seed": a.seed,
+            "command": f"python bench/train_baselines.py --epochs {a.epochs}"}
     write_json(Path(a.out) / "train_baselines.json", {**meta, "rows": rows})
     lines = [f"Trained {a.epochs} epochs each on `{a.data}`, seed {a.seed}; {meta['machine']}; {meta['date']}.", "",
              "| model | val macro-F1 | MACs (aten) | params | train s |", "|---|---:|---:|---:|---:|"]

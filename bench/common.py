@@ -1,0 +1,26 @@
+"""What every bench script shares: the machine line, and training one model YAML into a result row."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from slimnas.train import TrainConfig, train
+
+
+def machine() -> dict:
+    return {"date": datetime.date.today().isoformat(),
+            "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+                       f"torch {torch.__version__}"}
+
+
+def train_row(model: str, data: str | None, out: Path, epochs: int, seed: int = 0) -> dict:
+    """Train ``model`` for ``epochs`` and return its F1, MACs, params and time (as written in results.json)."""
+    result = train(model, data, out, TrainConfig(epochs=epochs, seed=seed, progress=False), verbose=False)
+    info = json.loads((out / "results.json").read_text())
+    return {"model": str(model), "val_macro_f1": round(result.best_f1, 4), "best_epoch": result.best_epoch,
+            "macs": info["macs"], "params": info["params"], "train_seconds": round(result.seconds, 1)}

@@ -1,0 +1,172 @@
+"""Factorised replacements for one layer, as plain ``nn.Conv2d`` / ``nn.Linear`` sequences.
+
+Each method has two halves: ``*_shell(layer, ranks)`` builds the replacement's structure (what a
+checkpoint loader needs, no tensorly), and ``*_weights(layer, ranks)`` computes its weights from the
+layer's (what decompose.py does). Reconstructed-kernel layers would save nothing at run time, so every
+factor is a real, smaller layer that ONNX exports as is.
+
+- ``tucker``: k×k conv → 1×1 (C_in→R_in) → k×k core (R_in→R_out, the original stride/padding/dilation)
+  → 1×1 (R_out→C_out, the original bias). Tucker-2 over the channel modes (Kim et al. 2016).
+- ``cp``: k×k conv → 1×1 (C_in→R) → k×1 depthwise → 1×k depthwise → 1×1 (R→C_out) (Lebedev et al. 2015).
+- ``svd``: 1×1 conv or Linear → two layers through rank R (truncated SVD).
+- ``separable``: depthwise k×k → k×1 depthwise → 1×k depthwise (rank 1 per channel; exact only where
+  each kernel is an outer product, so its reconstruction error is reported).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import tensorly as tl
+import torch
+import torch.nn as nn
+
+METHODS = ("tucker", "cp", "svd", "separable")
+
+
+def kind(layer: nn.Module) -> str:
+    """``conv`` (k×k, groups 1), ``pointwise`` (1×1, groups 1), ``depthwise``, ``linear`` or ``other``."""
+    if isinstance(layer, nn.Linear):
+        return "linear"
+    if isinstance(layer, nn.Conv2d):
+        if layer.groups == 1:
+            return "pointwise" if layer.kernel_size == (1, 1) else "conv"
+        if layer.groups == layer.in_channels == layer.out_channels:
+            return "depthwise"
+    return "other"
+
+
+FITS = {"tucker": {"conv"}, "cp": {"conv"}, "svd": {"pointwise", "linear"}, "separable": {"depthwise"}}
+DEFAULT_METHOD = {"conv": "tucker", "pointwise": "svd", "linear": "svd", "depthwise": "separable"}
+
+
+def rank_limits(layer: nn.Module, method: str) -> list[int]:
+    """The largest meaningful value of each rank of ``method`` on ``layer``."""
+    if method == "tucker":
+        return [layer.out_channels, layer.in_channels]
+    if method == "cp":
+        kh, kw = layer.kernel_size
+        return [layer.out_channels * layer.in_channels * kh * kw]  # any R is valid; this is the trivial bound
+    if method == "svd":
+        c_out, c_in = (layer.out_features, layer.in_features) if isinstance(layer, nn.Linear) else (layer.out_channels, layer.in_channels)
+        return [min(c_out, c_in)]
+    return []
+
+
+def _conv(c_in, c_out, k, stride=1, padding=0, dilation=1, groups=1, bias=False) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias)
+
+
+def shell(layer: nn.Module, method: str, ranks: list[int]) -> nn.Sequential:
+    """The replacement's structure, with untrained weights."""
+    has_bias = layer.bias is not None
+    if method == "tucker":
+        r_out, r_in = ranks
+        return nn.Sequential(_conv(layer.in_channels, r_in, 1),
+                             _conv(r_in, r_out, layer.kernel_size, layer.stride, layer.padding, layer.dilation),
+                             _conv(r_out, layer.out_channels, 1, bias=has_bias))
+    if method == "cp":
+        (r,) = ranks
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, layer.padding, layer.dilation
+        return nn.Sequential(_conv(layer.in_channels, r, 1),
+                             _conv(r, r, (kh, 1), (sh, 1), (ph, 0), (dh, 1), groups=r),
+                             _conv(r, r, (1, kw), (1, sw), (0, pw), (1, dw), groups=r),
+                             _conv(r, layer.out_channels, 1, bias=has_bias))
+    if method == "svd":
+        (r,) = ranks
+        if isinstance(layer, nn.Linear):
+            return nn.Sequential(nn.Linear(layer.in_features, r, bias=False), nn.Linear(r, layer.out_features, bias=has_bias))
+        return nn.Sequential(_conv(layer.in_channels, r, 1, layer.stride), _conv(r, layer.out_channels, 1, bias=has_bias))
+    if method == "separable":
+        c = layer.in_channels
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, layer.padding, layer.dilation
+        return nn.Sequential(_conv(c, c, (kh, 1), (sh, 1), (ph, 0), (dh, 1), groups=c),
+                             _conv(c, c, (1, kw), (1, sw), (0, pw), (1, dw), groups=c, bias=has_bias))
+    raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
+
+
+def _svd(m: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """``m ≈ a @ b`` with ``a`` (rows×r) and ``b`` (r×cols), the singular values split evenly."""
+    u, s, vt = np.linalg.svd(m, full_matrices=False)
+    root = np.sqrt(s[:r])
+    return u[:, :r] * root, root[:, None] * vt[:r]
+
+
+def decompose(layer: nn.Module, method: str, ranks: list[int], seed: int = 0) -> nn.Sequential:
+    """The replacement with weights fitted to ``layer``'s."""
+    with warnings.catch_warnings():  # tensorly warns when a rank exceeds a mode's size; the result is still right
+        warnings.filterwarnings("ignore", message="Trying to compute SVD", category=UserWarning)
+        return _decompose(layer, method, ranks, seed)
+
+
+@torch.no_grad()
+def _decompose(layer: nn.Module, method: str, ranks: list[int], seed: int) -> nn.Sequential:
+    seq = shell(layer, method, ranks)
+    w = layer.weight.detach().double().cpu().numpy()
+    if method == "tucker":
+        from tensorly.decomposition import partial_tucker
+
+        (core, (u_out, u_in)), _ = partial_tucker(tl.tensor(w), rank=list(ranks), modes=[0, 1], init="svd", tol=1e-8)
+        weights = [u_in.T[:, :, None, None], core, u_out[:, :, None, None]]
+    elif method == "cp":
+        from tensorly.decomposition import parafac
+
+        lam, (a_out, a_in, a_h, a_w) = parafac(tl.tensor(w), rank=ranks[0], init="svd", n_iter_max=300,
+                                               tol=1e-9, random_state=seed, normalize_factors=True)
+        r = ranks[0]
+        weights = [a_in.T[:, :, None, None], a_h.T.reshape(r, 1, -1, 1), a_w.T.reshape(r, 1, 1, -1),
+                   (a_out * lam)[:, :, None, None]]
+    elif method == "svd":
+        a, b = _svd(w.reshape(w.shape[0], -1), ranks[0])
+        shape = (lambda m: m) if isinstance(layer, nn.Linear) else (lambda m: m[:, :, None, None])
+        weights = [shape(b), shape(a)]
+    else:  # separable: per channel, the best rank-1 split of the k×k kernel
+        cols, rows = [], []
+        for kernel in w[:, 0]:
+            a, b = _svd(kernel, 1)
+            cols.append(a[:, 0])
+            rows.append(b[0])
+        weights = [np.stack(cols)[:, None, :, None], np.stack(rows)[:, None, None, :]]
+    layers = [m for m in seq if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for m, v in zip(layers, weights):
+        m.weight.copy_(torch.as_tensor(np.ascontiguousarray(v), dtype=m.weight.dtype).reshape(m.weight.shape))
+    if layer.bias is not None:
+        layers[-1].bias.copy_(layer.bias)
+    return seq.to(layer.weight.device)
+
+
+def layer_macs(module: nn.Module, in_hw: tuple[int, int] | None) -> int:
+    """Multiply-adds of a conv/linear (or a sequence of them) for one input of spatial size ``in_hw``."""
+    if isinstance(module, nn.Linear):
+        return module.in_features * module.out_features
+    if isinstance(module, nn.Conv2d):
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = module.kernel_size, module.stride, module.padding, module.dilation
+        h = (in_hw[0] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        w = (in_hw[1] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        return h * w * module.out_channels * (module.in_channels // module.groups) * kh * kw
+    total, hw = 0, in_hw
+    for m in module:
+        total += layer_macs(m, hw)
+        if isinstance(m, nn.Conv2d):
+            (kh, kw), (sh, sw), (ph, pw), (dh, dw) = m.kernel_size, m.stride, m.padding, m.dilation
+            hw = ((hw[0] + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (hw[1] + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+    return total
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def relative_error(layer: nn.Module, seq: nn.Sequential, in_hw: tuple[int, int] | None) -> float:
+    """‖W − Ŵ‖ / ‖W‖ where Ŵ is the replacement's effective weight (probed with basis inputs)."""
+    with torch.no_grad():
+        if isinstance(layer, nn.Linear):
+            eye = torch.eye(layer.in_features, dtype=layer.weight.dtype)
+            bias = layer.bias if layer.bias is not None else 0
+            return float(torch.linalg.norm(seq(eye) - bias - (layer(eye) - bias)) / torch.linalg.norm(layer.weight))
+        x = torch.randn(2, layer.in_channels, *(in_hw or (8, 8)), generator=torch.Generator().manual_seed(0))
+        ref, out = layer(x), seq(x)
+        if layer.bias is not None:
+            ref, out = ref - layer.bias[:, None, None], out - layer.bias[:, None, None]
+        return float(torch.linalg.norm(out - ref) / torch.linalg.norm(ref).clamp_min(1e-12))

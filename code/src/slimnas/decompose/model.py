@@ -1,0 +1,228 @@
+"""Decompose a whole model: resolve a rank_cfg against its layers, replace them, report per layer.
+
+A **rank_cfg** maps a layer's qualified name to what to do with it::
+
+    backbone.1.conv: {method: tucker, ranks: [16, 24]}   # explicit
+    backbone.3.conv: {method: cp, ranks: [32]}
+    backbone.5.conv: 0.5                                 # a fraction of each dimension, default method
+    backbone.5.fc: {method: svd, ranks: 0.25}
+
+The resolved form (every rank an int) is the **decomposition spec** saved in checkpoints and written
+next to every decomposed model, so it can be edited and replayed with ``--rank_cfg``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import yaml
+
+from ..errors import ConfigError
+from .methods import DEFAULT_METHOD, FITS, METHODS, decompose, kind, layer_macs, n_params, rank_limits, relative_error, shell
+from .ranks import energy_rank, evbmf_rank, greedy_under_budget, unfold
+
+
+def decomposable(model: nn.Module) -> dict[str, nn.Module]:
+    """Every conv / linear layer some method fits, by qualified name."""
+    return {n: m for n, m in model.named_modules() if kind(m) in DEFAULT_METHOD}
+
+
+def input_sizes(model: nn.Module, input_size: int, channels: int = 3) -> dict[str, tuple[int, int] | None]:
+    """The spatial size of each decomposable layer's input, from one forward pass."""
+    sizes, hooks = {}, []
+    for name, m in decomposable(model).items():
+        hooks.append(m.register_forward_hook(
+            lambda mod, inp, out, name=name: sizes.__setitem__(name, tuple(inp[0].shape[2:]) if inp[0].dim() == 4 else None)))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, channels, input_size, input_size))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return sizes
+
+
+# ------------------------------------------------------------------------------------------ rank_cfg
+
+def load_rank_cfg(path: str | Path) -> dict:
+    """Read a YAML or JSON rank_cfg; a pickle is refused, never unpickled."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"rank_cfg {path}: no such file")
+    raw = path.read_bytes()
+    if path.suffix.lower() in (".pkl", ".pickle", ".pt", ".pth") or raw[:1] == b"\x80":
+        raise ConfigError(
+            f"rank_cfg {path}: looks like a pickle, and slimnas never unpickles files (they can run code). "
+            f"If you trust it, convert it once: python -c \"import pickle, json; "
+            f"json.dump(pickle.load(open('{path}', 'rb')), open('{path.with_suffix('.json')}', 'w'))\"")
+    try:
+        data = json.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
+    except (ValueError, yaml.YAMLError) as e:
+        raise ConfigError(f"rank_cfg {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"rank_cfg {path}: must map layer names to {{method, ranks}} or a fraction")
+    return data
+
+
+def _ranks(value: Any, limits: list[int], where: str) -> list[int]:
+    """Explicit ranks, or a fraction (0, 1] of each limit."""
+    if isinstance(value, float) and not isinstance(value, bool) and 0 < value <= 1:
+        return [max(1, round(value * lim)) for lim in limits]
+    vals = value if isinstance(value, list) else [value]
+    if len(vals) != len(limits) or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+        raise ConfigError(f"{where}: ranks must be {len(limits)} integer(s) or a fraction in (0, 1], got {value!r}")
+    for v, lim in zip(vals, limits):
+        if v <= 0 or v > lim:
+            raise ConfigError(f"{where}: rank {v} is out of range (1..{lim} for this layer)")
+    return list(vals)
+
+
+def resolve_spec(model: nn.Module, rank_cfg: dict, source: str = "rank_cfg") -> dict[str, dict]:
+    """Check ``rank_cfg`` against ``model`` and return the spec with explicit integer ranks."""
+    layers = dict(model.named_modules())
+    spec = {}
+    for name, entry in rank_cfg.items():
+        where = f"{source}: layer {name!r}"
+        if name not in layers:
+            hint = difflib.get_close_matches(name, decomposable(model), 1)
+            raise ConfigError(f"{where}: no such layer" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        layer = layers[name]
+        k = kind(layer)
+        if k not in DEFAULT_METHOD:
+            raise ConfigError(f"{where}: a {type(layer).__name__} cannot be decomposed (only convs and linears)")
+        if not isinstance(entry, dict):
+            entry = {"ranks": entry}
+        unknown = set(entry) - {"method", "ranks"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} (known: method, ranks)")
+        method = entry.get("method", DEFAULT_METHOD[k])
+        if method not in METHODS:
+            raise ConfigError(f"{where}: unknown method {method!r} (known: {', '.join(METHODS)})")
+        if k not in FITS[method]:
+            fits = [m for m in METHODS if k in FITS[m]]
+            raise ConfigError(f"{where}: {method} does not fit a {k} layer (use {' or '.join(fits)})")
+        limits = rank_limits(layer, method)
+        ranks = _ranks(entry.get("ranks", 1.0), limits, where) if limits else []
+        spec[name] = {"method": method, "ranks": ranks}
+    return spec
+
+
+# ---------------------------------------------------------------------------------- apply / decompose
+
+def _set(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, new)
+
+
+def apply_decomposition(model: nn.Module, spec: dict[str, dict]) -> nn.Module:
+    """Replace the layers in ``spec`` by their (untrained) factorised structure: for loading checkpoints."""
+    for name, entry in resolve_spec(model, spec, "decomposition spec").items():
+        _set(model, name, shell(model.get_submodule(name), entry["method"], entry["ranks"]))
+    return model
+
+
+def decompose_model(model: nn.Module, spec: dict[str, dict], input_size: int) -> list[dict]:
+    """Replace the layers in ``spec`` (already resolved) by fitted factorisations, in place; one report row each."""
+    sizes = input_sizes(model, input_size)
+    rows = []
+    for name, entry in spec.items():
+        layer = model.get_submodule(name)
+        seq = decompose(layer, entry["method"], entry["ranks"])
+        rows.append(_row(name, layer, entry, seq, sizes.get(name)))
+        _set(model, name, seq)
+    return rows
+
+
+def _shape(layer: nn.Module) -> str:
+    if isinstance(layer, nn.Linear):
+        return f"{layer.out_features}x{layer.in_features}"
+    return f"{layer.out_channels}x{layer.in_channels // layer.groups}x{layer.kernel_size[0]}x{layer.kernel_size[1]}"
+
+
+def _row(name, layer, entry, seq, hw) -> dict:
+    return {"layer": name, "shape": _shape(layer), "method": entry["method"], "ranks": entry["ranks"],
+            "macs_before": layer_macs(layer, hw), "macs_after": layer_macs(seq, hw),
+            "params_before": n_params(layer), "params_after": n_params(seq),
+            "rel_error": round(relative_error(layer, seq, hw), 6)}
+
+
+# ------------------------------------------------------------------------------------ automatic ranks
+
+def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value: float = 0.5,
+                  conv_method: str = "tucker", total_macs: int | None = None) -> dict[str, dict]:
+    """Ranks chosen per layer by ``rule``: ``energy`` (keep ``value`` of each unfolding's spectrum),
+    ``vbmf`` (EVBMF on each unfolding), or ``target`` (total MACs <= ``value`` × ``total_macs``, least error).
+
+    Layers where the chosen factorisation would not reduce MACs are left out.
+    """
+    sizes = input_sizes(model, input_size)
+    layers = decomposable(model)
+    if rule == "target":
+        return _target_cfg(model, layers, sizes, value, conv_method, total_macs)
+    cfg = {}
+    for name, layer in layers.items():
+        method = conv_method if kind(layer) == "conv" else DEFAULT_METHOD[kind(layer)]
+        if method == "separable":
+            ranks = []
+        else:
+            w = layer.weight.detach().double().cpu().numpy()
+            if w.ndim == 2:
+                w = w[:, :, None, None]
+            pick = (lambda m: energy_rank(m, value)) if rule == "energy" else evbmf_rank
+            if method == "tucker":
+                ranks = [pick(unfold(w, 0)), pick(unfold(w, 1))]
+            elif method == "cp":
+                ranks = [max(pick(unfold(w, 0)), pick(unfold(w, 1)))]
+            else:
+                ranks = [min(pick(unfold(w, 0)), rank_limits(layer, "svd")[0])]
+        entry = {"method": method, "ranks": ranks}
+        if layer_macs(shell(layer, method, ranks), sizes.get(name)) < layer_macs(layer, sizes.get(name)):
+            cfg[name] = entry
+    return cfg
+
+
+def _target_cfg(model, layers, sizes, fraction, conv_method, total_macs) -> dict[str, dict]:
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"--target-macs must be a fraction in (0, 1], got {fraction}")
+    options: dict[str, list] = {}
+    entries: dict[str, list] = {}
+    for name, layer in layers.items():
+        hw = sizes.get(name)
+        full = layer_macs(layer, hw)
+        method = conv_method if kind(layer) == "conv" else DEFAULT_METHOD[kind(layer)]
+        opts, ents = [(full, 0.0)], [None]
+        grid = [[]] if method == "separable" else _rank_grid(rank_limits(layer, method) if method != "cp"
+                                                               else [min(layer.out_channels, layer.in_channels) * 2])
+        for ranks in grid:
+            entry = {"method": method, "ranks": ranks}
+            macs = layer_macs(shell(layer, method, ranks), hw)
+            if macs < full:
+                err = relative_error(layer, decompose(layer, method, ranks), hw)
+                opts.append((macs, err))
+                ents.append(entry)
+        order = [0] + sorted(range(1, len(opts)), key=lambda i: -opts[i][0])
+        options[name], entries[name] = [opts[i] for i in order], [ents[i] for i in order]
+    layer_total = sum(o[0][0] for o in options.values())
+    fixed = (total_macs or layer_total) - layer_total
+    choice = greedy_under_budget(options, fixed, fraction * (total_macs or layer_total))
+    return {name: entries[name][i] for name, i in choice.items() if i > 0}
+
+
+def _rank_grid(limits: list[int], steps: int = 16) -> list[list[int]]:
+    """Ranks at 1/steps … (steps-1)/steps of each limit, all dimensions scaled together."""
+    grid = []
+    for i in range(1, steps):
+        ranks = [max(1, math.floor(lim * i / steps)) for lim in limits]
+        if ranks not in grid:
+            grid.append(ranks)
+    return grid

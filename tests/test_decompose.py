@@ -1,0 +1,164 @@
+"""Decomposition: exactness at full rank, analytic MACs, rank selection, checkpoints, rank_cfg errors."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import yaml
+
+from conftest import REPO, TINY_MODEL, run_script
+from slimnas.data.mvtec import all_labels
+from slimnas.decompose import decompose, layer_macs, relative_error, resolve_spec
+from slimnas.decompose.ranks import energy_rank, evbmf_rank, greedy_under_budget
+from slimnas.decompose.run import decompose_checkpoint
+from slimnas.errors import ConfigError
+from slimnas.macs import count_macs
+from slimnas.model import build_model, load_model_config
+from slimnas.train.checkpoint import model_from_checkpoint, save_checkpoint
+
+
+def _rel(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.parametrize("stride, padding, dilation, bias", [(1, 1, 1, True), (2, 1, 1, False), (2, 2, 2, True),
+                                                             (1, 0, 1, False)])
+def test_tucker_full_rank_is_exact(stride, padding, dilation, bias):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(12, 20, 3, stride=stride, padding=padding, dilation=dilation, bias=bias)
+    seq = decompose(conv, "tucker", [20, 12])
+    x = torch.randn(2, 12, 17, 17)
+    with torch.no_grad():
+        assert seq(x).shape == conv(x).shape and _rel(seq(x), conv(x)) <= 1e-4
+    assert [type(m) for m in seq] == [nn.Conv2d] * 3 and seq[1].stride == (stride, stride)
+
+
+@pytest.mark.parametrize("layer", [nn.Conv2d(16, 24, 1, stride=2), nn.Conv2d(16, 24, 1, bias=False), nn.Linear(32, 10)])
+def test_svd_full_rank_is_exact(layer):
+    torch.manual_seed(0)
+    seq = decompose(layer, "svd", [min(layer.weight.shape[:2])])
+    x = torch.randn(3, 16, 9, 9) if isinstance(layer, nn.Conv2d) else torch.randn(3, 32)
+    with torch.no_grad():
+        assert _rel(seq(x), layer(x)) <= 1e-4
+
+
+def test_cp_error_falls_as_rank_grows():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 16, 3, padding=1)
+    errors = [relative_error(conv, decompose(conv, "cp", [r]), (9, 9)) for r in (2, 8, 24, 72)]
+    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.05
+
+
+def test_separable_split_is_exact_for_rank_one_kernels():
+    dw = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+    with torch.no_grad():
+        dw.weight.copy_(torch.randn(8, 1, 3, 1) * torch.randn(8, 1, 1, 3))
+    seq = decompose(dw, "separable", [])
+    x = torch.randn(2, 8, 10, 10)
+    with torch.no_grad():
+        assert _rel(seq(x), dw(x)) <= 1e-5
+
+
+def test_decomposed_macs_equal_the_hand_count():
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2, padding=1))
+    before = count_macs(model, 16).macs
+    conv = model[2]
+    model[2] = decompose(conv, "tucker", [8, 4])
+    # 1x1 16->4 at 16x16, 3x3 core 4->8 stride 2 -> 8x8, 1x1 8->32 at 8x8
+    hand = 16 * 16 * 16 * 4 + 8 * 8 * 4 * 8 * 9 + 8 * 8 * 8 * 32
+    assert layer_macs(model[2], (16, 16)) == hand
+    assert count_macs(model, 16).macs == before - 8 * 8 * 32 * 16 * 9 + hand
+
+
+def test_rank_rules():
+    rng = np.random.default_rng(0)
+    low = rng.normal(size=(40, 5)) @ rng.normal(size=(5, 60))
+    assert evbmf_rank(low + 0.01 * rng.normal(size=low.shape)) == 5
+    assert energy_rank(np.diag([3.0, 2.0, 1.0]), 0.9) == 2  # 9+4 = 13 of 14 = 93 %
+    options = {"a": [(100, 0.0), (50, 0.1), (10, 0.5)], "b": [(100, 0.0), (40, 0.05)]}
+    assert greedy_under_budget(options, 0, 150) == {"a": 0, "b": 1}  # b saves 60 for 0.05: cheapest per MAC
+    assert greedy_under_budget(options, 0, 90) == {"a": 1, "b": 1}
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+@pytest.fixture()
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    cfg = load_model_config(REPO / "code/configs/model/baseline.yaml")
+    model = build_model(cfg, num_classes=88)
+    return save_checkpoint(tmp_path / "best.pt", model, cfg.to_dict(), all_labels(),
+                           {"input_size": 64, "resize": "resize", "mean": [0.5] * 3, "std": [0.25] * 3})
+
+
+def test_target_macs_save_load_and_replay(checkpoint, tmp_path):
+    r = decompose_checkpoint(checkpoint, tmp_path / "auto", target_macs=0.5, verbose=False)
+    assert abs(r.macs_after / r.macs_before - 0.5) <= 0.05 * 0.5
+    model, ckpt = model_from_checkpoint(r.checkpoint)
+    assert count_macs(model, 64).macs == r.macs_after and ckpt["decomposition"]
+    x = torch.randn(2, 3, 64, 64)
+    replay = decompose_checkpoint(checkpoint, tmp_path / "replay", rank_cfg=r.rank_cfg, verbose=False)
+    again, _ = model_from_checkpoint(replay.checkpoint)
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+    assert yaml.safe_load(r.rank_cfg.read_text()) == yaml.safe_load(replay.rank_cfg.read_text())
+    report = (tmp_path / "auto" / "report.csv").read_text().splitlines()
+    assert report[0].startswith("layer,shape,method,ranks") and len(report) == len(r.rows) + 1
+
+
+def test_decomposed_model_keeps_outputs_close_at_full_rank(checkpoint, tmp_path):
+    original, _ = model_from_checkpoint(checkpoint)
+    cfg = tmp_path / "full.yaml"
+    cfg.write_text(yaml.safe_dump({"backbone.0.conv": {"method": "tucker", "ranks": 1.0},
+                                   "backbone.5.conv": {"method": "svd", "ranks": 1.0}}))
+    r = decompose_checkpoint(checkpoint, tmp_path / "full", rank_cfg=cfg, verbose=False)
+    model, _ = model_from_checkpoint(r.checkpoint)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert _rel(model(x), original(x)) <= 1e-4
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"backbone.0.cnv": 0.5}, "layer 'backbone.0.cnv': no such layer; did you mean 'backbone.0.conv'?"),
+    ({"backbone.0.conv": {"method": "tucker", "ranks": [0, 3]}}, "rank 0 is out of range (1..16"),
+    ({"backbone.0.conv": {"method": "tucker", "ranks": [17, 3]}}, "rank 17 is out of range (1..16"),
+    ({"backbone.5.conv": {"method": "cp", "ranks": [4]}}, "cp does not fit a pointwise layer (use svd)"),
+    ({"backbone.0.bn": 0.5}, "a BatchNorm2d cannot be decomposed"),
+])
+def test_bad_rank_cfg_names_the_layer_and_writes_nothing(checkpoint, tmp_path, entry, message):
+    cfg = tmp_path / "ranks.yaml"
+    cfg.write_text(yaml.safe_dump(entry))
+    with pytest.raises(ConfigError) as e:
+        decompose_checkpoint(checkpoint, tmp_path / "out", rank_cfg=cfg, verbose=False)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_pickled_rank_cfg_is_refused_unread(checkpoint, tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    bad = tmp_path / "ranks.pkl"
+    bad.write_bytes(pickle.dumps({"backbone.0.conv": Boom()}))
+    r = run_script("decompose.py", "--weight", str(checkpoint), "--rank_cfg", str(bad), "--dst", str(tmp_path / "out"))
+    assert r.returncode == 2 and "looks like a pickle" in r.stderr and "json.dump" in r.stderr
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out").exists()
+
+
+def test_decompose_cli(checkpoint, tmp_path):
+    r = run_script("decompose.py", "--weight", str(checkpoint), "--target-macs", "0.7", "--dst", str(tmp_path / "d"))
+    assert r.returncode == 0, r.stderr
+    assert "model: MACs" in r.stdout and "next: python finetune_inference.py" in r.stdout
+    assert {p.name for p in (tmp_path / "d").iterdir()} >= {"decomposed.pt", "rank_cfg.yaml", "report.csv"}
+
+
+def test_resolve_spec_fraction_defaults():
+    model = build_model(TINY_MODEL, num_classes=5)
+    spec = resolve_spec(model, {"backbone.0.conv": 0.5})
+    assert spec == {"backbone.0.conv": {"method": "tucker", "ranks": [4, 2]}}
