@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,7 @@ def _row(name, layer, entry, seq, hw) -> dict:
 def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value: float = 0.5,
                   conv_method: str = "tucker", total_macs: int | None = None) -> dict[str, dict]:
     """Ranks chosen per layer by ``rule``: ``energy`` (keep ``value`` of each unfolding's spectrum),
-    ``vbmf`` (EVBMF on each unfolding), or ``target`` (total MACs <= ``value`` × ``total_macs``, least error).
+    ``vbmf`` (EVBMF on each unfolding), or ``target`` (total MACs <= ``value`` × ``total_macs``, least squared relative error in sum).
 
     Layers where the chosen factorisation would not reduce MACs are left out.
     """
@@ -207,15 +208,33 @@ def _target_cfg(model, layers, sizes, fraction, conv_method, total_macs) -> dict
             entry = {"method": method, "ranks": ranks}
             macs = layer_macs(shell(layer, method, ranks), hw)
             if macs < full:
+                # squared relative error = the fraction of the layer's energy lost: convex in the rank, so
+                # the greedy's marginal choice is sound (plain relative error saturates near 1 and made the
+                # greedy crush one layer to rank 1 instead of trimming many a little)
                 err = relative_error(layer, decompose(layer, method, ranks), hw)
-                opts.append((macs, err))
+                opts.append((macs, err ** 2))
                 ents.append(entry)
         order = [0] + sorted(range(1, len(opts)), key=lambda i: -opts[i][0])
         options[name], entries[name] = [opts[i] for i in order], [ents[i] for i in order]
     layer_total = sum(o[0][0] for o in options.values())
-    fixed = (total_macs or layer_total) - layer_total
-    choice = greedy_under_budget(options, fixed, fraction * (total_macs or layer_total))
-    return {name: entries[name][i] for name, i in choice.items() if i > 0}
+    total = total_macs or layer_total
+    target = fraction * total
+    # Cap each layer's error so the budget is spread over many layers instead of wrecking a few; raise
+    # the cap only as far as the target needs.
+    for cap in MAX_ERROR_STEPS:
+        capped = {n: [o for o in opts if o[1] <= cap ** 2] for n, opts in options.items()}
+        index = {n: [i for i, o in enumerate(opts) if o[1] <= cap ** 2] for n, opts in options.items()}
+        choice = greedy_under_budget(capped, total - layer_total, target)
+        reached = total - layer_total + sum(capped[n][i][0] for n, i in choice.items())
+        if reached <= target:
+            break
+    if cap > MAX_ERROR_STEPS[0]:
+        warnings.warn(f"MACs target {fraction:g} needs layers with relative error up to {cap:g}; expect a large "
+                      f"accuracy drop before fine-tuning", stacklevel=2)
+    return {n: entries[n][index[n][i]] for n, i in choice.items() if i > 0}
+
+
+MAX_ERROR_STEPS = (0.5, 0.7, 0.9, 1.01)  # per-layer relative reconstruction error allowed by --target-macs
 
 
 def _rank_grid(limits: list[int], steps: int = 16) -> list[list[int]]:

@@ -57,10 +57,11 @@ def evbmf_rank(matrix: np.ndarray) -> int:
 def greedy_under_budget(options: dict[str, list[tuple[int, float]]], fixed_macs: int, target: float) -> dict[str, int]:
     """Pick one option per layer so the total MACs is at most ``target``, adding as little error as possible.
 
-    ``options[layer]`` is a list of ``(macs, error)`` ordered from the original (index 0: full MACs, no error)
-    to the cheapest; ``fixed_macs`` is what no option changes. Greedy: repeatedly take the step (one layer
-    one option cheaper) with the least added error per MAC saved until the budget holds. Returns the
-    index chosen per layer; if even the cheapest options miss the target, those are returned.
+    ``options[layer]`` lists ``(macs, error)`` from the original (index 0: full MACs, no error) to the
+    cheapest; ``fixed_macs`` is what no option changes. Greedy marginal analysis: repeatedly take, over all
+    layers, the move to a cheaper option with the least added error per MAC saved (looking past the next
+    option, so the moves follow each layer's lower convex hull) until the budget holds. Returns the index
+    chosen per layer; if even the cheapest options miss the target, those are returned.
     """
     choice = {name: 0 for name in options}
     total = fixed_macs + sum(o[0][0] for o in options.values())
@@ -68,13 +69,12 @@ def greedy_under_budget(options: dict[str, list[tuple[int, float]]], fixed_macs:
         best, best_cost = None, math.inf
         for name, opts in options.items():
             i = choice[name]
-            for j in range(i + 1, len(opts)):  # look past steps that save nothing
+            for j in range(i + 1, len(opts)):
                 saved = opts[i][0] - opts[j][0]
                 if saved > 0:
                     cost = max(opts[j][1] - opts[i][1], 0.0) / saved
                     if cost < best_cost:
                         best, best_cost = (name, j), cost
-                    break
         if best is None:
             break
         name, j = best

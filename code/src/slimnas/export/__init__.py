@@ -1,0 +1,5 @@
+"""Export to ONNX."""
+
+from .onnx import export_onnx
+
+__all__ = ["export_onnx"]

@@ -1,0 +1,38 @@
+"""ONNX export: one self-contained file, dynamic batch axis, metadata a torch-free predictor can read."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import onnx
+import torch
+import torch.nn as nn
+
+from ..io import atomic_path
+
+OPSET = 18
+
+
+def export_onnx(model: nn.Module, path: str | Path, input_size: int, metadata: dict | None = None) -> Path:
+    """Write ``model`` (eval mode, CPU) to ``path``: input ``input`` N×3×H×W float32, output ``logits``.
+
+    Uses the torch.export-based exporter with the weights embedded (no ``.data`` side file), checks the
+    graph with ``onnx.checker`` and stores ``metadata`` (JSON-encoded values) in ``metadata_props``.
+    """
+    model = model.eval().cpu()
+    x = torch.zeros(2, 3, input_size, input_size)  # batch 2, so the exporter does not specialise on 1
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+        program = torch.onnx.export(model, (x,), dynamo=True, external_data=False, opset_version=OPSET,
+                                    input_names=["input"], output_names=["logits"],
+                                    dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1024)},), verbose=False)
+    proto = program.model_proto
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    onnx.checker.check_model(proto, full_check=True)
+    with atomic_path(path) as tmp:
+        onnx.save_model(proto, str(tmp))
+    return Path(path)
