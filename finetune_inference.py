@@ -1,10 +1,81 @@
 #!/usr/bin/env python
-"""Fine-tune a decomposed checkpoint, export ONNX (FP32/INT8), check parity and predict.
+"""Fine-tune a decomposed checkpoint (optionally distilling from the original), export ONNX, check, predict.
 
-Not implemented yet: it lands with issue 5.
+With no arguments it takes the newest runs/decompose/*/decomposed.pt, distils from the checkpoint it
+was decomposed from, fine-tunes 10 epochs, exports model.onnx (checked against PyTorch on validation
+images) and predicts the synthetic test split with the torch-free predictor.
+
+  python finetune_inference.py --weight runs/decompose/baseline/decomposed.pt --freeze factors --int8
+  python finetune_inference.py --weight best.pt --epochs 0            # export a checkpoint as it is
+  python finetune_inference.py --img_root my_images/ --dst runs/finetune/mine
 """
 
-from slimnas.cli import planned_command
+import argparse
+from pathlib import Path
+
+from slimnas.cli import run_cli
+from slimnas.data.config import dataset_root, load_data_config
+from slimnas.errors import ConfigError
+from slimnas.export.pipeline import export_checkpoint
+from slimnas.runtime import Predictor, list_inputs, write_predictions
+from slimnas.train import TrainConfig, increment_path, load_checkpoint
+from slimnas.train.finetune import FREEZE_MODES, build_data_for, finetune
+
+
+def newest_decomposed() -> Path:
+    found = sorted(Path("runs/decompose").glob("*/decomposed.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise ConfigError("no --weight given and no runs/decompose/*/decomposed.pt found: run "
+                          "`python train.py` and then `python decompose.py` first")
+    return found[-1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weight", default=None, help="checkpoint to fine-tune (default: newest decomposed.pt)")
+    p.add_argument("--teacher", default=None, help="distil from this checkpoint (default: the one --weight was "
+                                                   "decomposed from, if it exists)")
+    p.add_argument("--no-teacher", action="store_true", help="plain fine-tuning, no distillation")
+    p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
+    p.add_argument("--epochs", type=int, default=10, help="0: export without fine-tuning")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--freeze", choices=FREEZE_MODES, default="none")
+    p.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation term")
+    p.add_argument("--kd-temperature", type=float, default=4.0)
+    p.add_argument("--int8", action="store_true", help="also try static INT8; kept only if faster and F1 -1 pt at most")
+    p.add_argument("--parity-tol", type=float, default=1e-4, help="max |ONNX - PyTorch| logit difference allowed")
+    p.add_argument("--img_root", "--img-root", dest="img_root", default=None,
+                   help="predict these images after export (default: the data's test split, if any)")
+    p.add_argument("--dst", "--out", dest="dst", default=None, help="output folder (default runs/finetune/<run>)")
+    p.add_argument("--save_name", "--save-name", dest="save_name", default="model.onnx")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    a = p.parse_args()
+    weight = Path(a.weight) if a.weight else newest_decomposed()
+    out = Path(a.dst) if a.dst else increment_path(Path("runs/finetune") / weight.parent.name)
+    data_cfg = load_data_config(a.data)
+    teacher = None if a.no_teacher else a.teacher or load_checkpoint(weight).get("metrics", {}).get("decomposed_from")
+    if teacher and not Path(teacher).is_file():
+        raise ConfigError(f"teacher {teacher}: not found (give --teacher or --no-teacher)")
+    cfg = TrainConfig(epochs=max(a.epochs, 1), lr=a.lr, warmup_epochs=0, seed=a.seed, device=a.device)
+    if a.epochs > 0:
+        result = finetune(weight, out, data_cfg, cfg, teacher, a.freeze, a.kd_alpha, a.kd_temperature)
+        best, bundle = result["checkpoint"], result["bundle"]
+    else:
+        best, bundle = weight, build_data_for(weight, data_cfg)
+    report = export_checkpoint(best, out, bundle, a.int8, a.parity_tol, a.save_name)
+    images = [a.img_root] if a.img_root else None
+    if images is None and data_cfg.kind in ("synthetic", "dacon_csv") and (dataset_root(data_cfg) / "test_df.csv").is_file():
+        images = [dataset_root(data_cfg)]
+    if images:
+        onnx_path = report["int8"] or report["onnx"]
+        predictor = Predictor(onnx_path)
+        items = list_inputs(images)
+        preds = write_predictions(out / "predictions.csv", [i for i, _ in items],
+                                  predictor.predict([p for _, p in items]), predictor.classes)
+        print(f"{len(items)} predictions -> {preds}  (same as: python -m slimnas.runtime {onnx_path} {images[0]} "
+              f"--out {preds})")
+
 
 if __name__ == "__main__":
-    planned_command(__doc__, 5)
+    run_cli(main)

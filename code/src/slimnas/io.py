@@ -14,8 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-import yaml
-
 from .errors import ConfigError
 
 
@@ -42,6 +40,8 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_yaml(path: str | os.PathLike, data: Any) -> Path:
+    import yaml  # imported here so the torch-free runtime, which writes CSV only, needs no pyyaml
+
     return write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
 
@@ -59,6 +59,8 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
 
 def read_yaml(path: str | os.PathLike) -> Any:
     """Load YAML (or JSON, a YAML subset) with ``safe_load``; errors name the file."""
+    import yaml
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")

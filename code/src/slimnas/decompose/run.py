@@ -55,6 +55,7 @@ def decompose_checkpoint(weight: str | Path, out: str | Path, rank_cfg: str | Pa
     out = Path(out)
     metrics = {**ckpt.get("metrics", {}), "macs": after.macs, "params": after.params,
                "macs_undecomposed": before.macs, "params_undecomposed": before.params}
+    metrics["decomposed_from"] = str(weight)  # finetune_inference.py distils from it by default
     metrics.pop("val_f1", None)  # no longer true of this model; fine-tuning measures it again
     path = save_checkpoint(out / save_name, model, ckpt["model"], ckpt["classes"], ckpt["preprocessing"],
                            metrics=metrics, decomposition=spec)

@@ -102,8 +102,12 @@ class TrainResult:
 
 def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: dict, metrics: dict | None = None,
         resume: str | Path | None = None, on_epoch: Callable[[int, dict], None] | None = None,
-        verbose: bool = True) -> TrainResult:
-    """Train ``model`` on ``data`` (a :class:`DataBundle`); see the module docstring for the files written."""
+        verbose: bool = True, train_loss: Callable | None = None, decomposition: dict | None = None) -> TrainResult:
+    """Train ``model`` on ``data`` (a :class:`DataBundle`); see the module docstring for the files written.
+
+    ``train_loss(model, x, y, criterion)`` replaces the plain ``criterion(model(x), y)`` (distillation uses
+    it); ``decomposition`` is stored in the checkpoints of a decomposed model so they load again.
+    """
     out = Path(out)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
@@ -118,7 +122,8 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
                                   warmup_prefix=True, t_in_epochs=False)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    ckpt_common = {"model_cfg": model_cfg, "classes": data.classes, "preprocessing": data.cfg.preprocessing}
+    ckpt_common = {"model_cfg": model_cfg, "classes": data.classes, "preprocessing": data.cfg.preprocessing,
+                   "decomposition": decomposition}
     history: list[dict] = []
     best_f1, best_epoch, start_epoch = -1.0, -1, 0
     if resume:
@@ -138,7 +143,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
         for step, (x, y) in enumerate(bar):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with torch.autocast(device.type, enabled=use_amp):
-                loss = criterion(model(x), y)
+                loss = train_loss(model, x, y, criterion) if train_loss else criterion(model(x), y)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                                        f"lower the learning rate (now {cfg.lr})")

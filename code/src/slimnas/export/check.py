@@ -1,0 +1,78 @@
+"""Parity of an ONNX file with its PyTorch model, and macro-F1 / latency measured with ONNX Runtime."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+import torch.nn as nn
+
+from ..errors import SlimnasError
+from ..train.metrics import macro_f1
+
+
+class ParityError(SlimnasError):
+    """The exported model does not compute what the PyTorch model computes."""
+
+
+def session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+    return ort.InferenceSession(str(path), opts, providers=providers)
+
+
+def batches(loader, limit: int | None = None):
+    """(float32 N×3×H×W numpy, labels) from a torch DataLoader, at most ``limit`` images."""
+    seen = 0
+    for x, y in loader:
+        yield x.numpy().astype(np.float32), y.numpy()
+        seen += len(y)
+        if limit and seen >= limit:
+            return
+
+
+def parity(model: nn.Module, path: str | Path, loader, tol: float = 1e-4, limit: int = 256) -> dict:
+    """Max |logit difference| and top-1 agreement on real images; ``ParityError`` past ``tol``."""
+    sess, model = session(path), model.eval().cpu()
+    worst, agree, n = 0.0, 0, 0
+    with torch.no_grad():
+        for x, _ in batches(loader, limit):
+            ref = model(torch.from_numpy(x)).numpy()
+            got = sess.run(None, {"input": x})[0]
+            worst = max(worst, float(np.abs(ref - got).max()))
+            agree += int((ref.argmax(1) == got.argmax(1)).sum())
+            n += len(x)
+    result = {"images": n, "max_abs_diff": worst, "top1_agreement": agree / max(n, 1)}
+    if worst > tol:
+        raise ParityError(f"{path}: ONNX logits differ from PyTorch by up to {worst:.2e} (> {tol:.0e}) on {n} "
+                          f"validation images; top-1 agreement {result['top1_agreement']:.1%}")
+    return result
+
+
+def onnx_f1(path: str | Path, loader) -> float:
+    sess = session(path)
+    ys, ps = [], []
+    for x, y in batches(loader):
+        ps.append(sess.run(None, {"input": x})[0].argmax(1))
+        ys.append(y)
+    return macro_f1(np.concatenate(ys), np.concatenate(ps))
+
+
+def onnx_latency(path: str | Path, input_size: int, batch: int = 1, reps: int = 30) -> float:
+    """Median ms per call (after warm-up) at ``batch``."""
+    sess = session(path)
+    x = np.random.default_rng(0).normal(size=(batch, 3, input_size, input_size)).astype(np.float32)
+    for _ in range(3):
+        sess.run(None, {"input": x})
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        sess.run(None, {"input": x})
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)

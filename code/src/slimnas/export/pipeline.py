@@ -1,0 +1,47 @@
+"""Checkpoint → ``model.onnx`` (+ ``model.int8.onnx`` where it pays), checked against PyTorch and measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..io import write_json
+from ..macs import count_macs
+from ..train.checkpoint import model_from_checkpoint
+from .check import onnx_f1, onnx_latency, parity
+from .onnx import export_onnx
+from .quantize import keep_int8, quantize_int8
+
+
+def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = False, tol: float = 1e-4,
+                      save_name: str = "model.onnx", verbose: bool = True) -> dict:
+    """Export ``weight``; ``bundle`` (its data) gives validation images for parity/F1 and calibration images."""
+    out = Path(out)
+    model, ckpt = model_from_checkpoint(weight)
+    pre = ckpt["preprocessing"]
+    size = int(pre["input_size"])
+    macs = count_macs(model, size)
+    metadata = {"classes": ckpt["classes"], "input_size": size, "resize": pre.get("resize", "resize"),
+                "mean": pre["mean"], "std": pre["std"], "macs": macs.macs, "params": macs.params,
+                "val_f1": ckpt.get("metrics", {}).get("val_f1"), "decomposed": bool(ckpt.get("decomposition")),
+                "producer": "slimnas"}
+    fp32 = export_onnx(model, out / save_name, size, metadata)
+    train_loader, val_loader = bundle.loaders()
+    report = {"onnx": str(fp32), "bytes": fp32.stat().st_size, "macs": macs.macs, "params": macs.params,
+              "parity": parity(model, fp32, val_loader, tol), "f1_fp32": onnx_f1(fp32, val_loader),
+              "ms_fp32_b1": onnx_latency(fp32, size)}
+    if verbose:
+        p = report["parity"]
+        print(f"exported {fp32} ({report['bytes'] / 1e3:.0f} kB): parity on {p['images']} val images, max |diff| "
+              f"{p['max_abs_diff']:.1e}, top-1 agreement {p['top1_agreement']:.1%}; ORT macro-F1 {report['f1_fp32']:.4f}, "
+              f"{report['ms_fp32_b1']:.3f} ms/image")
+    if int8:
+        q = quantize_int8(fp32, out / Path(save_name).with_suffix(".int8.onnx"), train_loader)
+        report.update(f1_int8=onnx_f1(q, val_loader), ms_int8_b1=onnx_latency(q, size))
+        keep, why = keep_int8(report["f1_fp32"], report["f1_int8"], report["ms_fp32_b1"], report["ms_int8_b1"])
+        report.update(int8_kept=keep, int8_reason=why, int8=str(q) if keep else None)
+        if not keep:
+            q.unlink()
+        if verbose:
+            print(f"INT8 {'kept' if keep else 'dropped'}: {why}")
+    write_json(out / "export.json", report)
+    return report

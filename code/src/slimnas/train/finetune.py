@@ -1,0 +1,111 @@
+"""Fine-tuning a (decomposed) checkpoint: freezing options and knowledge distillation from a teacher.
+
+Freeze modes (``--freeze``):
+
+- ``none``: train everything;
+- ``convs``: train only convolution weights (BN scales/shifts and the head stay as they are);
+- ``factors``: keep the decomposition's outer factors (the projections fitted by tensorly) fixed and
+  train the cores, BN and the head, which recovers accuracy with the fewest free parameters.
+
+Distillation (Hinton et al. 2015): ``(1 - alpha) * CE(student, y) + alpha * T² * KL(teacher_T ‖ student_T)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data.config import DataConfig, build_data, load_data_config
+from ..errors import ConfigError
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .loop import TrainConfig, TrainResult, fit, predict, resolve_device, seed_everything
+from .metrics import macro_f1
+
+FREEZE_MODES = ("none", "convs", "factors")
+
+
+def freeze(model: nn.Module, mode: str, decomposition: dict | None) -> int:
+    """Set ``requires_grad`` per ``mode``; returns the number of trainable parameters."""
+    if mode not in FREEZE_MODES:
+        raise ConfigError(f"unknown freeze mode {mode!r} (use {', '.join(FREEZE_MODES)})")
+    for p in model.parameters():
+        p.requires_grad_(mode != "convs")
+    if mode == "convs":
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.requires_grad_(True)
+    elif mode == "factors":
+        if not decomposition:
+            raise ConfigError("--freeze factors needs a decomposed checkpoint (this one has no decomposition)")
+        for name in decomposition:
+            seq = model.get_submodule(name)
+            outer = [seq[0], seq[-1]] if len(seq) > 2 else [seq[0]]  # svd/separable: keep the second factor free
+            for m in outer:
+                m.weight.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def distillation_loss(teacher: nn.Module, alpha: float = 0.5, temperature: float = 4.0):
+    """A ``train_loss`` for :func:`fit` that mixes the data loss with the teacher's softened outputs."""
+    if not 0 <= alpha <= 1 or temperature <= 0:
+        raise ConfigError(f"distillation needs 0 <= alpha <= 1 and temperature > 0, got {alpha}, {temperature}")
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+
+    def loss(model, x, y, criterion):
+        student = model(x)
+        with torch.no_grad():
+            target = F.softmax(teacher(x) / temperature, dim=1)
+        kd = F.kl_div(F.log_softmax(student / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
+        return (1 - alpha) * criterion(student, y) + alpha * kd
+
+    return loss
+
+
+def val_f1(model: nn.Module, bundle, device: torch.device) -> float:
+    _, y, p = predict(model.to(device), bundle.loaders()[1], device)
+    return macro_f1(y, p)
+
+
+def build_data_for(weight: str | Path, data: str | Path | DataConfig | None, ckpt: dict | None = None):
+    """The data at the checkpoint's input size, checked to have the checkpoint's classes."""
+    ckpt = ckpt or load_checkpoint(weight)
+    data_cfg = data if isinstance(data, DataConfig) else load_data_config(data)
+    bundle = build_data(dataclasses.replace(data_cfg, img_size=int(ckpt["preprocessing"]["input_size"])))
+    if bundle.classes != ckpt["classes"]:
+        raise ConfigError(f"{weight}: its {len(ckpt['classes'])} classes differ from the data's {len(bundle.classes)}")
+    return bundle
+
+
+def finetune(weight: str | Path, out: str | Path, data: str | Path | DataConfig | None = None,
+             cfg: TrainConfig | None = None, teacher: str | Path | None = None, freeze_mode: str = "none",
+             alpha: float = 0.5, temperature: float = 4.0, verbose: bool = True) -> dict:
+    """Fine-tune ``weight`` on ``data`` (at the checkpoint's input size); returns F1 before/after and paths."""
+    cfg = cfg or TrainConfig(epochs=10, lr=1e-3, warmup_epochs=0)
+    model, ckpt = model_from_checkpoint(weight)
+    bundle = build_data_for(weight, data, ckpt)
+    device = resolve_device(cfg.device)
+    before = val_f1(model, bundle, device)
+    train_loss = None
+    if teacher:
+        teacher_model, teacher_ckpt = model_from_checkpoint(teacher)
+        if teacher_ckpt["classes"] != ckpt["classes"]:
+            raise ConfigError(f"teacher {teacher}: its classes differ from the student's")
+        train_loss = distillation_loss(teacher_model.to(device), alpha, temperature)
+    seed_everything(cfg.seed)
+    trainable = freeze(model, freeze_mode, ckpt.get("decomposition"))
+    if verbose:
+        print(f"fine-tuning {weight}: val macro-F1 before {before:.4f}; {trainable:,} trainable parameters "
+              f"(freeze {freeze_mode}){'; distilling from ' + str(teacher) if teacher else ''}")
+    metrics = {k: v for k, v in ckpt.get("metrics", {}).items() if k in ("macs", "params", "macs_convention",
+                                                                         "macs_undecomposed", "params_undecomposed")}
+    result: TrainResult = fit(model, bundle, cfg, out, ckpt["model"], metrics={**metrics, "val_f1_before": before},
+                              verbose=verbose, train_loss=train_loss, decomposition=ckpt.get("decomposition"))
+    if verbose:
+        print(f"val macro-F1 {before:.4f} -> {result.best_f1:.4f} (epoch {result.best_epoch}) -> {Path(out) / 'best.pt'}")
+    return {"f1_before": before, "f1_after": result.best_f1, "checkpoint": Path(out) / "best.pt", "bundle": bundle}
