@@ -20,7 +20,7 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int, metadata: d
     """Write ``model`` (eval mode, CPU) to ``path``: input ``input`` N×3×H×W float32, output ``logits``.
 
     Uses the torch.export-based exporter with the weights embedded (no ``.data`` side file), checks the
-    graph with ``onnx.checker`` and stores ``metadata`` (JSON-encoded values) in ``metadata_props``.
+    graph with ``onnx.checker`` and stores ``metadata`` (each value JSON-encoded) in ``metadata_props``.
     """
     model = model.eval().cpu()
     x = torch.zeros(2, 3, input_size, input_size)  # batch 2, so the exporter does not specialise on 1
@@ -31,7 +31,7 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int, metadata: d
     proto = program.model_proto
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+        entry.key, entry.value = key, json.dumps(value)  # every value JSON, strings too: one rule to read back
     onnx.checker.check_model(proto, full_check=True)
     with atomic_path(path) as tmp:
         onnx.save_model(proto, str(tmp))

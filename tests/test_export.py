@@ -1,0 +1,161 @@
+"""Fine-tuning, ONNX export (parity, metadata, INT8) and the torch-free predictor."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from conftest import run_script
+from slimnas.data.config import load_data_config
+from slimnas.decompose.run import decompose_checkpoint
+from slimnas.errors import DataError
+from slimnas.export.check import ParityError, parity
+from slimnas.export.pipeline import export_checkpoint
+from slimnas.export.quantize import keep_int8
+from slimnas.runtime import Predictor
+from slimnas.train import TrainConfig, train
+from slimnas.train.checkpoint import model_from_checkpoint
+from slimnas.train.finetune import build_data_for, finetune, freeze
+
+MODEL = {"backbone": [[1, "Conv", [16, 3, 2]], [1, "Conv", [32, 3, 2]], [1, "InvertedResidualv2", [32, 2, 1]],
+                      [1, "Conv", [64, 1, 1]], [1, "GlobalAvgPool", []], [1, "Flatten", []],
+                      [1, "Linear", ["num_classes"]]]}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_data_yaml):
+    import yaml
+
+    root = tmp_path_factory.mktemp("export")
+    (root / "model.yaml").write_text(yaml.safe_dump(MODEL))
+    train(root / "model.yaml", tiny_data_yaml, root / "train", TrainConfig(epochs=4, progress=False), verbose=False)
+    dec = decompose_checkpoint(root / "train" / "best.pt", root / "dec", target_macs=0.4, verbose=False)
+    return root, dec
+
+
+def test_finetune_recovers_f1_and_writes_a_loadable_checkpoint(trained, tiny_data_yaml):
+    root, dec = trained
+    r = finetune(dec.checkpoint, root / "ft", tiny_data_yaml, TrainConfig(epochs=3, lr=3e-3, warmup_epochs=0,
+                                                                          progress=False),
+                 teacher=root / "train" / "best.pt", verbose=False)
+    assert r["f1_after"] >= r["f1_before"]
+    model, ckpt = model_from_checkpoint(r["checkpoint"])
+    assert ckpt["decomposition"] == json.loads(json.dumps(ckpt["decomposition"])) and ckpt["decomposition"]
+    assert ckpt["metrics"]["val_f1"] == pytest.approx(r["f1_after"])
+
+
+def test_freeze_factors_trains_cores_only(trained):
+    _, dec = trained
+    model, ckpt = model_from_checkpoint(dec.checkpoint)
+    total = sum(p.numel() for p in model.parameters())
+    n = freeze(model, "factors", ckpt["decomposition"])
+    name = next(k for k, v in ckpt["decomposition"].items() if v["method"] == "tucker")
+    seq = model.get_submodule(name)
+    assert not seq[0].weight.requires_grad and seq[1].weight.requires_grad and not seq[2].weight.requires_grad
+    assert 0 < n < total
+    n_convs = freeze(model, "convs", None)
+    assert n_convs == sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+@pytest.mark.parametrize("which", ["train", "dec"])
+def test_onnx_export_parity_and_metadata(trained, tiny_data_yaml, which):
+    root, dec = trained
+    weight = root / "train" / "best.pt" if which == "train" else dec.checkpoint
+    bundle = build_data_for(weight, load_data_config(tiny_data_yaml))
+    report = export_checkpoint(weight, root / f"onnx_{which}", bundle, verbose=False)
+    path = root / f"onnx_{which}" / "model.onnx"
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.opset_import[0].version >= 17 and not list((root / f"onnx_{which}").glob("*.data"))
+    assert report["parity"]["max_abs_diff"] <= 1e-4 and report["parity"]["top1_agreement"] == 1.0
+    meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
+    _, ckpt = model_from_checkpoint(weight)
+    assert meta["classes"] == ckpt["classes"] and meta["input_size"] == 32
+    assert meta["mean"] == ckpt["preprocessing"]["mean"] and meta["macs"] == report["macs"] > 0
+    assert meta["decomposed"] is (which == "dec")
+    dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim.dim_param  # a named, dynamic batch axis
+
+
+def test_parity_failure_is_loud(trained, tiny_data_yaml):
+    root, _ = trained
+    weight = root / "train" / "best.pt"
+    bundle = build_data_for(weight, load_data_config(tiny_data_yaml))
+    export_checkpoint(weight, root / "onnx_p", bundle, verbose=False)
+    model, _ = model_from_checkpoint(weight)
+    with torch.no_grad():
+        model.backbone[-1].fc.bias += 1e-2  # the torch model drifts from the exported file
+    with pytest.raises(ParityError, match="differ from PyTorch by up to"):
+        parity(model, root / "onnx_p" / "model.onnx", bundle.loaders()[1])
+
+
+def test_int8_is_kept_only_when_it_pays():
+    assert keep_int8(0.80, 0.795, 2.0, 1.0)[0]
+    assert not keep_int8(0.80, 0.78, 2.0, 1.0)[0]  # loses 2 pt
+    assert not keep_int8(0.80, 0.80, 1.0, 1.2)[0]  # slower
+
+
+def test_finetune_inference_cli_end_to_end(trained, tiny_data_yaml, tiny_dataset, tmp_path):
+    root, dec = trained
+    r = run_script("finetune_inference.py", "--weight", str(dec.checkpoint), "--data", str(tiny_data_yaml),
+                   "--epochs", "1", "--int8", "--dst", str(tmp_path / "ft"), "--img_root", str(tiny_dataset))
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "ft" / "export.json").read_text())
+    assert "int8_kept" in report and report["f1_int8"] >= 0 and report["ms_int8_b1"] > 0
+    assert (tmp_path / "ft" / "model.int8.onnx").exists() == report["int8_kept"]
+    with open(tmp_path / "ft" / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    with open(tiny_dataset / "test_df.csv") as f:
+        expected = [row["index"] for row in csv.DictReader(f)]
+    assert [row["index"] for row in rows] == expected
+
+
+TORCH_FREE = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch.") or name in ("torchvision", "timm", "albumentations"):
+            raise ImportError("torch is not allowed in the runtime")
+sys.meta_path.insert(0, Block())
+import runpy
+sys.argv = ["slimnas.runtime"] + sys.argv[1:]
+runpy.run_module("slimnas.runtime", run_name="__main__")
+"""
+
+
+def test_predictor_is_torch_free_and_matches_torch(trained, tiny_data_yaml, tiny_dataset, tmp_path):
+    root, _ = trained
+    weight = root / "train" / "best.pt"
+    bundle = build_data_for(weight, load_data_config(tiny_data_yaml))
+    export_checkpoint(weight, tmp_path, bundle, verbose=False)
+    script = tmp_path / "torch_free.py"
+    script.write_text(TORCH_FREE)
+    r = run_script(str(script), str(tmp_path / "model.onnx"), str(tiny_dataset / "test_df.csv"),
+                   "--out", str(tmp_path / "preds.csv"), "--topk", "3")
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "preds.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["index", "label", "label_1", "prob_1", "label_2", "prob_2", "label_3", "prob_3"]
+    assert all(row["label"] == row["label_1"] for row in rows)
+    # the predictor's preprocessing is training's eval transform: same logits as the torch model on val images
+    predictor = Predictor(tmp_path / "model.onnx")
+    model, _ = model_from_checkpoint(weight)
+    paths = [p for p, _ in bundle.val.items[:16]]
+    x = torch.stack([bundle.val[i][0] for i in range(16)])
+    with torch.no_grad():
+        ref = torch.softmax(model(x), 1).numpy()
+    assert np.abs(predictor.predict(paths) - ref).max() < 1e-4
+
+
+def test_predictor_errors(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx file")
+    with pytest.raises(DataError, match="bad.onnx: not a loadable ONNX model"):
+        Predictor(bad)
+    r = run_script("-m", "slimnas.runtime", str(bad), str(tmp_path))
+    assert r.returncode == 2 and "not a loadable ONNX model" in r.stderr
