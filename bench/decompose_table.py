@@ -5,7 +5,7 @@
     python bench/decompose_table.py --targets 0.7 0.5 0.3
 
 F1 is measured on the run's own validation split (its data.yaml); latency is ONNX Runtime CPU, batch 1,
-the original and every decomposed model timed interleaved in the same run.
+batch 1 and 32, the original and every decomposed model timed interleaved in the same run.
 Writes bench/results/decompose_table.{json,md}.
 """
 
@@ -55,7 +55,7 @@ def main() -> None:
         r = decompose_checkpoint(weight, out / f"target{t:g}", target_macs=t, conv_method=a.method, verbose=False)
         models[f"target {t:g}"], _ = model_from_checkpoint(r.checkpoint)
         rows.append({"model": f"target {t:g}", "target": t, "layers": len(r.rows)})
-    x = np.random.default_rng(0).normal(size=(1, 3, size, size)).astype(np.float32)
+    xs = {b: np.random.default_rng(0).normal(size=(b, 3, size, size)).astype(np.float32) for b in (1, 32)}
     runs = {}
     for row in rows:
         m = models[row["model"]]
@@ -63,21 +63,24 @@ def main() -> None:
         row.update(macs=macs.macs, params=macs.params, val_f1=round(val_f1(m, val_loader), 4))
         path = export_onnx(m, out / f"{row['model'].replace(' ', '_')}.onnx", size)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        runs[row["model"]] = lambda s=session: s.run(None, {"input": x})
+        for b, x in xs.items():
+            runs[(row["model"], b)] = lambda s=session, x=x: s.run(None, {"input": x})
         print(row, flush=True)
-    latency = interleaved_latency(runs)
+    latency = interleaved_latency(runs, reps=10)
     for row in rows:
-        row["ort_ms"] = round(latency[row["model"]], 3)
-        row["latency_ratio"] = round(latency[row["model"]] / latency["original"], 3)
+        for b in xs:
+            row[f"ort_ms_b{b}"] = round(latency[(row["model"], b)], 3)
+            row[f"latency_ratio_b{b}"] = round(latency[(row["model"], b)] / latency[("original", b)], 3)
     meta = {**machine(), "weight": str(weight), "method": a.method, "input_size": size,
             "command": f"python bench/decompose_table.py --weight {weight} --targets {' '.join(f'{t:g}' for t in a.targets)}"}
     write_json(Path(a.out) / "decompose_table.json", {**meta, "rows": rows})
     lines = [f"`{weight}` decomposed ({a.method} for k×k, SVD for 1×1/linear, separable depthwise), no fine-tuning; "
-             f"ORT CPU batch 1 at {size}px, median, interleaved; {meta['machine']}; {meta['date']}.", "",
-             "| model | layers | MACs | params | val macro-F1 | ORT ms | latency vs original |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             f"ORT CPU at {size}px, median, all models interleaved in one run; {meta['machine']}; {meta['date']}.", "",
+             "| model | layers | MACs | params | val macro-F1 | ORT ms b1 | vs original | ORT ms b32 | vs original |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['layers']} | {r['macs'] / 1e6:.2f} M ({r['macs'] / rows[0]['macs']:.0%}) | "
-              f"{r['params'] / 1e3:.0f} k | {r['val_f1']:.4f} | {r['ort_ms']:.3f} | {r['latency_ratio']:.2f}× |" for r in rows]
+              f"{r['params'] / 1e3:.0f} k | {r['val_f1']:.4f} | {r['ort_ms_b1']:.3f} | {r['latency_ratio_b1']:.2f}× | "
+              f"{r['ort_ms_b32']:.2f} | {r['latency_ratio_b32']:.2f}× |" for r in rows]
     write_text(Path(a.out) / "decompose_table.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
