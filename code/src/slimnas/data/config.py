@@ -39,10 +39,12 @@ class DataConfig:
     augment: list = field(default_factory=lambda: list(DEFAULT_AUGMENT))
     mean: list = field(default_factory=lambda: list(IMAGENET_MEAN))
     std: list = field(default_factory=lambda: list(IMAGENET_STD))
-    sampler: str | None = None  # None | weighted (inverse class frequency ** sampler_power)
+    # Defaults for imbalanced data (the target task is up to ~100:1): images drawn with weight
+    # count ** -sampler_power, and label smoothing. Without them the baseline lost ~0.2 macro-F1.
+    sampler: str | None = "weighted"  # None | weighted (inverse class frequency ** sampler_power)
     sampler_power: float = 0.5
     loss: str = "ce"  # ce | focal
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     focal_gamma: float = 2.0
     class_weights: bool = False  # weight the loss by inverse class frequency ** sampler_power
     source: str = field(default="<data config>", compare=False)
