@@ -7,6 +7,7 @@ images) and predicts the synthetic test split with the torch-free predictor.
 
   python finetune_inference.py --weight runs/decompose/baseline/decomposed.pt --freeze factors --int8
   python finetune_inference.py --weight best.pt --epochs 0            # export a checkpoint as it is
+  python finetune_inference.py --weight best.pt --rank_cfg ranks.yaml  # decompose, fine-tune, export
   python finetune_inference.py --img_root my_images/ --dst runs/finetune/mine
 """
 
@@ -15,8 +16,10 @@ from pathlib import Path
 
 from slimnas.cli import run_cli
 from slimnas.data.config import dataset_root, load_data_config
+from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import ConfigError
 from slimnas.export.pipeline import export_checkpoint
+from slimnas.model import ModelConfig, load_model_config
 from slimnas.runtime import Predictor, list_inputs, write_predictions
 from slimnas.train import TrainConfig, increment_path, load_checkpoint
 from slimnas.train.finetune import FREEZE_MODES, build_data_for, finetune
@@ -33,6 +36,9 @@ def newest_decomposed() -> Path:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weight", default=None, help="checkpoint to fine-tune (default: newest decomposed.pt)")
+    p.add_argument("--rank_cfg", "--rank-cfg", dest="rank_cfg", default=None,
+                   help="decompose --weight (an undecomposed checkpoint) with this rank_cfg first")
+    p.add_argument("--model", default=None, help="model YAML; checked against the one inside --weight")
     p.add_argument("--teacher", default=None, help="distil from this checkpoint (default: the one --weight was "
                                                    "decomposed from, if it exists)")
     p.add_argument("--no-teacher", action="store_true", help="plain fine-tuning, no distillation")
@@ -53,6 +59,13 @@ def main() -> None:
     a = p.parse_args()
     weight = Path(a.weight) if a.weight else newest_decomposed()
     out = Path(a.dst) if a.dst else increment_path(Path("runs/finetune") / weight.parent.name)
+    if a.model and ModelConfig.from_dict(load_checkpoint(weight)["model"]) != load_model_config(a.model):
+        raise ConfigError(f"--model {a.model} is not the architecture stored in {weight}; drop --model "
+                          f"(checkpoints carry their model YAML)")
+    if a.rank_cfg:
+        teacher_default = weight
+        weight = decompose_checkpoint(weight, out / "decomposed", rank_cfg=a.rank_cfg).checkpoint
+        a.teacher = a.teacher or str(teacher_default)
     data_cfg = load_data_config(a.data)
     teacher = None if a.no_teacher else a.teacher or load_checkpoint(weight).get("metrics", {}).get("decomposed_from")
     if teacher and not Path(teacher).is_file():

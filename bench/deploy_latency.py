@@ -65,9 +65,10 @@ def main() -> None:
     fp32 = session(out / "model.onnx")
     int8_path = out / "model.int8.onnx"
     if not int8_path.exists():  # dropped by the keep rule; quantise again so it can still be measured
+        from slimnas.export.pipeline import calibration_loader
         from slimnas.export.quantize import quantize_int8
 
-        quantize_int8(out / "model.onnx", int8_path, bundle.loaders()[0])
+        quantize_int8(out / "model.onnx", int8_path, calibration_loader(bundle))
     int8 = session(int8_path)
     rng = np.random.default_rng(0)
     xs = {b: rng.normal(size=(b, 3, size, size)).astype(np.float32) for b in (1, 32)}

@@ -159,3 +159,19 @@ def test_predictor_errors(tmp_path):
         Predictor(bad)
     r = run_script("-m", "slimnas.runtime", str(bad), str(tmp_path))
     assert r.returncode == 2 and "not a loadable ONNX model" in r.stderr
+
+
+def test_seed_flags_rank_cfg_and_model(trained, tiny_data_yaml, tmp_path):
+    root, dec = trained
+    weight = root / "train" / "best.pt"
+    r = run_script("finetune_inference.py", "--weight", str(weight), "--rank_cfg", str(dec.rank_cfg),
+                   "--model", str(root / "model.yaml"), "--data", str(tiny_data_yaml), "--epochs", "1",
+                   "--dst", str(tmp_path / "ft"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "ft" / "decomposed" / "rank_cfg.yaml").read_text() == dec.rank_cfg.read_text()
+    assert json.loads((tmp_path / "ft" / "export.json").read_text())["parity"]["top1_agreement"] == 1.0
+    other = tmp_path / "other.yaml"
+    other.write_text("timm: mobilenetv3_small_050\n")
+    r = run_script("finetune_inference.py", "--weight", str(weight), "--model", str(other), "--data",
+                   str(tiny_data_yaml), "--dst", str(tmp_path / "x"))
+    assert r.returncode == 2 and "is not the architecture stored in" in r.stderr and not (tmp_path / "x").exists()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+
+from torch.utils.data import DataLoader
 
 from ..io import write_json
 from ..macs import count_macs
@@ -10,6 +13,17 @@ from ..train.checkpoint import model_from_checkpoint
 from .check import onnx_f1, onnx_latency, parity
 from .onnx import export_onnx
 from .quantize import keep_int8, quantize_int8
+
+
+def calibration_loader(bundle, batch_size: int = 32) -> DataLoader:
+    """Training images through the evaluation transform, in listing order: what INT8 ranges are fitted on.
+
+    Augmented (and sampler-drawn) batches would make the calibration, and so the INT8 model, change
+    from run to run.
+    """
+    images = copy.copy(bundle.train)  # shares the decoded-image cache
+    images.transform = bundle.val.transform
+    return DataLoader(images, batch_size=batch_size, shuffle=False)
 
 
 def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = False, tol: float = 1e-4,
@@ -25,7 +39,7 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
                 "val_f1": ckpt.get("metrics", {}).get("val_f1"), "decomposed": bool(ckpt.get("decomposition")),
                 "producer": "slimnas"}
     fp32 = export_onnx(model, out / save_name, size, metadata)
-    train_loader, val_loader = bundle.loaders()
+    val_loader = bundle.loaders()[1]
     report = {"onnx": str(fp32), "bytes": fp32.stat().st_size, "macs": macs.macs, "params": macs.params,
               "parity": parity(model, fp32, val_loader, tol), "f1_fp32": onnx_f1(fp32, val_loader),
               "ms_fp32_b1": onnx_latency(fp32, size)}
@@ -35,7 +49,7 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
               f"{p['max_abs_diff']:.1e}, top-1 agreement {p['top1_agreement']:.1%}; ORT macro-F1 {report['f1_fp32']:.4f}, "
               f"{report['ms_fp32_b1']:.3f} ms/image")
     if int8:
-        q = quantize_int8(fp32, out / Path(save_name).with_suffix(".int8.onnx"), train_loader)
+        q = quantize_int8(fp32, out / Path(save_name).with_suffix(".int8.onnx"), calibration_loader(bundle))
         report.update(f1_int8=onnx_f1(q, val_loader), ms_int8_b1=onnx_latency(q, size))
         keep, why = keep_int8(report["f1_fp32"], report["f1_int8"], report["ms_fp32_b1"], report["ms_int8_b1"])
         report.update(int8_kept=keep, int8_reason=why, int8=str(q) if keep else None)
