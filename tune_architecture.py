@@ -39,7 +39,8 @@ def main() -> None:
     p.add_argument("--macs-ref", type=float, default=d.macs_ref, help="score mode reference MACs")
     p.add_argument("--f1-ref", type=float, default=d.f1_ref, help="score mode reference F1")
     p.add_argument("--no-prune", action="store_true", help="train every feasible trial for all epochs")
-    p.add_argument("--prune-after", type=int, default=d.prune_after, help="first epoch a trial may be stopped")
+    p.add_argument("--prune-after", type=int, default=None,
+                   help="first epoch a trial may be stopped (default: a quarter of --epochs, at least 2)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     a = p.parse_args()

@@ -111,7 +111,7 @@ def plot_front_png(trials: Sequence[FrozenTrial], front: Sequence[FrozenTrial], 
     ax.set_ylabel("validation macro-F1")
     ax.set_title("architecture search: macro-F1 vs MACs")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")  # the top-left corner (tiny and accurate) stays empty
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
