@@ -42,7 +42,7 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
     val_loader = bundle.loaders()[1]
     report = {"onnx": str(fp32), "bytes": fp32.stat().st_size, "macs": macs.macs, "params": macs.params,
               "parity": parity(model, fp32, val_loader, tol), "f1_fp32": onnx_f1(fp32, val_loader),
-              "ms_fp32_b1": onnx_latency(fp32, size)}
+              "ms_fp32_b1": onnx_latency(fp32, size), "int8": None}
     if verbose:
         p = report["parity"]
         print(f"exported {fp32} ({report['bytes'] / 1e3:.0f} kB): parity on {p['images']} val images, max |diff| "
