@@ -136,21 +136,24 @@ def _decompose(layer: nn.Module, method: str, ranks: list[int], seed: int) -> nn
     return seq.to(layer.weight.device)
 
 
+def _out_hw(conv: nn.Conv2d, in_hw: tuple[int, int]) -> tuple[int, int]:
+    return tuple((n + 2 * p - d * (k - 1) - 1) // st + 1
+                 for n, k, st, p, d in zip(in_hw, conv.kernel_size, conv.stride, conv.padding, conv.dilation))
+
+
 def layer_macs(module: nn.Module, in_hw: tuple[int, int] | None) -> int:
     """Multiply-adds of a conv/linear (or a sequence of them) for one input of spatial size ``in_hw``."""
     if isinstance(module, nn.Linear):
         return module.in_features * module.out_features
     if isinstance(module, nn.Conv2d):
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = module.kernel_size, module.stride, module.padding, module.dilation
-        h = (in_hw[0] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        w = (in_hw[1] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        h, w = _out_hw(module, in_hw)
+        kh, kw = module.kernel_size
         return h * w * module.out_channels * (module.in_channels // module.groups) * kh * kw
     total, hw = 0, in_hw
     for m in module:
         total += layer_macs(m, hw)
         if isinstance(m, nn.Conv2d):
-            (kh, kw), (sh, sw), (ph, pw), (dh, dw) = m.kernel_size, m.stride, m.padding, m.dilation
-            hw = ((hw[0] + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (hw[1] + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+            hw = _out_hw(m, hw)
     return total
 
 

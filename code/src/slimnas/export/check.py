@@ -7,24 +7,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 import torch.nn as nn
 
 from ..errors import SlimnasError
+from ..runtime.predictor import make_session as session
 from ..train.metrics import macro_f1
 
 
 class ParityError(SlimnasError):
     """The exported model does not compute what the PyTorch model computes."""
-
-
-def session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
-    return ort.InferenceSession(str(path), opts, providers=providers)
 
 
 def batches(loader, limit: int | None = None):

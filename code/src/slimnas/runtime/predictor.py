@@ -33,18 +33,24 @@ def read_metadata(sess: ort.InferenceSession) -> dict:
     return out
 
 
+def make_session(path: str | Path, providers: Sequence[str] | None = None,
+                 threads: int | None = None) -> ort.InferenceSession:
+    """An ONNX Runtime session on CUDA when available, else CPU."""
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    available = ort.get_available_providers()
+    providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    return ort.InferenceSession(str(path), opts, providers=list(providers))
+
+
 class Predictor:
     def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None):
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: ONNX model not found")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        available = ort.get_available_providers()
-        providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=list(providers))
+            self.session = make_session(path, providers, threads)
         except Exception as e:  # noqa: BLE001 - ORT raises its own types for corrupt files
             raise DataError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {str(e).splitlines()[0]})") from None
         self.meta = read_metadata(self.session)
