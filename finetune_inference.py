@@ -22,7 +22,8 @@ from slimnas.export.pipeline import export_checkpoint
 from slimnas.model import ModelConfig, load_model_config
 from slimnas.runtime import Predictor, list_inputs, write_predictions
 from slimnas.train import TrainConfig, increment_path, load_checkpoint
-from slimnas.train.finetune import FREEZE_MODES, build_data_for, finetune
+from slimnas.train.evaluate import build_data_for
+from slimnas.train.finetune import FREEZE_MODES, finetune
 
 
 def newest_decomposed() -> Path:

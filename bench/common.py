@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from slimnas.train import TrainConfig, train
+from slimnas.train.evaluate import checkpoint_f1
 
 
 def machine() -> dict:
@@ -18,12 +19,20 @@ def machine() -> dict:
                        f"torch {torch.__version__}"}
 
 
-def train_row(model: str, data: str | None, out: Path, epochs: int, seed: int = 0) -> dict:
-    """Train ``model`` for ``epochs`` and return its F1, MACs, params and time (as written in results.json)."""
-    result = train(model, data, out, TrainConfig(epochs=epochs, seed=seed, progress=False), verbose=False)
+def train_row(model, data: str | None, out: Path, epochs: int, seed: int = 0, test: bool = False, **hparams) -> dict:
+    """Train ``model`` for ``epochs`` and return its F1, MACs, params and time (as written in results.json).
+
+    With ``test`` the best checkpoint is also scored on the labelled test split, which nothing in training
+    or selection has looked at.
+    """
+    result = train(model, data, out, TrainConfig(epochs=epochs, seed=seed, progress=False, **hparams), verbose=False)
     info = json.loads((out / "results.json").read_text())
-    return {"model": str(model), "val_macro_f1": round(result.best_f1, 4), "best_epoch": result.best_epoch,
-            "macs": info["macs"], "params": info["params"], "train_seconds": round(result.seconds, 1)}
+    row = {"model": str(getattr(model, "source", model)), "val_macro_f1": round(result.best_f1, 4),
+           "best_epoch": result.best_epoch, "macs": info["macs"], "params": info["params"],
+           "train_seconds": round(result.seconds, 1)}
+    if test:
+        row["test_macro_f1"] = round(checkpoint_f1(out / "best.pt", data, "test"), 4)
+    return row
 
 
 def interleaved_latency(fns: dict, rounds: int = 7, reps: int = 20) -> dict[str, float]:

@@ -113,10 +113,24 @@ class DataBundle:
     source: Source
     train: ImageDataset
     val: ImageDataset
+    eval_transform: object = None
 
     @property
     def classes(self) -> list[str]:
         return self.source.classes
+
+    def labelled_test(self) -> ImageDataset | None:
+        """The test split with its answers (a synthetic set ships them), else None.
+
+        Selection (early stopping, the search) looks at val only, so test F1 is the unbiased number.
+        """
+        answers = self.source.test_labels
+        if not answers:
+            return None
+        idx = {c: i for i, c in enumerate(self.classes)}
+        items = [(path, idx[answers[i]]) for i, path in self.source.test if i in answers]
+        return ImageDataset(items, size=self.cfg.img_size, transform=self.eval_transform, resize_mode=self.cfg.resize,
+                            cache=self.cfg.cache_images, desc="test images")
 
     def class_weights(self) -> torch.Tensor:
         counts = Counter(self.train.labels)
@@ -149,4 +163,4 @@ def build_data(cfg: DataConfig) -> DataBundle:
     common = {"size": cfg.img_size, "resize_mode": cfg.resize, "cache": cfg.cache_images, "skip_bad": cfg.skip_bad_images}
     train = ImageDataset([source.train[i] for i in train_idx], transform=train_tf, desc="train images", **common)
     val = ImageDataset([source.train[i] for i in val_idx], transform=eval_tf, desc="val images", **common)
-    return DataBundle(cfg, source, train, val)
+    return DataBundle(cfg, source, train, val, eval_tf)

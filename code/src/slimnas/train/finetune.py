@@ -12,18 +12,17 @@ Distillation (Hinton et al. 2015): ``(1 - alpha) * CE(student, y) + alpha * T² 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.config import DataConfig, build_data, load_data_config
+from ..data.config import DataConfig
 from ..errors import ConfigError
-from .checkpoint import load_checkpoint, model_from_checkpoint
-from .loop import TrainConfig, TrainResult, fit, predict, resolve_device, seed_everything
-from .metrics import macro_f1
+from .checkpoint import model_from_checkpoint
+from .evaluate import build_data_for, split_f1
+from .loop import TrainConfig, TrainResult, fit, resolve_device, seed_everything
 
 FREEZE_MODES = ("none", "convs", "factors")
 
@@ -67,21 +66,6 @@ def distillation_loss(teacher: nn.Module, alpha: float = 0.5, temperature: float
     return loss
 
 
-def val_f1(model: nn.Module, bundle, device: torch.device) -> float:
-    _, y, p = predict(model.to(device), bundle.loaders()[1], device)
-    return macro_f1(y, p)
-
-
-def build_data_for(weight: str | Path, data: str | Path | DataConfig | None, ckpt: dict | None = None):
-    """The data at the checkpoint's input size, checked to have the checkpoint's classes."""
-    ckpt = ckpt or load_checkpoint(weight)
-    data_cfg = data if isinstance(data, DataConfig) else load_data_config(data)
-    bundle = build_data(dataclasses.replace(data_cfg, img_size=int(ckpt["preprocessing"]["input_size"])))
-    if bundle.classes != ckpt["classes"]:
-        raise ConfigError(f"{weight}: its {len(ckpt['classes'])} classes differ from the data's {len(bundle.classes)}")
-    return bundle
-
-
 def finetune(weight: str | Path, out: str | Path, data: str | Path | DataConfig | None = None,
              cfg: TrainConfig | None = None, teacher: str | Path | None = None, freeze_mode: str = "none",
              alpha: float = 0.5, temperature: float = 4.0, verbose: bool = True) -> dict:
@@ -90,7 +74,7 @@ def finetune(weight: str | Path, out: str | Path, data: str | Path | DataConfig 
     model, ckpt = model_from_checkpoint(weight)
     bundle = build_data_for(weight, data, ckpt)
     device = resolve_device(cfg.device)
-    before = val_f1(model, bundle, device)
+    before = split_f1(model, bundle, "val", device)
     train_loss = None
     if teacher:
         teacher_model, teacher_ckpt = model_from_checkpoint(teacher)
