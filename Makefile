@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs slimnas, trains the baseline on the synthetic MVTec look-alike
+#   make demo   creates .venv, installs slimnas, runs the whole road (demo.py) on the synthetic MVTec look-alike
 #   make test   creates .venv if needed and runs the test suite
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.txt code/pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(PY) train.py --epochs 30
+	$(PY) demo.py
 
 test: venv
 	$(PY) -m pytest -q tests

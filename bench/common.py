@@ -33,24 +33,3 @@ def train_row(model, data: str | None, out: Path, epochs: int, seed: int = 0, te
     if test:
         row["test_macro_f1"] = round(checkpoint_f1(out / "best.pt", data, "test"), 4)
     return row
-
-
-def interleaved_latency(fns: dict, rounds: int = 7, reps: int = 20) -> dict[str, float]:
-    """Median milliseconds per call of each ``fns[name]()``, the candidates interleaved round by round.
-
-    Interleaving puts every candidate under the same machine noise, so their ratio is fair.
-    """
-    import statistics
-    import time
-
-    for fn in fns.values():  # warm-up: first calls allocate
-        fn()
-        fn()
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                fn()
-            samples[name].append((time.perf_counter() - t0) * 1e3 / reps)
-    return {name: statistics.median(v) for name, v in samples.items()}

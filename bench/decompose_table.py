@@ -16,7 +16,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from common import interleaved_latency, machine
+from common import machine
+from slimnas.export.check import interleaved_latency
 from slimnas.cli import run_cli
 from slimnas.data.config import build_data, load_data_config
 from slimnas.decompose.run import decompose_checkpoint

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import interleaved_latency, machine
+from common import machine
+from slimnas.export.check import interleaved_latency
 from slimnas.cli import run_cli
 from slimnas.data.config import load_data_config
 from slimnas.export.check import onnx_f1, session

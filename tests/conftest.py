@@ -70,6 +70,7 @@ TINY_SPACE = {
          "stride": 2, "expansion": [2, 3], "kernel": [3, 5], "se": [False, True]},
     ],
     "head": {"channels": [0, 32], "dropout": 0.0},
+    "train": {"lr": {"low": 0.002, "high": 0.01, "log": True}},
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
+import shlex
 
 import optuna
 import pytest
@@ -103,8 +105,8 @@ def test_search_writes_outputs_and_the_yaml_trains(tmp_path, tiny_space_yaml, ti
     cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml)
     study = run_search(cfg)
     run = cfg.run_dir
-    for name in ("study.db", "trials.csv", "pareto.csv", "best.yaml", "pareto_front.png", "pareto_front.html",
-                 "history.html"):
+    for name in ("study.db", "trials.csv", "pareto.csv", "best.yaml", "best.json", "pareto_front.png",
+                 "pareto_front.html", "history.html"):
         assert (run / name).is_file(), name
     assert len(study.trials) == 4
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -120,8 +122,13 @@ def test_search_writes_outputs_and_the_yaml_trains(tmp_path, tiny_space_yaml, ti
     best = yaml.safe_load((run / "best.yaml").read_text())
     assert best in [yaml.safe_load((run / r["yaml"]).read_text()) for r in front]
     assert best["input_size"] in (24, 32)
-    r = run_script("train.py", "--model", str(run / "best.yaml"), "--data", str(tiny_data_yaml), "--epochs", "1",
-                   "--dst", str(tmp_path / "train"), "--no-progress")
+    info = json.loads((run / "best.json").read_text())
+    chosen = study.trials[info["trial"]]
+    assert info["f1"] == chosen.user_attrs["f1"] and info["train"] == {"lr": chosen.params["train.lr"]}
+    command = shlex.split(info["command"])  # the command the report prints, as a user would paste it
+    assert command[:4] == ["python", "train.py", "--model", str(run / "best.yaml")] and "--lr" in command
+    r = run_script(*command[1:], "--data", str(tiny_data_yaml), "--epochs", "1", "--dst", str(tmp_path / "train"),
+                   "--no-progress")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "train" / "best.pt").is_file()
 

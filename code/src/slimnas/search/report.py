@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..io import atomic_path, write_csv, write_yaml
+from ..io import atomic_path, write_csv, write_json, write_yaml
 from .score import competition_score
 
 if TYPE_CHECKING:
@@ -81,12 +81,17 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
     for t in front:
         write_yaml(out / "pareto" / f"trial_{t.number:04d}.yaml", t.user_attrs["model"])
     write_yaml(out / "best.yaml", best.user_attrs["model"])
+    hparams = {k.removeprefix("train."): v for k, v in best.params.items() if k.startswith("train.")}
+    command = f"python train.py --model {out / 'best.yaml'}" + "".join(
+        f" --{k.replace('_', '-')} {v:.4g}" if isinstance(v, float) else f" --{k.replace('_', '-')} {v}"
+        for k, v in hparams.items() if k != "batch_size")
+    write_json(out / "best.json", {"trial": best.number, "f1": best.user_attrs["f1"], "macs": best.user_attrs["macs"],
+                                   "params": best.user_attrs["params"], "yaml": str(out / "best.yaml"),
+                                   "train": hparams, "command": command})
     plot_front_png(done, front, out / "pareto_front.png", cfg.max_macs, baselines)
     _plotly(study, out)
     print(format_table(front, best))
-    lr = best.params.get("train.lr")
-    print(f"recommended: trial {best.number} -> {out / 'best.yaml'}\n"
-          f"next: python train.py --model {out / 'best.yaml'}" + (f" --lr {lr:.4g}" if lr else ""))
+    print(f"recommended: trial {best.number} -> {out / 'best.yaml'} (and best.json)\nnext: {command}")
     return best
 
 
