@@ -1,18 +1,36 @@
-"""demo.py: the whole road on tiny data, every step's files in one run folder, and a second run reuses them."""
+"""demo.py: the whole road on tiny data in the two real layouts (the competition CSV and MVTec AD folders),
+read through the data YAMLs the README tells users to use; a second run reuses every finished step."""
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 
 import optuna
+import yaml
 
-from conftest import run_script
+from conftest import REPO, run_script
+from slimnas.runtime import Predictor
 
 
-def test_demo_runs_every_step_then_reuses_them(tmp_path, tiny_space_yaml, tiny_data_yaml):
+def shipped_data_yaml(name: str, root, tmp_path):
+    """The shipped ``code/configs/data/<name>.yaml`` pointed at ``root``, at test size."""
+    cfg = yaml.safe_load((REPO / "code" / "configs" / "data" / f"{name}.yaml").read_text())
+    cfg.update(root=str(root), img_size=32, batch_size=32, num_workers=0)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def demo_args(out, data, space) -> list[str]:
+    return ["demo.py", "--out", str(out), "--data", str(data), "--space", str(space), "--budget", "3",
+            "--search-epochs", "1", "--max-macs", "0", "--epochs", "2", "--ft-epochs", "1"]
+
+
+def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_space_yaml, tiny_dataset):
     out = tmp_path / "demo"
-    args = ["demo.py", "--out", str(out), "--data", str(tiny_data_yaml), "--space", str(tiny_space_yaml),
-            "--budget", "3", "--search-epochs", "1", "--max-macs", "0", "--epochs", "2", "--ft-epochs", "1"]
+    args = demo_args(out, shipped_data_yaml("dacon_csv", tiny_dataset, tmp_path), tiny_space_yaml)
     r = run_script(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     for cmd in ("tune_architecture.py", "train.py", "decompose.py", "finetune_inference.py"):
@@ -36,3 +54,22 @@ def test_demo_runs_every_step_then_reuses_them(tmp_path, tiny_space_yaml, tiny_d
     assert again.stdout.count(": reusing ") == 4
     assert (out / "train" / "best.pt").stat().st_mtime_ns == trained_at
     assert len(optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'search' / 'study.db'}").trials) == n_trials
+
+
+def test_demo_on_mvtec_folders(tmp_path, tiny_space_yaml, tiny_dataset):
+    """MVTec AD's own layout: good images under train/good, defects under test/<state>; no test answers."""
+    root = tmp_path / "mvtec_anomaly_detection"
+    with open(tiny_dataset / "train_df.csv", newline="") as f:
+        for k, row in enumerate(csv.DictReader(f)):
+            split = "train" if row["state"] == "good" and k % 4 else "test"
+            dst = root / row["class"] / split / row["state"] / f"{k:04d}.png"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(tiny_dataset / "train" / row["file_name"], dst)
+    out = tmp_path / "demo"
+    r = run_script(*demo_args(out, shipped_data_yaml("mvtec", root, tmp_path), tiny_space_yaml))
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = json.loads((out / "summary.json").read_text())
+    assert [r["model"] for r in rows][:3] == ["searched + trained", "decomposed", "fine-tuned FP32"]
+    assert all(r["test_f1"] is None and 0 <= r["val_f1"] <= 1 for r in rows)  # MVTec ships no answer key
+    labels = {f"{c.parent.parent.name}-{c.name}" for c in root.glob("*/*/*")}
+    assert Predictor(out / "finetune" / "model.onnx").classes == sorted(labels)  # label = <category>-<state>
