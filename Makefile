@@ -19,7 +19,7 @@ demo: venv
 	$(PY) demo.py
 
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -rs tests
 
 clean:
 	rm -rf $(VENV) runs

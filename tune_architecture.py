@@ -43,13 +43,18 @@ def main() -> None:
                    help="first epoch a trial may be stopped (default: a quarter of --epochs, at least 2)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--heartbeat", type=int, default=d.heartbeat,
+                   help="seconds between running trials' heartbeats; a trial silent for twice that is failed and "
+                        "retried (database storages; 0: off) (default: %(default)s)")
+    p.add_argument("--retries", type=int, default=d.retries, help="reruns of a trial lost with its worker")
     a = p.parse_args()
     if a.n_trials < 1 or a.n_workers < 1 or a.epochs < 1:
         p.error("--n-trials, --n-workers and --epochs must be >= 1")
     cfg = SearchConfig(space=a.space, data=a.data, study=a.study, out=a.out, storage=a.storage, n_trials=a.n_trials,
                        timeout=a.timeout, n_workers=a.n_workers, epochs=a.epochs, sampler=a.sampler, mode=a.mode,
                        max_macs=a.max_macs or None, max_params=a.max_params, macs_ref=a.macs_ref, f1_ref=a.f1_ref,
-                       prune=not a.no_prune, prune_after=a.prune_after, seed=a.seed, device=a.device)
+                       prune=not a.no_prune, prune_after=a.prune_after, seed=a.seed, device=a.device,
+                       heartbeat=a.heartbeat, retries=a.retries)
     run_search(cfg)
 
 

@@ -26,6 +26,11 @@ TINY_MODEL = {
 }
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgres: needs a PostgreSQL server (started by the test; skipped with the "
+                                       "reason when none can be had)")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
     """Nothing a test does touches the user's ~/.cache/slimnas."""

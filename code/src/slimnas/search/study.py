@@ -3,6 +3,12 @@
 The study lives in an Optuna storage: by default ``runs/<study>/study.db`` (SQLite); any Optuna URL
 works (``postgresql://…``, ``mysql://…``), and a path ending in ``.log`` is a journal file. Running again
 with the same study name resumes it: completed trials are kept, new ones are added.
+
+Crash safety: on database storages each running trial writes a heartbeat every ``heartbeat`` seconds. A
+trial whose worker died (SIGKILL, a lost machine, the OOM killer) stops beating; after twice that
+interval the next trial start marks it FAIL and enqueues it again with the same parameters
+(``RetryFailedTrialCallback``), so a crash costs one trial's work, never a finished trial. Journal files
+have no heartbeat: a killed trial there stays RUNNING and is not retried.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pathlib import Path
 
 import optuna
 import torch
-from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
 from ..data.config import load_data_config
@@ -51,6 +57,8 @@ class SearchConfig:
     prune_after: int | None = None  # None: a quarter of the epochs, at least 2 (earlier F1 is mostly noise)
     seed: int = 0
     device: str = "auto"
+    heartbeat: int = 30  # seconds between a running trial's heartbeats (database storages); 0: off
+    retries: int = 1  # times a trial lost with its worker is run again
 
     @property
     def run_dir(self) -> Path:
@@ -62,7 +70,23 @@ def make_storage(cfg: SearchConfig):
     if url.endswith(".log") and "://" not in url:
         return JournalStorage(JournalFileBackend(url))
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    return RDBStorage(url, engine_kwargs=kwargs)
+    heartbeat = {"heartbeat_interval": cfg.heartbeat, "grace_period": 2 * cfg.heartbeat,
+                 "heartbeat_stale_trial_callback": RetryLostTrial(cfg.retries)} if cfg.heartbeat > 0 else {}
+    try:
+        return RDBStorage(url, engine_kwargs=kwargs, **heartbeat)
+    except ImportError:  # the database driver is missing
+        driver = "'psycopg[binary]'" if url.startswith("postgresql") else "the driver SQLAlchemy names in the URL"
+        raise ConfigError(f"--storage {url.split('://')[0]}://…: the database driver is not installed "
+                          f"(pip install {driver})") from None
+
+
+class RetryLostTrial(RetryFailedTrialCallback):
+    """Optuna's retry of a trial whose heartbeat stopped, saying so in the search log."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        print(f"trial {trial.number:>4} FAIL     its worker stopped answering (no heartbeat): running it again "
+              f"with the same parameters", flush=True)
+        super().__call__(study, trial)
 
 
 def make_sampler(cfg: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
