@@ -22,12 +22,3 @@ def run_cli(main: Callable[[], object]) -> NoReturn:
         print("interrupted: files written so far are kept", file=sys.stderr)
         sys.exit(130)
     sys.exit(0)
-
-
-def planned_command(doc: str, issue: int) -> NoReturn:
-    """A CLI whose stage has not landed yet: ``--help`` works, anything else says so and exits 2."""
-    import argparse
-
-    argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter).parse_known_args()
-    print(f"not yet implemented (issue {issue}); see README for what works today", file=sys.stderr)
-    sys.exit(2)

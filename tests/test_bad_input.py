@@ -1,0 +1,264 @@
+"""The bad-input catalogue: every case through the real command line.
+
+Each case must end with exit code 2 and a one-line ``error: …`` naming the culprit (the file, the YAML
+entry, the layer), and must leave a file that was already in the output folder byte for byte as it was.
+The model-YAML parser is also fuzzed with hypothesis: any entry either builds or raises ``ConfigError``
+naming the entry, never another exception.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from conftest import TINY_MODEL, TINY_SPACE, run_script
+from slimnas.errors import ConfigError
+from slimnas.model import ModelConfig, build_model
+from slimnas.modules import list_modules
+from slimnas.train import TrainConfig, TrainingDiverged, load_checkpoint, train
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data_yaml, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("trained")
+    train(ModelConfig.from_dict(TINY_MODEL), tiny_data_yaml, out, TrainConfig(epochs=1, progress=False), verbose=False)
+    return out / "best.pt"
+
+
+def _data_copy(tiny_dataset, tmp_path) -> tuple[Path, Path]:
+    """A private copy of the tiny dataset and a data YAML reading it."""
+    root = tmp_path / "data"
+    shutil.copytree(tiny_dataset, root)
+    cfg = tmp_path / "data.yaml"
+    cfg.write_text(yaml.safe_dump({"kind": "dacon_csv", "root": str(root), "img_size": 32, "batch_size": 32,
+                                   "val_fraction": 0.3}))
+    return root, cfg
+
+
+def _model_yaml(tmp_path, backbone) -> Path:
+    path = tmp_path / "bad_model.yaml"
+    path.write_text(yaml.safe_dump({**TINY_MODEL, "backbone": backbone}))
+    return path
+
+
+# Each case: (id, builder(tmp_path, fixtures) -> argv, the text the one-line error must contain).
+def _image_case(damage):
+    def build(tmp_path, f):
+        root, cfg = _data_copy(f["tiny_dataset"], tmp_path)
+        culprit = root / "train" / "00003.png"
+        damage(culprit, root)
+        return ["train.py", "--model", f["model"], "--data", str(cfg), "--epochs", "1"], str(culprit.name)
+    return build
+
+
+def _truncate(p, _):
+    p.write_bytes(p.read_bytes()[:60])
+
+
+def _zero(p, _):
+    p.write_bytes(b"")
+
+
+def _missing(p, _):
+    p.unlink()
+
+
+def _unseen_test_label(_, root):
+    lines = (root / "test_labels.csv").read_text().splitlines()
+    index = lines[1].split(",")[0]
+    lines[1] = f"{index},bottle-unicorn"
+    (root / "test_labels.csv").write_text("\n".join(lines) + "\n")
+
+
+def _empty_class(tmp_path, f):
+    root = tmp_path / "folders"
+    for cls in ("ok", "fine"):
+        (root / cls).mkdir(parents=True)
+        for k in range(4):
+            Image.new("RGB", (32, 32), (k * 40, 90, 30)).save(root / cls / f"{k}.png")
+    (root / "nothing_here").mkdir()
+    cfg = tmp_path / "folders.yaml"
+    cfg.write_text(yaml.safe_dump({"kind": "image_folder", "root": str(root), "img_size": 32}))
+    return ["train.py", "--model", f["model"], "--data", str(cfg), "--epochs", "1"], "nothing_here: empty class folder"
+
+
+def _model_case(entry, expected):
+    def build(tmp_path, f):
+        bad = _model_yaml(tmp_path, [TINY_MODEL["backbone"][0], entry, *TINY_MODEL["backbone"][2:]])
+        return ["train.py", "--model", str(bad), "--data", f["data"], "--epochs", "1"], expected
+    return build
+
+
+def _empty_choice(tmp_path, f):
+    space = {**TINY_SPACE, "stages": [{**TINY_SPACE["stages"][0], "channels": []}]}
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(space))
+    return ["tune_architecture.py", "--space", str(path), "--data", f["data"], "--n-trials", "1",
+            "--out", str(tmp_path / "runs")], "stages[0].channels: empty choice list"
+
+
+def _rank_case(entry, expected):
+    def build(tmp_path, f):
+        cfg = tmp_path / "ranks.yaml"
+        cfg.write_text(yaml.safe_dump(entry))
+        return ["decompose.py", "--weight", f["ckpt"], "--rank_cfg", str(cfg)], expected
+    return build
+
+
+def _pickled_rank_cfg(tmp_path, f):
+    cfg = tmp_path / "ranks.yaml"
+    cfg.write_bytes(pickle.dumps({"backbone.0.conv": _Payload(tmp_path / "pwned")}))
+    return ["decompose.py", "--weight", f["ckpt"], "--rank_cfg", str(cfg)], "looks like a pickle"
+
+
+def _other_architecture(tmp_path, f):
+    ckpt = load_checkpoint(f["ckpt"])
+    other = {**TINY_MODEL, "backbone": [[1, "Conv", [12, 3, 2]], *TINY_MODEL["backbone"][1:]]}
+    bad = tmp_path / "other.pt"
+    torch.save({**ckpt, "model": other}, bad)  # weights of one architecture under another's YAML
+    return ["decompose.py", "--weight", str(bad)], "weights do not fit this architecture"
+
+
+def _pickled_checkpoint(tmp_path, f):
+    bad = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "model": _Payload(tmp_path / "pwned"), "classes": [], "preprocessing": {}}, bad)
+    return ["finetune_inference.py", "--weight", str(bad), "--epochs", "0"], "refused to load"
+
+
+def _corrupt_onnx(tmp_path, f):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 50)
+    return ["-m", "slimnas.runtime", str(bad), f["images"]], "not a loadable ONNX model"
+
+
+def _nan_loss(tmp_path, f):
+    return ["train.py", "--model", f["model"], "--data", f["data"], "--epochs", "2", "--lr", "1e30",
+            "--warmup-epochs", "0"], "loss became"
+
+
+class _Payload:
+    """Unpickling this runs code: it creates ``path``. Loading must refuse before that happens."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+CASES = {
+    "truncated image": (_image_case(_truncate), None),
+    "zero-byte image": (_image_case(_zero), None),
+    "image listed in the CSV but missing": (_image_case(_missing), None),
+    "test label never seen in training": (_image_case(_unseen_test_label), "never seen in training"),
+    "empty class folder": (_empty_class, None),
+    "unknown module in a model YAML": (_model_case([1, "InvertedResidualv9", [16, 2, 2]], None),
+                                       "backbone[1]"),
+    "wrong argument count in a model YAML": (_model_case([1, "InvertedResidualv2", [16, 2, 2, 1, 1, 1, 1, 1]], None),
+                                             "wrong arguments for InvertedResidualv2"),
+    "wrong argument type in a model YAML": (_model_case([1, "InvertedResidualv2", ["sixteen", 2, 2]], None),
+                                            "backbone[1]"),
+    "search space with an empty choice list": (_empty_choice, None),
+    "rank_cfg: unknown layer": (_rank_case({"backbone.0.cnv": 0.5}, "'backbone.0.cnv': no such layer"), None),
+    "rank_cfg: rank 0": (_rank_case({"backbone.0.conv": {"method": "tucker", "ranks": [0, 3]}}, "rank 0 is out of range"),
+                         None),
+    "rank_cfg: rank > dim": (_rank_case({"backbone.0.conv": {"method": "tucker", "ranks": [99, 3]}},
+                                        "rank 99 is out of range"), None),
+    "rank_cfg: a pickle file": (_pickled_rank_cfg, None),
+    "checkpoint of another architecture": (_other_architecture, None),
+    "checkpoint carrying a pickle payload": (_pickled_checkpoint, None),
+    "corrupt ONNX file": (_corrupt_onnx, None),
+    "NaN loss": (_nan_loss, None),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_catalogue(case, tmp_path, trained, tiny_model_yaml, tiny_data_yaml, tiny_dataset):
+    build, override = CASES[case]
+    fixtures = {"tiny_dataset": tiny_dataset, "ckpt": str(trained), "model": str(tiny_model_yaml),
+                "data": str(tiny_data_yaml), "images": str(tiny_dataset / "test")}
+    argv, expected = build(tmp_path, fixtures)
+    expected = override or expected
+    # an earlier run's result sits where this command writes: it must survive the failure untouched
+    dst = tmp_path / "out"
+    dst.mkdir()
+    precious = {name: bytes(np.random.default_rng(0).integers(0, 255, 64, dtype=np.uint8))
+                for name in ("best.pt", "predictions.csv", "decomposed.pt", "model.onnx")}
+    for name, data in precious.items():
+        (dst / name).write_bytes(data)
+    out_flag = ["--out", str(dst / "predictions.csv")] if argv[0] == "-m" else ["--dst", str(dst)]
+    if argv[0] == "tune_architecture.py":
+        out_flag = []
+    r = run_script(*argv, *out_flag)
+    lines = r.stderr.strip().splitlines()  # progress bars may come first; the error is one line, the last
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert r.returncode == 2, (case, r.returncode, r.stderr[-1500:])
+    assert len(errors) == 1 and lines[-1] == errors[0], r.stderr[-1500:]
+    assert expected in errors[0], (expected, errors[0])
+    assert {name: (dst / name).read_bytes() for name in precious} == precious
+    new = {p.name for p in dst.iterdir()} - set(precious)
+    assert not [n for n in new if n.endswith(".tmp")]  # no temp file left behind
+    assert new <= {"model.yaml", "data.yaml"}  # at most the run's own (complete) configs, written before training
+    for name in new:
+        assert yaml.safe_load((dst / name).read_text())
+    assert not (tmp_path / "pwned").exists()  # no pickle payload ran
+
+
+def test_nan_mid_training_keeps_the_last_good_checkpoint(tmp_path, tiny_data_yaml):
+    """The loss turns NaN in epoch 2: the run stops with TrainingDiverged and epoch 1's best.pt stays usable."""
+    calls = {"n": 0}
+
+    def loss_turning_nan(model, x, y, criterion):
+        calls["n"] += 1
+        loss = criterion(model(x), y)
+        return loss * float("nan") if calls["n"] > steps_per_epoch else loss
+
+    from slimnas.data.config import build_data, load_data_config
+    from slimnas.train import fit
+
+    bundle = build_data(load_data_config(tiny_data_yaml))
+    steps_per_epoch = len(bundle.loaders()[0])
+    model = build_model(ModelConfig.from_dict(TINY_MODEL), num_classes=len(bundle.classes), input_size=32)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2"):
+        fit(model, bundle, TrainConfig(epochs=3, progress=False), tmp_path, TINY_MODEL, verbose=False,
+            train_loss=loss_turning_nan)
+    assert load_checkpoint(tmp_path / "best.pt")["metrics"]["epoch"] == 1
+
+
+# ------------------------------------------------------------------------------------------ YAML fuzzing
+
+_arg = st.one_of(st.integers(-4, 64), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+                 st.text(max_size=6), st.lists(st.integers(0, 4), max_size=3), st.just("num_classes"))
+_entry = st.one_of(
+    st.tuples(st.integers(-1, 3), st.sampled_from(sorted(list_modules())) | st.text(max_size=12),
+              st.lists(_arg, max_size=6)).map(list),
+    st.lists(_arg, max_size=4),  # not even [repeat, Module, args]
+    _arg,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_entry, min_size=1, max_size=3))
+def test_model_yaml_parser_builds_or_names_the_entry(middle):
+    backbone = [TINY_MODEL["backbone"][0], *middle, *TINY_MODEL["backbone"][2:]]
+    try:
+        cfg = ModelConfig.from_dict({**TINY_MODEL, "backbone": backbone}, "fuzz.yaml")
+        model = build_model(cfg, num_classes=5, input_size=32)
+    except ConfigError as e:
+        msg = str(e)
+        assert msg.startswith("fuzz.yaml") and "\n" not in msg
+        if "backbone[" in msg:
+            i = int(msg.split("backbone[")[1].split("]")[0])
+            assert 0 <= i < len(backbone)
+        return
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 5)
