@@ -100,7 +100,7 @@ def main() -> None:
              "ort_fp32_b1_goal_met": rows[1]["ms_b1"] <= 0.25 * eager_b1,
              "best_b32_fraction_of_matmul": max(r["fraction_of_matmul"] for r in rows[1:]),
              "throughput_goal_met": max(r["fraction_of_matmul"] for r in rows[1:]) >= 0.25}
-    result = {**machine(), "command": "python bench/deploy_latency.py", "weight": str(weight), "input_size": size,
+    result = {**machine(), "command": f"python bench/deploy_latency.py --epochs {a.epochs}", "weight": str(weight), "input_size": size,
               "macs": macs, "params": report["params"], "onnx_bytes": report["bytes"], "finetune": ft,
               "parity": report["parity"], "int8_decision": report.get("int8_reason"), "matmul_macs_per_s": peak,
               "rows": rows, "goals": goals}

@@ -80,7 +80,7 @@ def main() -> None:
     p.add_argument("--data", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench/results")
-    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="retrain seeds of the goal check")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="retrain seeds of the goal check")
     p.add_argument("--candidates", type=int, default=2, help="front models under the MACs limit to retrain")
     a = p.parse_args()
     out = Path(a.out)
@@ -112,7 +112,7 @@ def main() -> None:
     ref_mean = check.pop("mobilenetv3_small_050")
     winners = [n for n, r in check.items() if r["test_mean"] >= ref_mean["test_mean"]]
     states = [t.state.name for t in study.trials]
-    result = {**machine(), "command": f"python bench/search_front.py --budget {a.budget:g} --epochs {a.epochs}",
+    result = {**machine(), "command": f"python bench/search_front.py --budget {a.budget:g} --epochs {a.epochs} --seeds {' '.join(map(str, a.seeds))}",
               "gate": gate, "search_seconds": round(search_s, 1),
               "trials": {s: states.count(s) for s in sorted(set(states))},
               "rejected": sum("rejected" in t.user_attrs for t in study.trials),

@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+"""Collect every bench's JSON and markdown table into bench/results.json and bench/RESULTS.md.
+
+    python bench/report.py        # after the benches have run (bench/run_all runs them and then this)
+
+Each section keeps the machine, the date and the command of its own run. The search-front plot is
+copied beside RESULTS.md (bench/search_front.png) so that RESULTS.md and the README can show it.
+"""
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from common import machine
+from slimnas.cli import run_cli
+from slimnas.errors import ConfigError
+from slimnas.io import write_json, write_text
+
+SECTIONS = {  # bench name -> title, in reading order
+    "search_front": "Architecture search: the Pareto front against timm and the baseline",
+    "search_pruning": "What early stopping saves in the search",
+    "train_baselines": "Baselines, 30 epochs",
+    "decompose_table": "Decomposition without fine-tuning",
+    "deploy_latency": "Fine-tuned, exported, timed: torch eager vs ONNX Runtime FP32 / INT8",
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="bench/results", help="where the benches wrote their files")
+    p.add_argument("--out", default="bench")
+    a = p.parse_args()
+    results, out = Path(a.results), Path(a.out)
+    missing = [n for n in SECTIONS if not (results / f"{n}.json").is_file()]
+    if missing:
+        raise ConfigError(f"{results}: no results for {missing}; run bench/run_all (or those benches) first")
+    collected, lines = {}, ["# slimnas benchmark results", "",
+                            f"Collected {machine()['date']} by `python bench/report.py`; `bench/run_all` re-runs "
+                            f"everything (about 70 minutes on 2 CPU cores). Each section names its own machine, date "
+                            f"and command.", ""]
+    for name, title in SECTIONS.items():
+        collected[name] = json.loads((results / f"{name}.json").read_text())
+        md = (results / f"{name}.md").read_text()
+        lines += [f"## {title}", "", f"`{collected[name]['command']}`", "", md.strip(), ""]
+    shutil.copyfile(results / "search_front.png", out / "search_front.png")
+    write_json(out / "results.json", collected)
+    write_text(out / "RESULTS.md", "\n".join(lines))
+    print(f"wrote {out / 'results.json'}, {out / 'RESULTS.md'}, {out / 'search_front.png'}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
