@@ -7,7 +7,7 @@ whose output already exists is reused, so a second run only re-measures the fina
 starts over. The final table compares the searched, decomposed, fine-tuned and exported models, each
 as an ONNX file scored and timed with ONNX Runtime.
 
-  python demo.py                        # ~8 minutes on 2 CPU cores, on the embedded synthetic data
+  python demo.py                        # ~7 minutes on 2 CPU cores, on the embedded synthetic data
   python demo.py --data code/configs/data/mvtec.yaml --budget 1800 --epochs 30 --out runs/mvtec
 """
 
@@ -48,10 +48,10 @@ def main() -> None:
     p.add_argument("--out", default="runs/demo", help="run folder for every step's files")
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
     p.add_argument("--space", default=None, help="search-space YAML (default: code/configs/search/default.yaml)")
-    p.add_argument("--budget", type=float, default=150, help="architecture search wall-clock seconds")
+    p.add_argument("--budget", type=float, default=200, help="architecture search wall-clock seconds")
     p.add_argument("--search-epochs", type=int, default=4, help="training epochs per search trial")
     p.add_argument("--max-macs", type=float, default=3e6, help="search MACs budget")
-    p.add_argument("--epochs", type=int, default=15, help="training epochs of the recommended architecture")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs of the recommended architecture")
     p.add_argument("--target-macs", type=float, default=0.6, help="fraction of MACs the decomposition keeps")
     p.add_argument("--ft-epochs", type=int, default=8, help="fine-tuning epochs (with distillation)")
     p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")

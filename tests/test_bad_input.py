@@ -106,6 +106,11 @@ def _empty_choice(tmp_path, f):
             "--out", str(tmp_path / "runs")], "stages[0].channels: empty choice list"
 
 
+def _unreachable_storage(tmp_path, f):
+    return ["tune_architecture.py", "--space", f["space"], "--data", f["data"], "--out", str(tmp_path / "runs"),
+            "--storage", "postgresql://user:secret@127.0.0.1:1/slimnas"], "postgresql://127.0.0.1:1/slimnas: cannot open"
+
+
 def _rank_case(entry, expected):
     def build(tmp_path, f):
         cfg = tmp_path / "ranks.yaml"
@@ -168,6 +173,7 @@ CASES = {
     "wrong argument type in a model YAML": (_model_case([1, "InvertedResidualv2", ["sixteen", 2, 2]], None),
                                             "backbone[1]"),
     "search space with an empty choice list": (_empty_choice, None),
+    "study database unreachable": (_unreachable_storage, None),
     "rank_cfg: unknown layer": (_rank_case({"backbone.0.cnv": 0.5}, "'backbone.0.cnv': no such layer"), None),
     "rank_cfg: rank 0": (_rank_case({"backbone.0.conv": {"method": "tucker", "ranks": [0, 3]}}, "rank 0 is out of range"),
                          None),
@@ -182,10 +188,10 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_catalogue(case, tmp_path, trained, tiny_model_yaml, tiny_data_yaml, tiny_dataset):
+def test_bad_input_catalogue(case, tmp_path, trained, tiny_model_yaml, tiny_data_yaml, tiny_dataset, tiny_space_yaml):
     build, override = CASES[case]
     fixtures = {"tiny_dataset": tiny_dataset, "ckpt": str(trained), "model": str(tiny_model_yaml),
-                "data": str(tiny_data_yaml), "images": str(tiny_dataset / "test")}
+                "data": str(tiny_data_yaml), "images": str(tiny_dataset / "test"), "space": str(tiny_space_yaml)}
     argv, expected = build(tmp_path, fixtures)
     expected = override or expected
     # an earlier run's result sits where this command writes: it must survive the failure untouched
@@ -211,6 +217,7 @@ def test_bad_input_catalogue(case, tmp_path, trained, tiny_model_yaml, tiny_data
     for name in new:
         assert yaml.safe_load((dst / name).read_text())
     assert not (tmp_path / "pwned").exists()  # no pickle payload ran
+    assert "secret" not in r.stderr  # credentials in a storage URL are not echoed
 
 
 def test_nan_mid_training_keeps_the_last_good_checkpoint(tmp_path, tiny_data_yaml):

@@ -7,7 +7,7 @@ with the same study name resumes it: completed trials are kept, new ones are add
 Crash safety: on database storages each running trial writes a heartbeat every ``heartbeat`` seconds. A
 trial whose worker died (SIGKILL, a lost machine, the OOM killer) stops beating; after twice that
 interval the next trial start marks it FAIL and enqueues it again with the same parameters
-(``RetryFailedTrialCallback``), so a crash costs one trial's work, never a finished trial. Journal files
+(``RetryHeartbeatStaleTrialCallback``), so a crash costs one trial's work, never a finished trial. Journal files
 have no heartbeat: a killed trial there stays RUNNING and is not retried.
 """
 
@@ -18,11 +18,12 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import warnings
 from pathlib import Path
 
 import optuna
 import torch
-from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
 from ..data.config import load_data_config
@@ -70,17 +71,28 @@ def make_storage(cfg: SearchConfig):
     if url.endswith(".log") and "://" not in url:
         return JournalStorage(JournalFileBackend(url))
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    heartbeat = {"heartbeat_interval": cfg.heartbeat, "grace_period": 2 * cfg.heartbeat,
-                 "heartbeat_stale_trial_callback": RetryLostTrial(cfg.retries)} if cfg.heartbeat > 0 else {}
     try:
-        return RDBStorage(url, engine_kwargs=kwargs, **heartbeat)
+        with warnings.catch_warnings():  # heartbeats are marked experimental; slimnas relies on them knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            heartbeat = {"heartbeat_interval": cfg.heartbeat, "grace_period": 2 * cfg.heartbeat,
+                         "heartbeat_stale_trial_callback": RetryLostTrial(cfg.retries)} if cfg.heartbeat > 0 else {}
+            return RDBStorage(url, engine_kwargs=kwargs, **heartbeat)
     except ImportError:  # the database driver is missing
         driver = "'psycopg[binary]'" if url.startswith("postgresql") else "the driver SQLAlchemy names in the URL"
-        raise ConfigError(f"--storage {url.split('://')[0]}://…: the database driver is not installed "
+        raise ConfigError(f"--storage {_shown(url)}: the database driver is not installed "
                           f"(pip install {driver})") from None
+    except Exception as e:  # noqa: BLE001 - unreachable host, bad credentials, unwritable file: SQLAlchemy's many kinds
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise ConfigError(f"--storage {_shown(url)}: cannot open the study database ({reason})") from None
 
 
-class RetryLostTrial(RetryFailedTrialCallback):
+def _shown(url: str) -> str:
+    """The storage URL without its credentials, for error messages."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
+
+
+class RetryLostTrial(RetryHeartbeatStaleTrialCallback):
     """Optuna's retry of a trial whose heartbeat stopped, saying so in the search log."""
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
