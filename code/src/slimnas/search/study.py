@@ -95,9 +95,15 @@ def _shown(url: str) -> str:
 class RetryLostTrial(RetryHeartbeatStaleTrialCallback):
     """Optuna's retry of a trial whose heartbeat stopped, saying so in the search log."""
 
+    def __init__(self, max_retry: int):
+        super().__init__(max_retry)
+        self.max_retry = max_retry
+
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        print(f"trial {trial.number:>4} FAIL     its worker stopped answering (no heartbeat): running it again "
-              f"with the same parameters", flush=True)
+        runs = len(trial.system_attrs.get("retry_history", [])) + 1  # this trial's lineage, the lost one included
+        then = ("running it again with the same parameters" if runs <= self.max_retry
+                else f"not retried: lost {runs} times")
+        print(f"trial {trial.number:>4} FAIL     its worker stopped answering (no heartbeat); {then}", flush=True)
         super().__call__(study, trial)
 
 
