@@ -46,8 +46,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused to load: it holds pickled objects, not plain weights "
-                              f"({str(e).splitlines()[0]})") from None
+        what = next((line.split("error:")[-1].strip().split(". ")[0] for line in str(e).splitlines()
+                     if "Unpickler error" in line), "")
+        raise CheckpointError(f"{path}: refused to load: it holds pickled Python objects, not plain weights"
+                              f"{f' ({what})' if what else ''}; slimnas never unpickles code, re-save the "
+                              f"state_dict with slimnas") from None
     except Exception as e:  # noqa: BLE001 - truncated/corrupt files raise many kinds
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(ckpt, dict):
