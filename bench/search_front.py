@@ -100,10 +100,11 @@ def main() -> None:
         baselines.append({"name": name, "f1": row["val_macro_f1"], "macs": row["macs"], "params": row["params"],
                           "seconds": row["train_seconds"]})
         print(baselines[-1], flush=True)
-    plot_front_png(done, front, out / "search_front.png", cfg.max_macs,
-                   [{"name": b["name"], "macs": b["macs"], "f1": b["f1"]} for b in baselines])
     ref = next(b for b in baselines if b["name"] == "mobilenetv3_small_050")
     limit = ref["macs"] / 4
+    plot_front_png(done, front, out / "search_front.png", cfg.max_macs,
+                   [{"name": b["name"], "macs": b["macs"], "f1": b["f1"]} for b in baselines],
+                   marks=[(limit, "goal: <= 1/4 of mobilenetv3_small_050's MACs")])
     under = sorted((t for t in front if t.user_attrs["macs"] <= limit), key=lambda t: -t.user_attrs["f1"])
     models = {f"trial {t.number}": (ModelConfig.from_dict(t.user_attrs["model"], f"trial {t.number}"), trial_hparams(t))
               for t in under[:a.candidates]}

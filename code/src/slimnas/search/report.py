@@ -96,11 +96,15 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
 
 
 def plot_front_png(trials: Sequence[FrozenTrial], front: Sequence[FrozenTrial], path: Path,
-                   max_macs: float | None = None, baselines: Sequence[dict] = ()) -> None:
+                   max_macs: float | None = None, baselines: Sequence[dict] = (),
+                   marks: Sequence[tuple[float, str]] = ()) -> None:
+    """The front over all trained trials, baselines as squares, the MACs budget and ``marks`` (MACs, label)
+    as vertical lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     ax.scatter([t.user_attrs["macs"] / 1e6 for t in trials], [t.user_attrs["f1"] for t in trials],
@@ -111,7 +115,12 @@ def plot_front_png(trials: Sequence[FrozenTrial], front: Sequence[FrozenTrial], 
         ax.scatter([b["macs"] / 1e6], [b["f1"]], marker="s", s=40, zorder=3, label=b["name"])
     if max_macs:
         ax.axvline(max_macs / 1e6, ls="--", c="0.4", lw=0.8, label=f"MACs budget {max_macs / 1e6:g} M")
+    for macs, label in marks:
+        ax.axvline(macs / 1e6, ls=":", c="tab:purple", lw=1.2, label=label)
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 0.5, 1, 2, 5, 10 rather than 10^0
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: plain(v) if f"{v:.0e}"[0] in "25" else ""))
     ax.set_xlabel("MACs (millions, log scale)")
     ax.set_ylabel("validation macro-F1")
     ax.set_title("architecture search: macro-F1 vs MACs")
