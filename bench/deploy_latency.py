@@ -25,7 +25,8 @@ from slimnas.export.pipeline import export_checkpoint
 from slimnas.io import write_json, write_text
 from slimnas.train import TrainConfig
 from slimnas.train.checkpoint import load_checkpoint, model_from_checkpoint
-from slimnas.train.finetune import build_data_for, finetune, val_f1
+from slimnas.train.evaluate import build_data_for, split_f1
+from slimnas.train.finetune import finetune
 
 
 def matmul_macs_per_s(n: int = 1024, reps: int = 10) -> float:
@@ -87,7 +88,7 @@ def main() -> None:
     lat = interleaved_latency(fns, rounds=7, reps=10)
     peak = matmul_macs_per_s()
     macs = report["macs"]
-    f1 = {"torch eager": round(val_f1(model, bundle, torch.device("cpu")), 4),
+    f1 = {"torch eager": round(split_f1(model, bundle, "val", torch.device("cpu")), 4),
           "ORT FP32": round(report["f1_fp32"], 4), "ORT INT8": round(onnx_f1(int8_path, bundle.loaders()[1]), 4)}
     rows = []
     for engine in ("torch eager", "ORT FP32", "ORT INT8"):
