@@ -70,6 +70,22 @@ def onnx_latency(path: str | Path, input_size: int, batch: int = 1, reps: int = 
     return statistics.median(times)
 
 
+def onnx_latencies(paths: dict[str, str | Path], input_size: int | dict[str, int], batch: int = 1,
+                   threads: int | None = None, rounds: int = 7, reps: int = 20) -> dict[str, float]:
+    """Median ms per call of each ONNX file at ``batch``, timed interleaved (see ``interleaved_latency``).
+
+    Comparing two files by separate measurements is unreliable on a shared machine: in one run FP32 timed
+    alone looked 2x slower than INT8, and 0.9x when the two were interleaved.
+    """
+    calls = {}
+    for name, path in paths.items():
+        size = input_size[name] if isinstance(input_size, dict) else input_size
+        sess = session(path, threads=threads)
+        x = np.random.default_rng(0).normal(size=(batch, 3, size, size)).astype(np.float32)
+        calls[name] = lambda s=sess, x=x: s.run(None, {"input": x})
+    return interleaved_latency(calls, rounds, reps)
+
+
 def interleaved_latency(fns: dict, rounds: int = 7, reps: int = 20) -> dict[str, float]:
     """Median milliseconds per call of each ``fns[name]()``, the candidates interleaved round by round.
 

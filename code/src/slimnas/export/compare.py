@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 from torch.utils.data import DataLoader
 
 from ..data.config import DataConfig, build_data
@@ -18,7 +17,7 @@ from ..errors import ConfigError, DataError
 from ..io import read_csv
 from ..runtime.predictor import make_session, read_metadata
 from ..train.metrics import macro_f1
-from .check import interleaved_latency, onnx_f1
+from .check import onnx_f1, onnx_latencies
 from .pipeline import export_checkpoint
 
 
@@ -40,23 +39,22 @@ def compare(models: dict[str, str | Path], data: DataConfig, work: str | Path, t
             cache[size] = build_data(dataclasses.replace(data, img_size=size))
         return cache[size]
 
-    rows, sessions = [], {}
+    rows, sizes = [], {}
     for name, path in models.items():
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{name}: {path} not found")
         onnx = as_onnx(name, path, Path(work), bundles)
-        sess = make_session(onnx, threads=threads)
-        meta = read_metadata(sess)
-        bundle = bundles(int(meta["input_size"]))
+        meta = read_metadata(make_session(onnx))
+        sizes[name] = int(meta["input_size"])
+        bundle = bundles(sizes[name])
         test = bundle.labelled_test()
         rows.append({"model": name, "onnx": str(onnx), "bytes": onnx.stat().st_size, "macs": meta["macs"],
                      "params": meta["params"], "val_f1": onnx_f1(onnx, bundle.loaders()[1]),
                      "test_f1": onnx_f1(onnx, DataLoader(test, 64)) if test is not None else None})
-        x = np.random.default_rng(0).normal(size=(1, 3, meta["input_size"], meta["input_size"])).astype(np.float32)
-        sessions[name] = (lambda s=sess, x=x: s.run(None, {"input": x}))
-    for row, ms in zip(rows, interleaved_latency(sessions, rounds=7, reps=20).values()):
-        row["ms_b1"] = ms
+    latency = onnx_latencies({r["model"]: r["onnx"] for r in rows}, sizes, threads=threads)
+    for row in rows:
+        row["ms_b1"] = latency[row["model"]]
     return rows
 
 
