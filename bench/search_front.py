@@ -30,7 +30,7 @@ from slimnas.io import write_json, write_text
 from slimnas.model import ModelConfig
 from slimnas.search import SearchConfig, load_search_space, run_search
 from slimnas.search.objective import gate_count
-from slimnas.search.report import pareto_front, plot_front_png, trained
+from slimnas.search.report import pareto_front, plot_front_png, train_hparams, trained
 
 BASELINES = {"baseline": "code/configs/model/baseline.yaml",
              "mobilenetv3_small_050": "code/configs/model/mobilenetv3_small_050.yaml",
@@ -64,12 +64,6 @@ def reseeded(models: dict, data, out: Path, epochs: int, seeds: list[int]) -> di
                       "test_mean": round(statistics.mean(test), 4), "val_mean": round(statistics.mean(val), 4)}
         print(name, rows[name], flush=True)
     return rows
-
-
-def trial_hparams(trial) -> dict:
-    """The training hyper-parameters the search sampled for ``trial`` (``train.lr`` -> ``lr``)."""
-    return {k.removeprefix("train."): v for k, v in trial.params.items()
-            if k.startswith("train.") and k != "train.batch_size"}
 
 
 def main() -> None:
@@ -106,8 +100,10 @@ def main() -> None:
                    [{"name": b["name"], "macs": b["macs"], "f1": b["f1"]} for b in baselines],
                    marks=[(limit, "goal: <= 1/4 of mobilenetv3_small_050's MACs")])
     under = sorted((t for t in front if t.user_attrs["macs"] <= limit), key=lambda t: -t.user_attrs["f1"])
-    models = {f"trial {t.number}": (ModelConfig.from_dict(t.user_attrs["model"], f"trial {t.number}"), trial_hparams(t))
-              for t in under[:a.candidates]}
+    models = {}
+    for t in under[:a.candidates]:  # retrained with the searched hyper-parameters (batch size is the data's)
+        hparams = {k: v for k, v in train_hparams(t).items() if k != "batch_size"}
+        models[f"trial {t.number}"] = (ModelConfig.from_dict(t.user_attrs["model"], f"trial {t.number}"), hparams)
     models["mobilenetv3_small_050"] = (BASELINES["mobilenetv3_small_050"], {})
     check = reseeded(models, a.data, out / "search_front", a.epochs, a.seeds)
     ref_mean = check.pop("mobilenetv3_small_050")

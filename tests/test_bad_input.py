@@ -50,13 +50,13 @@ def _model_yaml(tmp_path, backbone) -> Path:
     return path
 
 
-# Each case: (id, builder(tmp_path, fixtures) -> argv, the text the one-line error must contain).
-def _image_case(damage):
+# Each case: a builder(tmp_path, fixtures) -> (argv, the text the one-line error must contain).
+def _image_case(damage, expected: str | None = None):
     def build(tmp_path, f):
         root, cfg = _data_copy(f["tiny_dataset"], tmp_path)
         culprit = root / "train" / "00003.png"
         damage(culprit, root)
-        return ["train.py", "--model", f["model"], "--data", str(cfg), "--epochs", "1"], str(culprit.name)
+        return ["train.py", "--model", f["model"], "--data", str(cfg), "--epochs", "1"], expected or culprit.name
     return build
 
 
@@ -161,39 +161,34 @@ class _Payload:
 
 
 CASES = {
-    "truncated image": (_image_case(_truncate), None),
-    "zero-byte image": (_image_case(_zero), None),
-    "image listed in the CSV but missing": (_image_case(_missing), None),
-    "test label never seen in training": (_image_case(_unseen_test_label), "never seen in training"),
-    "empty class folder": (_empty_class, None),
-    "unknown module in a model YAML": (_model_case([1, "InvertedResidualv9", [16, 2, 2]], None),
-                                       "backbone[1]"),
-    "wrong argument count in a model YAML": (_model_case([1, "InvertedResidualv2", [16, 2, 2, 1, 1, 1, 1, 1]], None),
-                                             "wrong arguments for InvertedResidualv2"),
-    "wrong argument type in a model YAML": (_model_case([1, "InvertedResidualv2", ["sixteen", 2, 2]], None),
-                                            "backbone[1]"),
-    "search space with an empty choice list": (_empty_choice, None),
-    "study database unreachable": (_unreachable_storage, None),
-    "rank_cfg: unknown layer": (_rank_case({"backbone.0.cnv": 0.5}, "'backbone.0.cnv': no such layer"), None),
-    "rank_cfg: rank 0": (_rank_case({"backbone.0.conv": {"method": "tucker", "ranks": [0, 3]}}, "rank 0 is out of range"),
-                         None),
-    "rank_cfg: rank > dim": (_rank_case({"backbone.0.conv": {"method": "tucker", "ranks": [99, 3]}},
-                                        "rank 99 is out of range"), None),
-    "rank_cfg: a pickle file": (_pickled_rank_cfg, None),
-    "checkpoint of another architecture": (_other_architecture, None),
-    "checkpoint carrying a pickle payload": (_pickled_checkpoint, None),
-    "corrupt ONNX file": (_corrupt_onnx, None),
-    "NaN loss": (_nan_loss, None),
+    "truncated image": _image_case(_truncate),
+    "zero-byte image": _image_case(_zero),
+    "image listed in the CSV but missing": _image_case(_missing),
+    "test label never seen in training": _image_case(_unseen_test_label, "never seen in training"),
+    "empty class folder": _empty_class,
+    "unknown module in a model YAML": _model_case([1, "InvertedResidualv9", [16, 2, 2]], "backbone[1]"),
+    "wrong argument count in a model YAML": _model_case([1, "InvertedResidualv2", [16, 2, 2, 1, 1, 1, 1, 1]],
+                                                        "wrong arguments for InvertedResidualv2"),
+    "wrong argument type in a model YAML": _model_case([1, "InvertedResidualv2", ["sixteen", 2, 2]], "backbone[1]"),
+    "search space with an empty choice list": _empty_choice,
+    "study database unreachable": _unreachable_storage,
+    "rank_cfg: unknown layer": _rank_case({"backbone.0.cnv": 0.5}, "'backbone.0.cnv': no such layer"),
+    "rank_cfg: rank 0": _rank_case({"backbone.0.conv": {"method": "tucker", "ranks": [0, 3]}}, "rank 0 is out of range"),
+    "rank_cfg: rank > dim": _rank_case({"backbone.0.conv": {"method": "tucker", "ranks": [99, 3]}},
+                                       "rank 99 is out of range"),
+    "rank_cfg: a pickle file": _pickled_rank_cfg,
+    "checkpoint of another architecture": _other_architecture,
+    "checkpoint carrying a pickle payload": _pickled_checkpoint,
+    "corrupt ONNX file": _corrupt_onnx,
+    "NaN loss": _nan_loss,
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_catalogue(case, tmp_path, trained, tiny_model_yaml, tiny_data_yaml, tiny_dataset, tiny_space_yaml):
-    build, override = CASES[case]
     fixtures = {"tiny_dataset": tiny_dataset, "ckpt": str(trained), "model": str(tiny_model_yaml),
                 "data": str(tiny_data_yaml), "images": str(tiny_dataset / "test"), "space": str(tiny_space_yaml)}
-    argv, expected = build(tmp_path, fixtures)
-    expected = override or expected
+    argv, expected = CASES[case](tmp_path, fixtures)
     # an earlier run's result sits where this command writes: it must survive the failure untouched
     dst = tmp_path / "out"
     dst.mkdir()

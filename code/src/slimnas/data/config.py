@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -119,11 +120,8 @@ class DataBundle:
     def classes(self) -> list[str]:
         return self.source.classes
 
-    def labelled_test(self) -> ImageDataset | None:
-        """The test split with its answers (a synthetic set ships them), else None.
-
-        Selection (early stopping, the search) looks at val only, so test F1 is the unbiased number.
-        """
+    @functools.cached_property
+    def _labelled_test(self) -> ImageDataset | None:
         answers = self.source.test_labels
         if not answers:
             return None
@@ -131,6 +129,13 @@ class DataBundle:
         items = [(path, idx[answers[i]]) for i, path in self.source.test if i in answers]
         return ImageDataset(items, size=self.cfg.img_size, transform=self.eval_transform, resize_mode=self.cfg.resize,
                             cache=self.cfg.cache_images, desc="test images")
+
+    def labelled_test(self) -> ImageDataset | None:
+        """The test split with its answers (a synthetic set ships them), else None; decoded once.
+
+        Selection (early stopping, the search) looks at val only, so test F1 is the unbiased number.
+        """
+        return self._labelled_test
 
     def class_weights(self) -> torch.Tensor:
         counts = Counter(self.train.labels)

@@ -56,18 +56,9 @@ def onnx_f1(path: str | Path, loader) -> float:
     return macro_f1(np.concatenate(ys), np.concatenate(ps))
 
 
-def onnx_latency(path: str | Path, input_size: int, batch: int = 1, reps: int = 30) -> float:
+def onnx_latency(path: str | Path, input_size: int, batch: int = 1) -> float:
     """Median ms per call (after warm-up) at ``batch``."""
-    sess = session(path)
-    x = np.random.default_rng(0).normal(size=(batch, 3, input_size, input_size)).astype(np.float32)
-    for _ in range(3):
-        sess.run(None, {"input": x})
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        sess.run(None, {"input": x})
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return onnx_latencies({"model": path}, input_size, batch)["model"]
 
 
 def onnx_latencies(paths: dict[str, str | Path], input_size: int | dict[str, int], batch: int = 1,

@@ -64,6 +64,11 @@ def format_table(front: Sequence[FrozenTrial], best: FrozenTrial | None) -> str:
     return "\n".join(lines)
 
 
+def train_hparams(trial: FrozenTrial) -> dict:
+    """The training hyper-parameters the search sampled for ``trial`` (``train.lr`` -> ``lr``)."""
+    return {k.removeprefix("train."): v for k, v in trial.params.items() if k.startswith("train.")}
+
+
 def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[dict] = ()) -> FrozenTrial | None:
     """Write the files listed in the module docstring; return the recommended trial (None if none trained)."""
     out = cfg.run_dir
@@ -81,7 +86,7 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
     for t in front:
         write_yaml(out / "pareto" / f"trial_{t.number:04d}.yaml", t.user_attrs["model"])
     write_yaml(out / "best.yaml", best.user_attrs["model"])
-    hparams = {k.removeprefix("train."): v for k, v in best.params.items() if k.startswith("train.")}
+    hparams = train_hparams(best)
     command = f"python train.py --model {out / 'best.yaml'}" + "".join(
         f" --{k.replace('_', '-')} {v:.4g}" if isinstance(v, float) else f" --{k.replace('_', '-')} {v}"
         for k, v in hparams.items() if k != "batch_size")
