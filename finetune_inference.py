@@ -18,6 +18,7 @@ from slimnas.cli import run_cli
 from slimnas.data.config import dataset_root, load_data_config
 from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import ConfigError
+from slimnas.io import run_lock
 from slimnas.export.pipeline import export_checkpoint
 from slimnas.model import ModelConfig, load_model_config
 from slimnas.runtime import Predictor, list_inputs, write_predictions
@@ -63,11 +64,18 @@ def main() -> None:
     if a.model and ModelConfig.from_dict(load_checkpoint(weight)["model"]) != load_model_config(a.model):
         raise ConfigError(f"--model {a.model} is not the architecture stored in {weight}; drop --model "
                           f"(checkpoints carry their model YAML)")
+    if a.epochs < 0:
+        raise ConfigError(f"--epochs must be >= 0 (0: export without fine-tuning), got {a.epochs}")
+    data_cfg = load_data_config(a.data)
+    with run_lock(out):
+        run(a, weight, out, data_cfg)
+
+
+def run(a, weight: Path, out: Path, data_cfg) -> None:
     if a.rank_cfg:
         teacher_default = weight
         weight = decompose_checkpoint(weight, out / "decomposed", rank_cfg=a.rank_cfg).checkpoint
         a.teacher = a.teacher or str(teacher_default)
-    data_cfg = load_data_config(a.data)
     teacher = None if a.no_teacher else a.teacher or load_checkpoint(weight).get("metrics", {}).get("decomposed_from")
     if teacher and not Path(teacher).is_file():
         raise ConfigError(f"teacher {teacher}: not found (give --teacher or --no-teacher)")

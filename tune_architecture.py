@@ -17,6 +17,11 @@ from slimnas.cli import run_cli
 from slimnas.search import SearchConfig, run_search
 
 
+def _limit(text: str) -> float | None:
+    """A budget flag: a number, or 'none' for no limit (checked to be > 0 with the other settings)."""
+    return None if text.lower() in ("none", "inf") else float(text)
+
+
 def main() -> None:
     d = SearchConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,8 +39,12 @@ def main() -> None:
     p.add_argument("--sampler", choices=["tpe", "nsga2"], default=d.sampler)
     p.add_argument("--mode", choices=["pareto", "score"], default=d.mode,
                    help="pareto: maximise F1 and minimise MACs; score: minimise MACs/MACs_ref + F1 term")
-    p.add_argument("--max-macs", type=float, default=d.max_macs, help="MACs budget; above it never trains (0: none)")
-    p.add_argument("--max-params", type=float, default=None, help="parameter budget (default: none)")
+    p.add_argument("--max-macs", type=_limit, default=d.max_macs,
+                   help="MACs budget; a candidate above it is never trained ('none': no budget) (default: %(default)g)")
+    p.add_argument("--macs-convention", choices=["aten", "pytorch"], default=None,
+                   help="how MACs are counted: aten (papers' convention) or pytorch (ptflops' module hooks, "
+                        "activations ignored, as the competition counted) (default: pytorch with --mode score, else aten)")
+    p.add_argument("--max-params", type=_limit, default=None, help="parameter budget (default: none)")
     p.add_argument("--macs-ref", type=float, default=d.macs_ref, help="score mode reference MACs")
     p.add_argument("--f1-ref", type=float, default=d.f1_ref, help="score mode reference F1")
     p.add_argument("--no-prune", action="store_true", help="train every feasible trial for all epochs")
@@ -48,11 +57,9 @@ def main() -> None:
                         "retried (database storages; 0: off) (default: %(default)s)")
     p.add_argument("--retries", type=int, default=d.retries, help="reruns of a trial lost with its worker")
     a = p.parse_args()
-    if a.n_trials < 1 or a.n_workers < 1 or a.epochs < 1:
-        p.error("--n-trials, --n-workers and --epochs must be >= 1")
     cfg = SearchConfig(space=a.space, data=a.data, study=a.study, out=a.out, storage=a.storage, n_trials=a.n_trials,
                        timeout=a.timeout, n_workers=a.n_workers, epochs=a.epochs, sampler=a.sampler, mode=a.mode,
-                       max_macs=a.max_macs or None, max_params=a.max_params, macs_ref=a.macs_ref, f1_ref=a.f1_ref,
+                       max_macs=a.max_macs, macs_convention=a.macs_convention, max_params=a.max_params, macs_ref=a.macs_ref, f1_ref=a.f1_ref,
                        prune=not a.no_prune, prune_after=a.prune_after, seed=a.seed, device=a.device,
                        heartbeat=a.heartbeat, retries=a.retries)
     run_search(cfg)

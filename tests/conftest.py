@@ -49,7 +49,7 @@ def tiny_data_yaml(tiny_dataset, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cfg") / "tiny_data.yaml"
     path.write_text(yaml.safe_dump({
         "kind": "dacon_csv", "root": str(tiny_dataset), "img_size": 32, "batch_size": 32,
-        "val_fraction": 0.3, "augment": ["HorizontalFlip"],
+        "val_fraction": 0.3, "augment": ["HorizontalFlip"], "invariant_to": ["hflip"],
     }))
     return path
 

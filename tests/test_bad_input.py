@@ -208,7 +208,7 @@ def test_bad_input_catalogue(case, tmp_path, trained, tiny_model_yaml, tiny_data
     assert {name: (dst / name).read_bytes() for name in precious} == precious
     new = {p.name for p in dst.iterdir()} - set(precious)
     assert not [n for n in new if n.endswith(".tmp")]  # no temp file left behind
-    assert new <= {"model.yaml", "data.yaml"}  # at most the run's own (complete) configs, written before training
+    assert new <= {"model.yaml", "data.yaml", "train.yaml"}  # at most the run's own configs, written before training
     for name in new:
         assert yaml.safe_load((dst / name).read_text())
     assert not (tmp_path / "pwned").exists()  # no pickle payload ran

@@ -116,16 +116,16 @@ def test_kfold_partitions():
 
 def test_data_yaml_errors_name_file_and_entry(tmp_path):
     path = tmp_path / "d.yaml"
-    path.write_text(yaml.safe_dump({"kind": "synthetic", "augment": ["HorizontalFlip", {"Afine": {"rotate": 5}}]}))
+    path.write_text(yaml.safe_dump({"kind": "synthetic", "augment": ["ColorJitter", {"Afine": {"rotate": 5}}]}))
     with pytest.raises(ConfigError, match=r"d.yaml: augment\[1\]: unknown albumentations transform 'Afine'; did you mean Affine"):
         load_data_config(path)
-    path.write_text(yaml.safe_dump({"augment": [{"Affine": {"rotat": 5}}]}))
+    path.write_text(yaml.safe_dump({"kind": "synthetic", "augment": [{"Affine": {"rotat": 5}}]}))
     with pytest.raises(ConfigError, match=r"augment\[0\]: bad arguments for Affine"):
         load_data_config(path)
-    path.write_text(yaml.safe_dump({"img_sise": 64}))
+    path.write_text(yaml.safe_dump({"kind": "synthetic", "img_sise": 64}))
     with pytest.raises(ConfigError, match="unknown setting 'img_sise'; did you mean 'img_size'"):
         load_data_config(path)
-    path.write_text(yaml.safe_dump({"batch_size": "big"}))
+    path.write_text(yaml.safe_dump({"kind": "synthetic", "batch_size": "big"}))
     with pytest.raises(ConfigError, match="setting 'batch_size' must be int"):
         load_data_config(path)
 

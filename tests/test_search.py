@@ -18,6 +18,8 @@ from slimnas.model import build_model
 from slimnas.modules import list_modules
 from slimnas.search import DominancePruner, SearchConfig, SearchSpace, competition_score, load_search_space, run_search
 from slimnas.search import objective as objective_mod
+from slimnas.search import open_study
+from slimnas.search.study import SearchError
 from slimnas.search.space import BLOCK_ARGS
 
 
@@ -148,7 +150,9 @@ def test_over_budget_never_trains(tmp_path, tiny_space_yaml, tiny_data_yaml, mon
 
     monkeypatch.setattr(objective_mod, "fit", no_training)
     cfg = dataclasses.replace(_cfg(tmp_path, tiny_space_yaml, tiny_data_yaml), max_macs=1000)
-    study = run_search(cfg)
+    with pytest.raises(SearchError, match=r"all 4 candidates were over the budget \(--max-macs 1000, aten MACs"):
+        run_search(cfg)
+    study = open_study(cfg)
     assert len(study.trials) == 4
     for t in study.trials:
         assert t.state == TrialState.COMPLETE

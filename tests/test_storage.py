@@ -22,7 +22,7 @@ from conftest import REPO, run_script
 
 def search_args(space, data, out, *extra: str) -> list[str]:
     return ["tune_architecture.py", "--space", str(space), "--data", str(data), "--out", str(out), "--study", "s",
-            "--epochs", "3", "--no-prune", "--max-macs", "0", *extra]
+            "--epochs", "3", "--no-prune", "--max-macs", "none", *extra]
 
 
 def by_state(study: optuna.Study) -> dict[str, list[int]]:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, SlimnasError
 
 
 @contextlib.contextmanager
@@ -31,6 +31,47 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def run_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold ``folder/.lock`` while a run writes there: a second run into the same folder is refused at once
+    (naming the folder) instead of both reporting success while one's files replace the other's.
+
+    An advisory ``flock``, released by the OS however the process ends; the file is removed on release
+    (the inode check makes that safe against a run that opened it just before).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): run unlocked
+        yield folder
+        return
+    path = folder / ".lock"
+    while True:
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise SlimnasError(f"{folder}: another slimnas run is writing here ({holder}); wait for it to finish "
+                               f"or give another output folder") from None
+        if path.exists() and os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+            break
+        f.close()  # the holder removed the file as we opened it: take the new one
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        yield folder
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        f.close()  # closing releases the lock
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

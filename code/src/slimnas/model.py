@@ -16,6 +16,7 @@ The last entry produces the logits; its width is always the data's class count.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 from dataclasses import dataclass, field, fields
@@ -30,6 +31,26 @@ from .io import read_yaml
 from .modules import get_module, make_divisible
 
 NUM_CLASSES = "num_classes"
+
+
+# timm.create_model keywords a model YAML (or a checkpoint's copy of it) may not set: they load files,
+# fetch weights or change what slimnas controls itself
+TIMM_RESERVED = {
+    "pretrained": "use the top-level 'pretrained:' key",
+    "pretrained_cfg": "slimnas never loads weights from a config (a checkpoint carries its own)",
+    "pretrained_cfg_overlay": "slimnas never loads weights from a config (a checkpoint carries its own)",
+    "checkpoint_path": "load weights through a slimnas checkpoint (train.py --resume, --weight)",
+    "cache_dir": "slimnas never downloads weights into a cache",
+    "num_classes": "the class count comes from the data",
+    "in_chans": "use the top-level 'input_channel:' key",
+    "features_only": "a slimnas model ends in class logits",
+}
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 @dataclass
@@ -69,6 +90,13 @@ class ModelConfig:
             raise ConfigError(f"{source}: input_size must be an integer >= 8, got {cfg.input_size!r}")
         if not isinstance(cfg.kwargs, dict):
             raise ConfigError(f"{source}: 'kwargs' must be a mapping")
+        if cfg.kwargs and cfg.timm is None:
+            raise ConfigError(f"{source}: 'kwargs' are for timm models; a backbone model takes its arguments per entry")
+        for key, value in cfg.kwargs.items():
+            if key in TIMM_RESERVED:
+                raise ConfigError(f"{source}: kwargs.{key} is not allowed: {TIMM_RESERVED[key]}")
+            if not _plain(value):
+                raise ConfigError(f"{source}: kwargs.{key} must be plain data (numbers, strings, lists), got {value!r}")
         return cfg
 
     def to_dict(self) -> dict:
@@ -114,6 +142,13 @@ def build_model(
     if verbose:
         print(layer_table(model))
     return model
+
+
+def check_model_config(cfg: ModelConfig, input_size: int) -> None:
+    """Build ``cfg`` once on a dummy image (no weights downloaded) so a bad YAML fails before any data work."""
+    if cfg.timm:
+        cfg = dataclasses.replace(cfg, pretrained=False)
+    build_model(cfg, num_classes=2, input_size=cfg.input_size or input_size)
 
 
 def _entry_error(cfg: ModelConfig, i: int, row: Any, reason: str) -> ConfigError:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,8 +19,9 @@ from ..io import read_yaml
 from .dataset import ImageDataset
 from .sources import Source, list_source
 from .split import stratified_kfold, stratified_split
-from .transforms import DEFAULT_AUGMENT, build_transforms
+from .transforms import DEFAULT_AUGMENT, build_transforms, check_invariances
 
+KINDS = ("synthetic", "dacon_csv", "mvtec", "image_folder")
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
@@ -38,6 +41,9 @@ class DataConfig:
     cache_images: bool = True
     skip_bad_images: bool = False
     augment: list = field(default_factory=lambda: list(DEFAULT_AUGMENT))
+    # Label-preserving symmetries (hflip, vflip, rot90): what flip/rotate augmentation and --tta may use.
+    # None by default: MVTec labels such as metal_nut-flip or transistor-misplaced are defined by pose.
+    invariant_to: list = field(default_factory=list)
     mean: list = field(default_factory=lambda: list(IMAGENET_MEAN))
     std: list = field(default_factory=lambda: list(IMAGENET_STD))
     # Defaults for imbalanced data (the target task is up to ~100:1): images drawn with weight
@@ -58,14 +64,39 @@ class DataConfig:
     @property
     def preprocessing(self) -> dict:
         """What inference must repeat: stored in checkpoints and ONNX metadata."""
-        return {"input_size": self.img_size, "resize": self.resize, "mean": list(self.mean), "std": list(self.std)}
+        return {"input_size": self.img_size, "resize": self.resize, "mean": list(self.mean), "std": list(self.std),
+                "invariant_to": list(self.invariant_to)}
 
 
 def load_data_config(path: str | Path | None = None, **overrides) -> DataConfig:
-    """Read a data YAML (``None``: the embedded synthetic default); ``overrides`` win over the file."""
+    """Read and check a data YAML (``None``: the embedded synthetic default); ``overrides`` win over the file.
+
+    Everything is checked here, before any image is read or generated, so a mistake costs seconds.
+    """
     data = read_yaml(path) if path else {}
-    data = {**(data or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    if path and data is None:
+        raise ConfigError(f"{path}: the data YAML is empty; give at least 'kind' (and 'root' for your own images)")
+    if path and not isinstance(data, dict):
+        raise ConfigError(f"{path}: a data YAML must be a mapping of settings, got a {type(data).__name__}")
+    if path and "kind" not in data:
+        raise ConfigError(f"{path}: 'kind' is required (one of {', '.join(KINDS)})")
+    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     cfg = from_dict(DataConfig, data, str(path or "<default data config>"))
+    if cfg.kind not in KINDS:
+        close = difflib.get_close_matches(str(cfg.kind), KINDS, 1)
+        raise ConfigError(f"{cfg.source}: unknown kind {cfg.kind!r}" + (f"; did you mean {close[0]!r}?" if close else
+                                                                       f" (known: {', '.join(KINDS)})"))
+    if cfg.kind != "synthetic" and not cfg.root:
+        raise ConfigError(f"{cfg.source}: 'root' is required for kind {cfg.kind!r}")
+    if cfg.n_folds is None and not 0 < cfg.val_fraction < 1:
+        raise ConfigError(f"{cfg.source}: val_fraction must be between 0 and 1 (exclusive), got {cfg.val_fraction}")
+    if cfg.n_folds is not None and cfg.n_folds < 2:
+        raise ConfigError(f"{cfg.source}: n_folds must be >= 2 (or null for a hold-out split), got {cfg.n_folds}")
+    if cfg.n_folds is not None and not 0 <= cfg.fold < cfg.n_folds:
+        raise ConfigError(f"{cfg.source}: fold must be in 0..{cfg.n_folds - 1} for n_folds {cfg.n_folds}, got {cfg.fold}")
+    if cfg.kind == "synthetic":
+        synthetic_options(cfg)
+    check_invariances(cfg)
     if cfg.sampler not in (None, "weighted"):
         raise ConfigError(f"{cfg.source}: sampler must be null or 'weighted', got {cfg.sampler!r}")
     if cfg.loss not in ("ce", "focal"):
@@ -82,28 +113,44 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SLIMNAS_CACHE", Path.home() / ".cache" / "slimnas"))
 
 
-def dataset_root(cfg: DataConfig) -> Path:
-    """The folder to read; for ``synthetic`` it is generated on first use."""
-    if cfg.kind != "synthetic":
-        if not cfg.root:
-            raise ConfigError(f"{cfg.source}: 'root' is required for kind {cfg.kind!r}")
-        return Path(cfg.root)
-    from .synthetic import DEFAULT_DEFECT_SCALE, generate
+def synthetic_options(cfg: DataConfig) -> dict:
+    """The checked ``synthetic:`` options of a synthetic data config, defaults filled in."""
+    from .synthetic.defects import DEFAULT_DEFECT_SCALE
 
     defaults = {"scale": 1.0, "size": 128, "seed": 0, "defect_scale": DEFAULT_DEFECT_SCALE}
     opts = {**defaults, **cfg.synthetic}
     unknown = set(opts) - set(defaults)
     if unknown:
         raise ConfigError(f"{cfg.source}: unknown synthetic option(s) {sorted(unknown)} (known: {', '.join(defaults)})")
-    if not float(opts["defect_scale"]) > 0:
-        raise ConfigError(f"{cfg.source}: synthetic.defect_scale must be > 0, got {opts['defect_scale']}")
+    for key, low in (("scale", 0), ("size", 8), ("defect_scale", 0)):
+        v = opts[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > low:
+            raise ConfigError(f"{cfg.source}: synthetic.{key} must be a number > {low}, got {v!r}")
+    return opts
+
+
+def dataset_root(cfg: DataConfig) -> Path:
+    """The folder to read; for ``synthetic`` it is generated on first use (see :func:`prepare_data`)."""
+    if cfg.kind != "synthetic":
+        return Path(cfg.root)
+    opts = synthetic_options(cfg)
     name = f"synthetic-scale{opts['scale']}-size{opts['size']}-seed{opts['seed']}-defects{opts['defect_scale']}"
     root = Path(cfg.root) if cfg.root else cache_dir() / name
     if not (root / "synthetic.json").is_file():
-        print(f"generating the synthetic MVTec look-alike into {root} (once; later runs reuse it)")
+        from .synthetic import generate
+
+        print(f"data: generating the synthetic MVTec look-alike into {root} (once; later runs reuse it)", flush=True)
+        t0 = time.perf_counter()
         generate(root, float(opts["scale"]), int(opts["size"]), int(opts["seed"]), replace=False,
                  defect_scale=float(opts["defect_scale"]))
+        print(f"data: generated in {time.perf_counter() - t0:.1f} s", flush=True)
     return root
+
+
+def prepare_data(cfg: DataConfig) -> Path:
+    """Make the data exist on disk (generate the synthetic set if needed): the step every command runs
+    before its own clock starts, so no search or training budget is spent on it."""
+    return dataset_root(cfg)
 
 
 @dataclass

@@ -5,10 +5,11 @@ Only PIL and numpy are used here so that ``slimnas.runtime`` can preprocess exac
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DataError
 
@@ -24,15 +25,29 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+MAX_PIXELS = 100_000_000  # 10k x 10k: larger is a decompression bomb or a mistake, never an inspection image
+
+
 def load_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image as RGB; a missing or unreadable file raises ``DataError`` naming it."""
+    """Open and fully decode an image as RGB, upright by its EXIF orientation.
+
+    A missing, unreadable or oversized file (a decompression bomb) raises ``DataError`` naming it; the
+    size is checked from the header, before any pixel is decoded.
+    """
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            img.load()
-            return to_rgb(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise DataError(f"{path}: image too large ({img.width}x{img.height} pixels, more than "
+                                    f"{MAX_PIXELS:,}); refusing to decode it")
+                img.load()
+                return to_rgb(ImageOps.exif_transpose(img))
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"{path}: image too large, refused as a possible decompression bomb ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path}: cannot decode image ({e})") from None
 

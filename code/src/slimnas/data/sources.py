@@ -64,6 +64,7 @@ def dacon_csv(root: Path, skip_missing: bool = False) -> Source:
     optional ``test_df.csv`` (index,file_name) + ``test/`` and ``test_labels.csv`` (index,label)."""
     csv = root / "train_df.csv"
     rows = read_csv(csv, ["file_name", "label"])
+    _check_unique(rows, csv)
     pairs = [(root / "train" / r["file_name"], r["label"]) for i, r in enumerate(rows)
              if _exists(root / "train" / r["file_name"], f"{csv} row {i + 1}", skip_missing)]
     if not pairs:
@@ -80,6 +81,18 @@ def dacon_csv(root: Path, skip_missing: bool = False) -> Source:
         if unseen:
             raise DataError(f"{root / 'test_labels.csv'}: label(s) never seen in training: {unseen[:5]}")
     return Source(classes, train, test, answers)
+
+
+def _check_unique(rows: list[dict], csv: Path) -> None:
+    """One label per file: a file listed twice with two labels cannot be learned (or split) honestly."""
+    first: dict[str, tuple[int, str]] = {}
+    for i, r in enumerate(rows):
+        name, label = r["file_name"], r["label"]
+        if name in first and first[name][1] != label:
+            row, other = first[name]
+            raise DataError(f"{csv}: {name} is listed twice with different labels "
+                            f"(row {row + 1}: {other!r}, row {i + 1}: {label!r})")
+        first.setdefault(name, (i, label))
 
 
 def _images_in(folder: Path) -> list[Path]:

@@ -18,8 +18,9 @@ from albumentations.pytorch import ToTensorV2  # noqa: E402
 
 from ..errors import ConfigError  # noqa: E402
 
+# No flips or quarter turns by default: on MVTec, pose is part of some labels (metal_nut-flip is a flipped
+# nut, transistor-misplaced a turned one). A dataset that is symmetric declares it (``invariant_to``).
 DEFAULT_AUGMENT = [
-    {"HorizontalFlip": {"p": 0.5}},
     {"Affine": {"translate_percent": [-0.04, 0.04], "scale": [0.95, 1.05], "rotate": [-10, 10], "p": 0.5}},
     {"ColorJitter": {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.0, "p": 0.5}},
 ]
@@ -52,6 +53,27 @@ def _transform(entry, where: str) -> A.BasicTransform:
             raise ConfigError(f"{where}: bad arguments for {name}: {w.message}")
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return transform
+
+
+SYMMETRIES = ("hflip", "vflip", "rot90")
+# albumentations transforms that flip or turn the image, and the symmetries each needs to keep labels true
+ORIENTATION_TRANSFORMS = {"HorizontalFlip": {"hflip"}, "VerticalFlip": {"vflip"}, "RandomRotate90": {"rot90"},
+                          "Transpose": {"hflip", "rot90"}, "D4": set(SYMMETRIES), "SquareSymmetry": set(SYMMETRIES)}
+
+
+def check_invariances(cfg) -> None:
+    """Refuse flip/turn augmentation that the data config does not declare label-preserving."""
+    bad = [s for s in cfg.invariant_to if s not in SYMMETRIES] if isinstance(cfg.invariant_to, list) else [cfg.invariant_to]
+    if bad:
+        raise ConfigError(f"{cfg.source}: invariant_to takes a list of {', '.join(SYMMETRIES)}; got {bad}")
+    for i, entry in enumerate(cfg.augment if isinstance(cfg.augment, list) else []):
+        name = entry if isinstance(entry, str) else next(iter(entry), None) if isinstance(entry, dict) else None
+        missing = sorted(ORIENTATION_TRANSFORMS.get(name, set()) - set(cfg.invariant_to))
+        if missing:
+            raise ConfigError(
+                f"{cfg.source}: augment[{i}] {name} changes the image's orientation, which is part of some labels "
+                f"(metal_nut-flip, transistor-misplaced); if yours do not depend on it, declare "
+                f"invariant_to: {sorted(set(cfg.invariant_to) | set(missing))}")
 
 
 def build_transforms(augment: list, mean, std, source: str = "<data config>",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..io import write_csv, write_yaml
+from ..io import run_lock, write_csv, write_yaml
 from ..macs import count_macs
 from ..train.checkpoint import model_from_checkpoint, save_checkpoint
 from .model import auto_rank_cfg, decompose_model, load_rank_cfg, resolve_spec
@@ -50,9 +51,16 @@ def decompose_checkpoint(weight: str | Path, out: str | Path, rank_cfg: str | Pa
         spec = resolve_spec(model, auto_rank_cfg(model, size, "vbmf", conv_method=conv_method))
     else:
         spec = resolve_spec(model, auto_rank_cfg(model, size, "target", target_macs or 0.5, conv_method, before.macs))
+    target = (target_macs or 0.5) if not (rank_cfg or energy or vbmf) else None
+    out = Path(out)
+    with run_lock(out):
+        return _decompose(model, ckpt, spec, weight, out, size, before, save_name, verbose, target)
+
+
+def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_name: str, verbose: bool,
+               target: float | None) -> DecomposeResult:
     rows = decompose_model(model, spec, size)
     after = count_macs(model, size)
-    out = Path(out)
     metrics = {**ckpt.get("metrics", {}), "macs": after.macs, "params": after.params,
                "macs_undecomposed": before.macs, "params_undecomposed": before.params}
     metrics["decomposed_from"] = str(weight)  # finetune_inference.py distils from it by default
@@ -65,6 +73,10 @@ def decompose_checkpoint(weight: str | Path, out: str | Path, rank_cfg: str | Pa
     result = DecomposeResult(path, Path(cfg_path), rows, before.macs, after.macs, before.params, after.params)
     if verbose:
         print(format_report(result))
+    if target is not None and after.macs > target * before.macs * 1.01:
+        print(f"warning: --target-macs {target:g} not reached: decomposing every layer that gets cheaper keeps "
+              f"{after.macs / before.macs:.1%} of the MACs ({after.macs:,} of {before.macs:,}); the rest is in "
+              f"layers no method here makes cheaper", file=sys.stderr, flush=True)
     return result
 
 

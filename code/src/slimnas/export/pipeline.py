@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from ..io import write_json
+from ..io import atomic_path, write_json
 from ..macs import count_macs
 from ..train.checkpoint import model_from_checkpoint
 from .check import onnx_f1, onnx_latencies, onnx_latency, parity
@@ -35,13 +35,17 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
     size = int(pre["input_size"])
     macs = count_macs(model, size)
     metadata = {"classes": ckpt["classes"], "input_size": size, "resize": pre.get("resize", "resize"),
-                "mean": pre["mean"], "std": pre["std"], "macs": macs.macs, "params": macs.params,
+                "mean": pre["mean"], "std": pre["std"],
+                "invariant_to": pre.get("invariant_to", []), "macs": macs.macs, "params": macs.params,
                 "val_f1": ckpt.get("metrics", {}).get("val_f1"), "decomposed": bool(ckpt.get("decomposition")),
                 "producer": "slimnas"}
-    fp32 = export_onnx(model, out / save_name, size, metadata)
     val_loader = bundle.loaders()[1]
+    fp32 = out / save_name
+    with atomic_path(fp32) as staged:  # only a file that passed the parity check replaces an existing one
+        export_onnx(model, staged, size, metadata)
+        checked = parity(model, staged, val_loader, tol)
     report = {"onnx": str(fp32), "bytes": fp32.stat().st_size, "macs": macs.macs, "params": macs.params,
-              "parity": parity(model, fp32, val_loader, tol), "f1_fp32": onnx_f1(fp32, val_loader),
+              "parity": checked, "f1_fp32": onnx_f1(fp32, val_loader),
               "ms_fp32_b1": onnx_latency(fp32, size), "int8": None}
     if verbose:
         p = report["parity"]

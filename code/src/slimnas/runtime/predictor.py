@@ -57,6 +57,7 @@ class Predictor:
         missing = [k for k in ("classes", "input_size", "mean", "std") if k not in self.meta]
         if missing:
             raise DataError(f"{path}: metadata lacks {missing}; export it with finetune_inference.py")
+        self.path = path
         self.classes: list[str] = self.meta["classes"]
         self.input_size = int(self.meta["input_size"])
         self.resize_mode = self.meta.get("resize", "resize")
@@ -65,10 +66,21 @@ class Predictor:
         imgs = np.stack([resize(load_image(p), self.input_size, self.resize_mode) for p in paths])
         return normalize(imgs, self.meta["mean"], self.meta["std"])
 
+    @property
+    def symmetries(self) -> list[str]:
+        """The label-preserving transforms the model's data declared (``invariant_to``): what TTA may use."""
+        return list(self.meta.get("invariant_to") or [])
+
+    def check_tta(self) -> None:
+        if not self.symmetries:
+            raise DataError(f"{self.path}: --tta needs label-preserving transforms, and this model's data declares "
+                            f"none (invariant_to: [] — on MVTec a flip can change the label); drop --tta")
+
     def probabilities(self, x: np.ndarray, tta: bool = False) -> np.ndarray:
         views = [x]
-        if tta:  # flips and a quarter turn, averaged over softmax outputs
-            views += [x[..., ::-1], x[..., ::-1, :], np.rot90(x, 1, axes=(2, 3))]
+        if tta:  # the declared symmetries only, averaged over softmax outputs
+            self.check_tta()
+            views += [_VIEWS[s](x) for s in self.symmetries]
         probs = [_softmax(self.session.run(None, {"input": np.ascontiguousarray(v)})[0]) for v in views]
         return np.mean(probs, axis=0)
 
@@ -76,6 +88,10 @@ class Predictor:
         """Class probabilities, one row per path."""
         out = [self.probabilities(self.preprocess(paths[i:i + batch_size]), tta) for i in range(0, len(paths), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+
+
+_VIEWS = {"hflip": lambda x: x[..., ::-1], "vflip": lambda x: x[..., ::-1, :],
+          "rot90": lambda x: np.rot90(x, 1, axes=(2, 3))}
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -55,7 +55,7 @@ def single_thread():
         torch.set_num_threads(n)
 
 
-def gate_count(model_cfg, num_classes: int):
+def gate_count(model_cfg, num_classes: int, convention: str = "aten"):
     """Build a candidate and count its MACs: the whole cost of the budget gate (tens of ms).
 
     The MACs count's forward pass doubles as the shape check; only when it fails is the model built
@@ -64,7 +64,7 @@ def gate_count(model_cfg, num_classes: int):
     with single_thread():
         net = build_model(model_cfg, num_classes=num_classes)
         try:
-            return net, count_macs(net, model_cfg.input_size)
+            return net, count_macs(net, model_cfg.input_size, convention=convention)
         except Exception:
             build_model(model_cfg, num_classes=num_classes, input_size=model_cfg.input_size)
             raise
@@ -81,12 +81,17 @@ class Objective:
     macs_ref: float = 13_863_553
     f1_ref: float = 0.8342
     pruner: DominancePruner | None = dataclasses.field(default_factory=DominancePruner)
+    convention: str = "aten"  # how MACs are counted, for the gate and the objective
+    prep_seconds: float = 0.0  # time spent decoding images (kept off the search's clock)
     _bundles: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def bundle(self, img_size: int, batch_size: int | None) -> DataBundle:
         """The data at ``img_size`` (decoded once per size and reused by later trials)."""
         if img_size not in self._bundles:
+            t0 = time.perf_counter()
+            print(f"data: decoding the images at {img_size} px (once per input size)", flush=True)
             self._bundles[img_size] = build_data(dataclasses.replace(self.data_cfg, img_size=img_size))
+            self.prep_seconds += time.perf_counter() - t0
         b = self._bundles[img_size]
         return b if not batch_size else dataclasses.replace(b, cfg=dataclasses.replace(b.cfg, batch_size=int(batch_size)))
 
@@ -104,7 +109,7 @@ class Objective:
         write_yaml(trial_dir / "model.yaml", model_dict)
         try:
             seed_everything(self.train_cfg.seed)
-            net, report = gate_count(model_cfg, len(self.classes))
+            net, report = gate_count(model_cfg, len(self.classes), self.convention)
         except ConfigError as e:  # the space produced something unbuildable: a bug in the space, not the study
             trial.set_user_attr("fail_reason", str(e))
             raise
@@ -119,7 +124,25 @@ class Objective:
             over = ", ".join(f"{k} {v:+.0%}" for k, v in violations.items() if v > 0)
             trial.set_user_attr("rejected", f"over budget ({over}); not trained")
             return self.values(0.0, report.macs)  # infeasible: kept out of the front by its constraint
+        twin = self.twin(trial, model_dict, hparams)
+        if twin is not None:  # the sampler proposed a candidate already trained: reuse its result
+            for key in ("f1", "f1_curve", "epochs"):
+                if key in twin.user_attrs:
+                    trial.set_user_attr(key, twin.user_attrs[key])
+            trial.set_user_attr("duplicate_of", twin.number)
+            return self.values(twin.user_attrs["f1"], report.macs)
+        trial.set_user_attr("hparams", hparams)
         return self._train(trial, net, model_cfg, model_dict, hparams, report, trial_dir, t0)
+
+    @staticmethod
+    def twin(trial: optuna.Trial, model_dict: dict, hparams: dict) -> optuna.trial.FrozenTrial | None:
+        """An earlier trained trial with exactly this architecture and these training settings."""
+        for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            a = t.user_attrs
+            if ("f1" in a and "duplicate_of" not in a and a.get("hparams") == hparams
+                    and {**a.get("model", {}), "name": None} == {**model_dict, "name": None}):
+                return t
+        return None
 
     @functools.cached_property
     def classes(self) -> list[str]:

@@ -28,7 +28,7 @@ TRIAL_COLUMNS = ["trial", "state", "val_f1", "macs", "params", "epochs", "second
 def trained(study: optuna.Study) -> list[FrozenTrial]:
     """Completed trials that were actually trained (not rejected by the budget gate)."""
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if "f1" in t.user_attrs and "rejected" not in t.user_attrs]
+            if "f1" in t.user_attrs and "rejected" not in t.user_attrs and "duplicate_of" not in t.user_attrs]
 
 
 def pareto_front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
@@ -48,9 +48,15 @@ def recommend(front: Sequence[FrozenTrial], cfg: "SearchConfig") -> FrozenTrial:
     return max(front, key=lambda t: (t.user_attrs["f1"], -t.user_attrs["macs"]))
 
 
-def _row(t: FrozenTrial) -> list:
+def trial_note(t: FrozenTrial) -> str:
+    """Why a trial was not (fully) trained, or ''."""
     a = t.user_attrs
-    note = a.get("rejected") or a.get("pruned") or a.get("fail_reason") or ""
+    return a.get("rejected") or a.get("pruned") or a.get("fail_reason") or (
+        f"same candidate as trial {a['duplicate_of']}; not trained again" if "duplicate_of" in a else "")
+
+
+def _row(t: FrozenTrial) -> list:
+    a, note = t.user_attrs, trial_note(t)
     return [t.number, t.state.name, a.get("f1", ""), a.get("macs", ""), a.get("params", ""), a.get("epochs", ""),
             a.get("seconds", ""), a.get("gate_ms", ""), note]
 
@@ -87,9 +93,9 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
         write_yaml(out / "pareto" / f"trial_{t.number:04d}.yaml", t.user_attrs["model"])
     write_yaml(out / "best.yaml", best.user_attrs["model"])
     hparams = train_hparams(best)
-    command = f"python train.py --model {out / 'best.yaml'}" + "".join(
-        f" --{k.replace('_', '-')} {v:.4g}" if isinstance(v, float) else f" --{k.replace('_', '-')} {v}"
-        for k, v in hparams.items() if k != "batch_size")
+    command = f"python train.py --model {out / 'best.yaml'}" + (f" --data {cfg.data}" if cfg.data else "") + "".join(
+        f" --{k.replace('_', '-')} {v:.6g}" if isinstance(v, float) else f" --{k.replace('_', '-')} {v}"
+        for k, v in hparams.items())
     write_json(out / "best.json", {"trial": best.number, "f1": best.user_attrs["f1"], "macs": best.user_attrs["macs"],
                                    "params": best.user_attrs["params"], "yaml": str(out / "best.yaml"),
                                    "train": hparams, "command": command})

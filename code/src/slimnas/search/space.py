@@ -35,18 +35,22 @@ from ..io import read_yaml
 from ..model import ModelConfig
 from ..modules import create_act
 
-# The searchable blocks and how the stage knobs map to each one's YAML arguments
+# The searchable blocks: the stage knobs each one uses, and how they map to its YAML arguments
 # (c: channels, k: kernel, t: expansion, s: stride, se: squeeze-excite on/off, act: activation name).
-BLOCK_ARGS = {
-    "Conv": lambda c, k, t, s, se, act: [c, k, s, act],
-    "DWConv": lambda c, k, t, s, se, act: [c, k, s, act],
-    "Bottleneck": lambda c, k, t, s, se, act: [c, s, 0.5, act],
-    "InvertedResidualv2": lambda c, k, t, s, se, act: [c, t, s, k],
-    "InvertedResidualv3": lambda c, k, t, s, se, act: [c, k, t, int(bool(se)), int(act == "hswish"), s],
-    "MBConv": lambda c, k, t, s, se, act: [c, k, t, s, 0.25 if se else 0],
-    "FusedMBConv": lambda c, k, t, s, se, act: [c, k, t, s],
-    "Fire": lambda c, k, t, s, se, act: [c, max(8, c // 4), s],
+# A knob a block ignores is not sampled for it, so the sampler never learns from a setting that did nothing.
+BLOCKS = {
+    "Conv": (("kernel", "act"), lambda c, k, t, s, se, act: [c, k, s, act]),
+    "DWConv": (("kernel", "act"), lambda c, k, t, s, se, act: [c, k, s, act]),
+    "Bottleneck": (("act",), lambda c, k, t, s, se, act: [c, s, 0.5, act]),
+    "InvertedResidualv2": (("expansion", "kernel"), lambda c, k, t, s, se, act: [c, t, s, k]),
+    "InvertedResidualv3": (("kernel", "expansion", "se", "act"),
+                           lambda c, k, t, s, se, act: [c, k, t, int(bool(se)), int(act == "hswish"), s]),
+    "MBConv": (("kernel", "expansion", "se"), lambda c, k, t, s, se, act: [c, k, t, s, 0.25 if se else 0]),
+    "FusedMBConv": (("kernel", "expansion"), lambda c, k, t, s, se, act: [c, k, t, s]),
+    "Fire": ((), lambda c, k, t, s, se, act: [c, max(8, c // 4), s]),
 }
+BLOCK_ARGS = {name: make for name, (_, make) in BLOCKS.items()}
+SHARED_KNOBS = ("channels", "repeats", "stride")  # every block uses these
 STAGE_KEYS = {"block", "channels", "repeats", "stride", "expansion", "kernel", "se", "act"}
 STAGE_DEFAULTS = {"repeats": 1, "stride": 1, "expansion": 4, "kernel": 3, "se": False, "act": "relu"}
 SECTION_KEYS = {
@@ -168,7 +172,11 @@ class SearchSpace:
         stem = {k: suggest(trial, f"stem.{k}", v) for k, v in self.stem.items()}
         backbone: list = [[1, "Conv", [stem["channels"], stem["kernel"], stem["stride"], stem["act"]]]]
         for i, st in enumerate(self.stages, 1):
-            p = {k: suggest(trial, f"stage{i}.{k}", v) for k, v in st.items()}
+            block = suggest(trial, f"stage{i}.block", st["block"])
+            used = {*SHARED_KNOBS, *BLOCKS[block][0]}
+            p = {k: suggest(trial, f"stage{i}.{k}", v) if k in used else _unused(v)
+                 for k, v in st.items() if k != "block"}
+            p["block"] = block
             args = BLOCK_ARGS[p["block"]](p["channels"], p["kernel"], p["expansion"], p["stride"], p["se"], p["act"])
             backbone.append([p["repeats"], p["block"], args])
         head = {k: suggest(trial, f"head.{k}", v) for k, v in self.head.items()}
@@ -182,6 +190,11 @@ class SearchSpace:
                           source=f"{self.source} (trial {trial.number})")
         hparams = {k: suggest(trial, f"train.{k}", v) for k, v in self.train.items()}
         return cfg, hparams
+
+
+def _unused(spec: Any) -> Any:
+    """A knob's value when the block ignores it: any valid one (it changes nothing), never sampled."""
+    return choices(spec)[0]
 
 
 def _check_keys(data: dict, known: set, where: str) -> None:

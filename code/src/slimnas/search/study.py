@@ -18,6 +18,8 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import re
+import time
 import warnings
 from pathlib import Path
 
@@ -26,12 +28,12 @@ import torch
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
-from ..data.config import load_data_config
-from ..errors import ConfigError
+from ..data.config import load_data_config, prepare_data
+from ..errors import ConfigError, SlimnasError
 from ..train.loop import TrainConfig
 from .objective import Budget, Objective
 from .pruning import DominancePruner
-from .report import write_report
+from .report import trained, trial_note, write_report
 from .space import load_search_space
 
 DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
@@ -51,6 +53,7 @@ class SearchConfig:
     sampler: str = "tpe"  # tpe | nsga2
     mode: str = "pareto"  # pareto | score
     max_macs: float | None = 20e6
+    macs_convention: str | None = None  # aten | pytorch; None: pytorch in score mode (the competition's), else aten
     max_params: float | None = None
     macs_ref: float = 13_863_553
     f1_ref: float = 0.8342
@@ -64,6 +67,28 @@ class SearchConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.out) / self.study
+
+    @property
+    def convention(self) -> str:
+        """How MACs are counted (gate, objective, outputs): the competition counted with ptflops' pytorch backend."""
+        return self.macs_convention or ("pytorch" if self.mode == "score" else "aten")
+
+    def check(self) -> None:
+        """Refuse settings that cannot run, before any data is read or any study opened."""
+        for name in ("n_trials", "n_workers", "epochs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        for name in ("max_macs", "max_params", "timeout"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (or left out for no limit), got {v:g}")
+        if self.mode not in DIRECTIONS:
+            raise ConfigError(f"unknown mode {self.mode!r} (use 'pareto' or 'score')")
+        if self.convention not in ("aten", "pytorch"):
+            raise ConfigError(f"unknown MACs convention {self.convention!r} (use 'aten' or 'pytorch')")
+        if not self.macs_ref > 0 or not 0 < self.f1_ref <= 1:
+            raise ConfigError(f"--macs-ref must be > 0 and --f1-ref in (0, 1], got {self.macs_ref:g}, {self.f1_ref:g}")
 
 
 def make_storage(cfg: SearchConfig):
@@ -82,14 +107,27 @@ def make_storage(cfg: SearchConfig):
         raise ConfigError(f"--storage {_shown(url)}: the database driver is not installed "
                           f"(pip install {driver})") from None
     except Exception as e:  # noqa: BLE001 - unreachable host, bad credentials, unwritable file: SQLAlchemy's many kinds
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        reason = _redact(str(getattr(e, "orig", None) or e).strip().splitlines()[0], url)
         raise ConfigError(f"--storage {_shown(url)}: cannot open the study database ({reason})") from None
 
 
 def _shown(url: str) -> str:
-    """The storage URL without its credentials, for error messages."""
+    """The storage URL without its credentials, for error messages (malformed URLs included)."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        return f"{scheme}://{rest.rpartition('@')[2]}"
+    if "@" in url:  # not a URL SQLAlchemy can parse, but it may still hold a password
+        return re.match(r"[\w+.-]*", url).group() + "…@" + url.rpartition("@")[2]
+    return url
+
+
+def _redact(text: str, url: str) -> str:
+    """``text`` (a driver's message) with the URL's password and user:password removed, wherever they appear."""
     scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
+    creds = rest.rpartition("@")[0] if "@" in rest else ""
+    for secret in filter(None, (creds, creds.partition(":")[2])):
+        text = text.replace(secret, "***")
+    return text
 
 
 class RetryLostTrial(RetryHeartbeatStaleTrialCallback):
@@ -110,15 +148,17 @@ class RetryLostTrial(RetryHeartbeatStaleTrialCallback):
 def make_sampler(cfg: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
     seed = cfg.seed + worker  # workers must not propose the same candidates
     if cfg.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=8)
+        warnings.filterwarnings("ignore", "Argument ``group``", optuna.exceptions.ExperimentalWarning)
+        # group: blocks sample different knobs (a conditional space), which plain multivariate TPE would ignore
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=8)
     if cfg.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(8, min(cfg.n_trials // 3, 50)))
     raise ConfigError(f"unknown sampler {cfg.sampler!r} (use 'tpe' or 'nsga2')")
 
 
 def open_study(cfg: SearchConfig, worker: int = 0) -> optuna.Study:
-    if cfg.mode not in DIRECTIONS:
-        raise ConfigError(f"unknown mode {cfg.mode!r} (use 'pareto' or 'score')")
+    cfg.check()
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(study_name=cfg.study, storage=make_storage(cfg), sampler=make_sampler(cfg, worker),
                                 directions=DIRECTIONS[cfg.mode], load_if_exists=True)
@@ -139,17 +179,42 @@ def make_objective(cfg: SearchConfig) -> Objective:
     return Objective(space=load_search_space(cfg.space), data_cfg=data_cfg,
                      train_cfg=TrainConfig(epochs=cfg.epochs, seed=cfg.seed, device=cfg.device, progress=False),
                      out=cfg.run_dir, budget=Budget(cfg.max_macs, cfg.max_params), mode=cfg.mode,
-                     macs_ref=cfg.macs_ref, f1_ref=cfg.f1_ref, pruner=pruner)
+                     macs_ref=cfg.macs_ref, f1_ref=cfg.f1_ref, pruner=pruner, convention=cfg.convention)
+
+
+class Deadline:
+    """Stop starting trials once ``seconds`` of search have passed *and* the study holds a trained model.
+
+    Replaces Optuna's ``timeout``, which can end a search with nothing trained (a cold start, a run of
+    over-budget candidates). The clock leaves out the objective's data preparation (decoding the images
+    at a new input size), so a slow disk or busy machine does not eat the search budget.
+    """
+
+    def __init__(self, seconds: float | None, objective: Objective):
+        self.seconds, self.objective, self.start = seconds, objective, time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.objective.prep_seconds
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.seconds is not None and self.elapsed() >= self.seconds:
+            if trained(study):
+                study.stop()
+            elif not getattr(self, "_said", False):
+                self._said = True
+                print(f"search budget of {self.seconds:g} s used, but no candidate has been trained yet: "
+                      f"going on until one is", flush=True)
 
 
 def _optimize(cfg: SearchConfig, worker: int, target: int) -> None:
-    """One worker: pull trials until the study holds ``target`` trials or the timeout passes."""
+    """One worker: pull trials until the study holds ``target`` trials or the deadline passes."""
     if cfg.n_workers > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.n_workers))
     study = open_study(cfg, worker)
     objective = make_objective(cfg)
     stop = optuna.study.MaxTrialsCallback(target, states=None)  # counts running trials too: no overshoot
-    study.optimize(objective, n_trials=cfg.n_trials, timeout=cfg.timeout, catch=(Exception,), callbacks=[stop, log_trial])
+    study.optimize(objective, n_trials=cfg.n_trials, catch=(Exception,),
+                   callbacks=[stop, Deadline(cfg.timeout, objective), log_trial])
 
 
 def log_trial(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
@@ -157,7 +222,7 @@ def log_trial(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
     a = t.user_attrs
     macs = f"{a['macs'] / 1e6:7.3f} M MACs" if "macs" in a else " " * 14
     f1 = f"F1 {a['f1']:.4f}" if "f1" in a else " " * 9
-    note = a.get("rejected") or a.get("pruned") or a.get("fail_reason") or ""
+    note = trial_note(t)
     print(f"trial {t.number:>4} {t.state.name:<8} {f1}  {macs}  {a.get('epochs', 0):>2} ep "
           f"{a.get('seconds', 0):>6.1f} s  {note}", flush=True)
 
@@ -168,13 +233,21 @@ def _worker_main(cfg: SearchConfig, worker: int, target: int) -> None:
 
 
 def run_search(cfg: SearchConfig) -> optuna.Study:
-    """Run ``cfg.n_trials`` more trials on ``cfg.n_workers`` processes; write the outputs even on Ctrl-C."""
+    """Run ``cfg.n_trials`` more trials on ``cfg.n_workers`` processes; write the outputs even on Ctrl-C.
+
+    Everything is checked first (flags, space, data YAML), then the data is prepared (generated if need
+    be) before the search's clock starts. Raises :class:`SearchError` if the study ends with no trained model.
+    """
     optuna.logging.set_verbosity(logging.WARNING)
-    load_search_space(cfg.space)  # fail on a bad space before any process starts
+    cfg.check()
+    load_search_space(cfg.space)  # fail on a bad space before any process starts or any data is made
+    prepare_data(load_data_config(cfg.data))
     study = open_study(cfg)
     target = len(study.trials) + cfg.n_trials
+    budget = f"{cfg.max_macs:g} MACs ({cfg.convention} convention)" if cfg.max_macs else "none"
     print(f"study {cfg.study!r}: {len(study.trials)} trials so far, adding {cfg.n_trials} on {cfg.n_workers} worker(s), "
-          f"{cfg.epochs} epochs each; MACs budget {cfg.max_macs or 'none'} -> {cfg.run_dir}", flush=True)
+          f"{cfg.epochs} epochs each; budget {budget}"
+          f"{f', {cfg.timeout:g} s' if cfg.timeout else ''} -> {cfg.run_dir}", flush=True)
     procs = [mp.get_context("spawn").Process(target=_worker_main, args=(cfg, w, target), name=f"slimnas-worker{w}")
              for w in range(1, cfg.n_workers)]
     try:
@@ -189,6 +262,29 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
                 p.terminate()
                 p.join()
         study = open_study(cfg)
-        if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+        if study.trials:
             write_report(study, cfg)
+    if not trained(study):
+        raise SearchError(nothing_trained(study, cfg))
     return study
+
+
+class SearchError(SlimnasError):
+    """The search ended without a trained model."""
+
+
+def nothing_trained(study: optuna.Study, cfg: SearchConfig) -> str:
+    """Why no trial was trained, in one line: all over budget, all failed, or all stopped."""
+    trials = study.trials
+    rejected = [t for t in trials if "rejected" in t.user_attrs]
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    where = f"see {cfg.run_dir / 'trials.csv'}"
+    if rejected and len(rejected) == len(trials):
+        cheapest = min(t.user_attrs["macs"] for t in rejected)
+        return (f"all {len(trials)} candidates were over the budget (--max-macs {cfg.max_macs:g}, {cfg.convention} "
+                f"MACs; the cheapest had {cheapest:,.0f}), so none was trained: raise --max-macs or narrow the "
+                f"space ({where})")
+    if failed:
+        return f"no candidate was trained: {len(failed)} of {len(trials)} trials failed, the first with: " \
+               f"{failed[0].user_attrs.get('fail_reason', 'no reason recorded')} ({where})"
+    return f"no candidate was trained in {len(trials)} trials ({where})"

@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..data.config import DataConfig, build_data, load_data_config
-from ..io import write_yaml
+from ..config import from_dict
+from ..data.config import DataConfig, build_data, load_data_config, prepare_data
+from ..errors import ConfigError
+from ..io import read_yaml, run_lock, write_yaml
 from ..macs import count_macs
-from ..model import ModelConfig, build_model, layer_table, load_model_config
+from ..model import ModelConfig, build_model, check_model_config, layer_table, load_model_config
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from .loop import TrainConfig, TrainingDiverged, TrainResult, fit, seed_everything
+from .loop import TrainConfig, TrainingDiverged, TrainResult, check_train_config, fit, seed_everything
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "fit", "increment_path", "load_checkpoint",
-           "model_from_checkpoint", "save_checkpoint", "train"]
+           "model_from_checkpoint", "resume_training", "save_checkpoint", "train"]
 
 
 def increment_path(path: str | Path) -> Path:
@@ -29,8 +31,13 @@ def increment_path(path: str | Path) -> Path:
 
 def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None, out: str | Path,
           cfg: TrainConfig | None = None, resume: str | Path | None = None, verbose: bool = True) -> TrainResult:
-    """Build the data and the model, count MACs, train, and write everything into ``out``."""
+    """Check the configs, prepare the data, build the model, count MACs, train, write everything into ``out``.
+
+    Every config is checked (the model built once on a dummy input) before any data is read or
+    generated, so a bad YAML fails in seconds even on a cold data cache.
+    """
     cfg = cfg or TrainConfig()
+    check_train_config(cfg)
     data_cfg = data if isinstance(data, DataConfig) else load_data_config(data)
     model_cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
     if model_cfg.input_size and model_cfg.input_size != data_cfg.img_size:
@@ -38,21 +45,75 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
             print(f"model {model_cfg.source} was designed for {model_cfg.input_size}px: img_size "
                   f"{data_cfg.img_size} -> {model_cfg.input_size}")
         data_cfg = dataclasses.replace(data_cfg, img_size=model_cfg.input_size)
-    bundle = build_data(data_cfg)
-    seed_everything(cfg.seed)  # weight init is part of what the seed fixes
-    net = build_model(model_cfg, num_classes=len(bundle.classes), input_size=data_cfg.img_size)
-    macs = count_macs(net, data_cfg.img_size, per_layer=verbose)
-    if verbose:
-        print(layer_table(net))
-        print(macs.table())
-        print(f"data: {data_cfg.kind} {len(bundle.classes)} classes, {len(bundle.train)} train / {len(bundle.val)} val "
-              f"images at {data_cfg.img_size}px")
+    check_model_config(model_cfg, data_cfg.img_size)
     out = Path(out)
-    write_yaml(out / "model.yaml", model_cfg.to_dict())
-    write_yaml(out / "data.yaml", data_cfg.to_dict())
-    result = fit(net, bundle, cfg, out, model_cfg.to_dict(), resume=resume,
-                 metrics={"macs": macs.macs, "params": macs.params, "macs_convention": macs.convention})
+    with run_lock(out):
+        prepare_data(data_cfg)
+        bundle = build_data(data_cfg)
+        seed_everything(cfg.seed)  # weight init is part of what the seed fixes
+        net = build_model(model_cfg, num_classes=len(bundle.classes), input_size=data_cfg.img_size)
+        macs = count_macs(net, data_cfg.img_size, per_layer=verbose)
+        if verbose:
+            print(layer_table(net))
+            print(macs.table())
+            print(f"data: {data_cfg.kind} {len(bundle.classes)} classes, {len(bundle.train)} train / {len(bundle.val)} "
+                  f"val images at {data_cfg.img_size}px")
+        if not resume:  # a resumed run keeps the configs it started with
+            write_yaml(out / "model.yaml", model_cfg.to_dict())
+            write_yaml(out / "data.yaml", data_cfg.to_dict())
+            write_yaml(out / "train.yaml", train_settings(cfg))
+        result = fit(net, bundle, cfg, out, model_cfg.to_dict(), resume=resume,
+                     metrics={"macs": macs.macs, "params": macs.params, "macs_convention": macs.convention})
     if verbose:
         print(f"best val macro-F1 {result.best_f1:.4f} (epoch {result.best_epoch}) at {macs.macs / 1e6:.2f} M MACs, "
               f"{macs.params / 1e3:.1f} k params, {result.seconds:.0f} s -> {out / 'best.pt'}")
     return result
+
+
+def train_settings(cfg: TrainConfig) -> dict:
+    """What ``train.yaml`` records: every setting that shapes the result (not progress bars or devices)."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("progress", "device", "amp")}
+
+
+RESUMABLE = ("epochs", "device", "amp", "progress")  # may differ on resume; the rest must match the run
+
+
+def resume_training(run: str | Path, model: str | Path | None = None, data: str | Path | None = None,
+                    overrides: dict | None = None, verbose: bool = True) -> TrainResult:
+    """Continue the run in ``run`` (a run folder or its ``last.pt``) with the model, data and settings it
+    was started with (its ``model.yaml``, ``data.yaml`` and ``train.yaml``).
+
+    ``model``/``data``/``overrides`` are what the user gave explicitly: one that contradicts the run is an
+    error naming both; ``epochs`` may grow, and device/progress may change.
+    """
+    run = Path(run)
+    last = run if run.suffix == ".pt" else run / "last.pt"
+    folder = last.parent
+    for name in ("model.yaml", "data.yaml", "train.yaml", "last.pt"):
+        if not (folder / name).is_file():
+            raise ConfigError(f"--resume {run}: {folder / name} not found; resume takes a train.py run folder "
+                              f"(or its last.pt)")
+    stored_model = load_model_config(folder / "model.yaml")
+    if model is not None and load_model_config(model).to_dict() != stored_model.to_dict():
+        raise ConfigError(f"--model {model} differs from the model of the run being resumed ({folder / 'model.yaml'}); "
+                          f"drop --model to continue that run, or start a new one with --dst")
+    stored_data = load_data_config(folder / "data.yaml")
+    if data is not None:
+        given = load_data_config(data)
+        given = dataclasses.replace(given, img_size=stored_data.img_size) if stored_model.input_size else given
+        if given.to_dict() != stored_data.to_dict():
+            raise ConfigError(f"--data {data} differs from the data of the run being resumed ({folder / 'data.yaml'}); "
+                              f"drop --data to continue that run, or start a new one with --dst")
+    stored = read_yaml(folder / "train.yaml") or {}
+    overrides = dict(overrides or {})
+    batch = overrides.pop("batch_size", None)
+    if batch is not None and batch != stored_data.batch_size:
+        raise ConfigError(f"--batch-size {batch} differs from the run being resumed (batch_size: "
+                          f"{stored_data.batch_size} in {folder / 'data.yaml'}); drop it to continue that run")
+    for key, value in overrides.items():
+        if key not in RESUMABLE and key in stored and stored[key] != value:
+            raise ConfigError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
+                              f"({key}: {stored[key]} in {folder / 'train.yaml'}); drop it to continue that run")
+    cfg = from_dict(TrainConfig, {**stored, **{k: v for k, v in overrides.items() if k in RESUMABLE}},
+                    str(folder / "train.yaml"))
+    return train(stored_model, stored_data, folder, cfg, resume=last, verbose=verbose)

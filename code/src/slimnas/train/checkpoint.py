@@ -8,6 +8,7 @@ Loading rebuilds the model from its YAML, re-applies the decomposition structura
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    if _is_onnx(path):
+        raise CheckpointError(f"{path}: is an ONNX model, not a slimnas checkpoint (.pt); give the best.pt or "
+                              f"decomposed.pt it was exported from, or predict with: python -m slimnas.runtime {path} IMAGES")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -61,13 +65,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def _is_onnx(path: Path) -> bool:
+    """An ONNX file is a protobuf (starts with field 1, ir_version: 0x08) where a torch checkpoint is a zip."""
+    if path.suffix.lower() == ".onnx":
+        return True
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head[:1] == b"\x08"
+
+
 def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint describes and load its weights; returns (model in eval mode, ckpt)."""
     from ..model import ModelConfig, build_model
 
     ckpt = load_checkpoint(path)
     try:
-        model = build_model(ModelConfig.from_dict(ckpt["model"], f"{path} (model)"), num_classes=len(ckpt["classes"]))
+        cfg = ModelConfig.from_dict(ckpt["model"], f"{path} (model)")
+        # the weights are in the checkpoint: never fetch pretrained ones (offline that would fail, online waste)
+        model = build_model(dataclasses.replace(cfg, pretrained=False), num_classes=len(ckpt["classes"]))
     except ConfigError as e:
         raise CheckpointError(str(e)) from None
     if ckpt.get("decomposition"):

@@ -47,6 +47,17 @@ class TrainConfig:
     progress: bool = True
 
 
+def check_train_config(cfg: TrainConfig) -> None:
+    """Refuse settings that cannot train, before any data is read."""
+    if isinstance(cfg.epochs, bool) or not isinstance(cfg.epochs, int) or cfg.epochs < 1:
+        raise SlimnasError(f"epochs must be an integer >= 1, got {cfg.epochs!r}")
+    if not cfg.lr > 0 or cfg.weight_decay < 0 or cfg.warmup_epochs < 0 or cfg.min_lr < 0:
+        raise SlimnasError(f"need lr > 0 and weight_decay, warmup_epochs, min_lr >= 0; got lr {cfg.lr}, "
+                           f"weight_decay {cfg.weight_decay}, warmup_epochs {cfg.warmup_epochs}, min_lr {cfg.min_lr}")
+    if cfg.optimizer not in ("adamw", "sgd"):
+        raise SlimnasError(f"unknown optimizer {cfg.optimizer!r}; use 'adamw' or 'sgd'")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -117,9 +128,12 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
     criterion = build_loss(data.cfg.loss, weight, data.cfg.label_smoothing, data.cfg.focal_gamma).to(device)
     optimizer = make_optimizer(model, cfg)
     steps_per_epoch = max(len(train_loader), 1)
-    scheduler = CosineLRScheduler(optimizer, t_initial=cfg.epochs * steps_per_epoch, lr_min=cfg.min_lr,
-                                  warmup_t=int(cfg.warmup_epochs * steps_per_epoch), warmup_lr_init=cfg.lr * 0.01,
-                                  warmup_prefix=True, t_in_epochs=False)
+    total = cfg.epochs * steps_per_epoch
+    warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 2)  # a short run still gets its cosine
+    # warm-up comes out of the cosine's length (warmup_prefix), so the last step lands on min_lr
+    scheduler = CosineLRScheduler(optimizer, t_initial=max(total - warmup, 1), lr_min=cfg.min_lr,
+                                  warmup_t=warmup, warmup_lr_init=cfg.lr * 0.01, warmup_prefix=True,
+                                  t_in_epochs=False)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     ckpt_common = {"model_cfg": model_cfg, "classes": data.classes, "preprocessing": data.cfg.preprocessing,

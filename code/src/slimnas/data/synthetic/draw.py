@@ -44,13 +44,16 @@ class Canvas:
 
     # paint -------------------------------------------------------------------------------------------
     def paint(self, mask: np.ndarray, color, alpha: float = 1.0) -> None:
-        a = (mask * alpha)[..., None]
-        self.img *= 1 - a
-        self.img += a * np.asarray(color, np.float32)
+        box = _support(mask)
+        a = (mask[box] * alpha)[..., None]
+        img = self.img[box]  # a view: blending only where the mask is on is the same image, ~4x faster
+        img *= 1 - a
+        img += a * np.asarray(color, np.float32)
 
     def shade(self, mask: np.ndarray, factor: float) -> None:
         """Multiply brightness inside ``mask`` (factor < 1 darkens)."""
-        self.img *= (1 + (factor - 1) * mask)[..., None]
+        box = _support(mask)
+        self.img[box] *= (1 + (factor - 1) * mask[box])[..., None]
 
     def texture(self, mask: np.ndarray, tex: np.ndarray) -> None:
         """Replace the image by ``tex`` (H×W×3) where ``mask`` is on."""
@@ -68,6 +71,14 @@ class Canvas:
         pil = Image.fromarray((img * 255 + 0.5).astype(np.uint8)).resize((out_size, out_size), Image.BOX)
         arr = np.asarray(pil, np.float32) + rng.normal(0, noise * 255, (out_size, out_size, 3))
         return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def _support(mask: np.ndarray) -> tuple[slice, slice]:
+    """The bounding box of a mask's non-zero pixels (an empty slice when it is all zero)."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return slice(0, 0), slice(0, 0)
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def _rotate(pts: np.ndarray, angle: float) -> np.ndarray:

@@ -12,9 +12,11 @@ depend on generation order and any single image can be redrawn.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,11 +43,40 @@ def render(label: str, size: int, rng: np.random.Generator, defect_scale: float 
     return cv.to_pil(size, rng)
 
 
+def _render_to(task) -> None:
+    path, label, size, seed, defect_scale = task
+    render(label, size, np.random.default_rng(list(seed)), defect_scale).save(path, optimize=False, compress_level=1)
+
+
+def _render_chunk(tasks) -> int:
+    for t in tasks:
+        _render_to(t)
+    return len(tasks)
+
+
+def _render_all(tasks: list, workers: int, desc: str, progress: bool) -> None:
+    """Render every task, on ``workers`` processes (each image has its own seed: the files do not depend on it)."""
+    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, unit="img", mininterval=1.0)
+    if workers <= 1 or len(tasks) < 64:
+        for t in tasks:
+            _render_to(t)
+            bar.update()
+    else:
+        chunks = [tasks[i:i + 32] for i in range(0, len(tasks), 32)]
+        # fork where there is one (as DataLoader workers do): spawn would re-run a caller's unguarded script
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            for n in pool.map(_render_chunk, chunks):
+                bar.update(n)
+    bar.close()
+
+
 def generate(out: str | Path, scale: float = 1.0, size: int = 128, seed: int = 0, progress: bool = True,
-             replace: bool = True, defect_scale: float = DEFAULT_DEFECT_SCALE) -> Path:
+             replace: bool = True, defect_scale: float = DEFAULT_DEFECT_SCALE, workers: int | None = None) -> Path:
     """Write the dataset to ``out``; built in a temp folder and renamed, so it is complete or absent.
 
     ``defect_scale`` multiplies every defect's size: below 1 the task gets harder, above 1 easier.
+    ``workers`` processes draw the images (default: one per CPU core).
 
     With ``replace=False`` an existing ``out`` (e.g. written meanwhile by another process) is kept.
     """
@@ -61,13 +92,17 @@ def generate(out: str | Path, scale: float = 1.0, size: int = 128, seed: int = 0
     for split in rows:
         (tmp / split).mkdir()
     order = np.random.default_rng(seed).permutation(len(jobs))  # shuffled file order, like the competition
-    for n, j in enumerate(tqdm(order, desc=f"synthetic data -> {out}", disable=not progress, unit="img")):
+    tasks = []
+    for j in order:
         split, li, label, k = jobs[j]
-        rng = np.random.default_rng([seed, split == "test", li, k])
         index = len(rows[split])
-        name = f"{index:05d}.png"
-        render(label, size, rng, defect_scale).save(tmp / split / name, optimize=False, compress_level=1)
-        rows[split].append((index, name, *label.split("-", 1), label))
+        rows[split].append((index, f"{index:05d}.png", *label.split("-", 1), label))
+        tasks.append((tmp / split / f"{index:05d}.png", label, size, (seed, split == "test", li, k), defect_scale))
+    try:
+        _render_all(tasks, workers or os.cpu_count() or 1, f"synthetic data -> {out}", progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # an interrupted run leaves nothing half-made behind
+        raise
     write_csv(tmp / "train_df.csv", ["index", "file_name", "class", "state", "label"], rows["train"])
     write_csv(tmp / "test_df.csv", ["index", "file_name"], [r[:2] for r in rows["test"]])
     write_csv(tmp / "test_labels.csv", ["index", "label"], [(r[0], r[4]) for r in rows["test"]])
