@@ -22,6 +22,7 @@ from PIL import Image
 
 from conftest import TINY_MODEL, TINY_SPACE, run_script
 from slimnas.errors import ConfigError
+from slimnas.io import run_lock
 from slimnas.model import ModelConfig, build_model
 from slimnas.modules import list_modules
 from slimnas.train import TrainConfig, TrainingDiverged, load_checkpoint, train
@@ -150,6 +151,37 @@ def _nan_loss(tmp_path, f):
             "--warmup-epochs", "0"], "loss became"
 
 
+def _huge_image(p, _):
+    Image.new("1", (12_000, 12_000)).save(p)  # 144 M pixels in a few kB: refused from the header, never decoded
+
+
+def _listed_twice(_, root):
+    lines = (root / "train_df.csv").read_text().splitlines()
+    index, name, cls, state, label = lines[1].split(",")
+    lines.append(f"{len(lines) - 1},{name},{cls},other,{cls}-other")
+    (root / "train_df.csv").write_text("\n".join(lines) + "\n")
+
+
+def _data_yaml_case(settings, expected, raw: str | None = None):
+    def build(tmp_path, f):
+        root, _ = _data_copy(f["tiny_dataset"], tmp_path)
+        cfg = tmp_path / "data.yaml"
+        cfg.write_text(raw if raw is not None else yaml.safe_dump({"kind": "dacon_csv", "root": str(root),
+                                                                   "img_size": 32, **settings}))
+        return ["train.py", "--model", f["model"], "--data", str(cfg), "--epochs", "1"], expected
+    return build
+
+
+def _flag_case(argv, expected):
+    def build(tmp_path, f):
+        return [a.format(**f, tmp=tmp_path) for a in argv], expected
+    return build
+
+
+def _busy_dst(tmp_path, f):
+    return ["train.py", "--model", f["model"], "--data", f["data"], "--epochs", "1"], "another slimnas run is writing here"
+
+
 class _Payload:
     """Unpickling this runs code: it creates ``path``. Loading must refuse before that happens."""
 
@@ -181,13 +213,72 @@ CASES = {
     "checkpoint carrying a pickle payload": _pickled_checkpoint,
     "corrupt ONNX file": _corrupt_onnx,
     "NaN loss": _nan_loss,
+    # issue 13: first run and exact commands
+    "decompression bomb / huge image": _image_case(_huge_image, "00003.png: image too large"),
+    "same file listed twice with different labels": _image_case(_listed_twice, "is listed twice with different labels"),
+    "val_fraction 0": _data_yaml_case({"val_fraction": 0.0}, "val_fraction must be between 0 and 1"),
+    "val_fraction 1": _data_yaml_case({"val_fraction": 1.0}, "val_fraction must be between 0 and 1"),
+    "n_folds 1": _data_yaml_case({"n_folds": 1}, "n_folds must be >= 2"),
+    "fold out of range": _data_yaml_case({"n_folds": 3, "fold": 3}, "fold must be in 0..2"),
+    "data YAML that is a list": _data_yaml_case({}, "a data YAML must be a mapping", raw="- kind: synthetic\n"),
+    "empty data YAML": _data_yaml_case({}, "the data YAML is empty", raw=""),
+    "flip augmentation on orientation-defined labels": _data_yaml_case(
+        {"augment": ["HorizontalFlip"]}, "augment[0] HorizontalFlip changes the image's orientation"),
+    "train.py --epochs 0": _flag_case(["train.py", "--model", "{model}", "--data", "{data}", "--epochs", "0"],
+                                      "--epochs must be >= 1"),
+    "train.py --batch-size 0": _flag_case(["train.py", "--model", "{model}", "--data", "{data}", "--batch-size", "0"],
+                                          "--batch-size must be >= 1"),
+    "a second run into a busy --dst": _busy_dst,
+    "predictor --topk 0": _flag_case(["-m", "slimnas.runtime", "{onnx}", "{images}", "--topk", "0"],
+                                     "--topk must be between 1 and the model's"),
+    "predictor --topk > classes": _flag_case(["-m", "slimnas.runtime", "{onnx}", "{images}", "--topk", "999"],
+                                             "--topk must be between 1 and the model's"),
+    "predictor --batch-size 0": _flag_case(["-m", "slimnas.runtime", "{onnx}", "{images}", "--batch-size", "0"],
+                                           "--batch-size must be >= 1"),
+    "predictor --tta without declared symmetries": _flag_case(["-m", "slimnas.runtime", "{onnx}", "{images}", "--tta"],
+                                                              "--tta needs label-preserving transforms"),
+    "predictor --out that is a folder": _flag_case(["-m", "slimnas.runtime", "{onnx}", "{images}", "--out", "{tmp}"],
+                                                   "is a folder"),
+    "--max-macs 0": _flag_case(["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--max-macs", "0",
+                                "--out", "{tmp}/runs"], "--max-macs must be > 0"),
+    "--max-macs -5": _flag_case(["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--max-macs", "-5",
+                                 "--out", "{tmp}/runs"], "--max-macs must be > 0"),
+    "every candidate over budget": _flag_case(
+        ["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--max-macs", "1000", "--n-trials", "2",
+         "--out", "{tmp}/runs"], "all 2 candidates were over the budget (--max-macs 1000, aten MACs"),
+    "every candidate over budget, score mode": _flag_case(
+        ["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--max-macs", "1000", "--n-trials", "2",
+         "--mode", "score", "--out", "{tmp}/runs"], "(--max-macs 1000, pytorch MACs"),
+    "an ONNX file as --weight": _flag_case(["decompose.py", "--weight", "{onnx}"], "is an ONNX model, not a slimnas checkpoint"),
+    "malformed storage URL": _flag_case(["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--out",
+                                         "{tmp}/runs", "--storage", "postgresql//user:secret@dbhost/slimnas"],
+                                        "cannot open the study database"),
+    "timm kwargs that load a file": _flag_case(["train.py", "--model", "{timm_bad}", "--data", "{data}"],
+                                               "kwargs.checkpoint_path is not allowed"),
+    "failed parity check": _flag_case(["finetune_inference.py", "--weight", "{ckpt}", "--data", "{data}", "--epochs", "0",
+                                       "--parity-tol", "1e-12"], "ONNX logits differ from PyTorch"),
 }
 
 
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory) -> Path:
+    """The tiny checkpoint as ONNX, with the metadata of data that declares no symmetries."""
+    from slimnas.export.onnx import export_onnx
+    from slimnas.train import model_from_checkpoint
+
+    model, ckpt = model_from_checkpoint(trained)
+    meta = {**ckpt["preprocessing"], "classes": ckpt["classes"], "invariant_to": []}
+    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx", 32, meta)
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_catalogue(case, tmp_path, trained, tiny_model_yaml, tiny_data_yaml, tiny_dataset, tiny_space_yaml):
+def test_bad_input_catalogue(case, tmp_path, trained, exported, tiny_model_yaml, tiny_data_yaml, tiny_dataset,
+                             tiny_space_yaml):
+    timm_bad = tmp_path / "timm_bad.yaml"
+    timm_bad.write_text(yaml.safe_dump({"timm": "resnet18", "kwargs": {"checkpoint_path": "/etc/passwd"}}))
     fixtures = {"tiny_dataset": tiny_dataset, "ckpt": str(trained), "model": str(tiny_model_yaml),
-                "data": str(tiny_data_yaml), "images": str(tiny_dataset / "test"), "space": str(tiny_space_yaml)}
+                "data": str(tiny_data_yaml), "images": str(tiny_dataset / "test"), "space": str(tiny_space_yaml),
+                "onnx": str(exported), "timm_bad": str(timm_bad)}
     argv, expected = CASES[case](tmp_path, fixtures)
     # an earlier run's result sits where this command writes: it must survive the failure untouched
     dst = tmp_path / "out"
@@ -199,7 +290,13 @@ def test_bad_input_catalogue(case, tmp_path, trained, tiny_model_yaml, tiny_data
     out_flag = ["--out", str(dst / "predictions.csv")] if argv[0] == "-m" else ["--dst", str(dst)]
     if argv[0] == "tune_architecture.py":
         out_flag = []
-    r = run_script(*argv, *out_flag)
+    if argv[0] == "-m" and "--out" in argv:
+        out_flag = []
+    if case == "a second run into a busy --dst":
+        with run_lock(dst):  # another run holds the folder
+            r = run_script(*argv, *out_flag)
+    else:
+        r = run_script(*argv, *out_flag)
     lines = r.stderr.strip().splitlines()  # progress bars may come first; the error is one line, the last
     errors = [line for line in lines if line.startswith("error: ")]
     assert r.returncode == 2, (case, r.returncode, r.stderr[-1500:])

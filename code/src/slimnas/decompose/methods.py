@@ -54,6 +54,22 @@ def rank_limits(layer: nn.Module, method: str) -> list[int]:
     return []
 
 
+def fraction_limits(layer: nn.Module, method: str) -> list[int]:
+    """What a rank *fraction* is a fraction of: the full rank, except for CP, whose rank has no useful
+    upper bound; there 1.0 is the break-even rank, where the factors cost as many weights as the kernel."""
+    if method == "cp":
+        kh, kw = layer.kernel_size
+        c_out, c_in = layer.out_channels, layer.in_channels
+        return [max(1, c_out * c_in * kh * kw // (c_out + c_in + kh + kw))]
+    return rank_limits(layer, method)
+
+
+def separable_energy(layer: nn.Conv2d) -> float:
+    """The share of a depthwise kernel's energy its rank-1 separable split keeps (1.0: exact)."""
+    s2 = np.linalg.svd(layer.weight.detach().double().cpu().numpy()[:, 0], compute_uv=False) ** 2
+    return float(s2[:, 0].sum() / max(s2.sum(), 1e-300))
+
+
 def _conv(c_in, c_out, k, stride=1, padding=0, dilation=1, groups=1, bias=False) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias)
 

@@ -25,7 +25,8 @@ import torch.nn as nn
 import yaml
 
 from ..errors import ConfigError
-from .methods import DEFAULT_METHOD, FITS, METHODS, decompose, kind, layer_macs, n_params, rank_limits, relative_error, shell
+from .methods import (DEFAULT_METHOD, FITS, METHODS, decompose, fraction_limits, kind, layer_macs, n_params,
+                      rank_limits, relative_error, separable_energy, shell)
 from .ranks import energy_rank, evbmf_rank, greedy_under_budget, unfold
 
 
@@ -74,10 +75,10 @@ def load_rank_cfg(path: str | Path) -> dict:
     return data
 
 
-def _ranks(value: Any, limits: list[int], where: str) -> list[int]:
-    """Explicit ranks, or a fraction (0, 1] of each limit."""
+def _ranks(value: Any, limits: list[int], where: str, fraction_of: list[int] | None = None) -> list[int]:
+    """Explicit ranks (1..limit), or a fraction (0, 1] of each ``fraction_of`` (default: the limits)."""
     if isinstance(value, float) and not isinstance(value, bool) and 0 < value <= 1:
-        return [max(1, round(value * lim)) for lim in limits]
+        return [max(1, round(value * lim)) for lim in fraction_of or limits]
     vals = value if isinstance(value, list) else [value]
     if len(vals) != len(limits) or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
         raise ConfigError(f"{where}: ranks must be {len(limits)} integer(s) or a fraction in (0, 1], got {value!r}")
@@ -112,7 +113,7 @@ def resolve_spec(model: nn.Module, rank_cfg: dict, source: str = "rank_cfg") -> 
             fits = [m for m in METHODS if k in FITS[m]]
             raise ConfigError(f"{where}: {method} does not fit a {k} layer (use {' or '.join(fits)})")
         limits = rank_limits(layer, method)
-        ranks = _ranks(entry.get("ranks", 1.0), limits, where) if limits else []
+        ranks = _ranks(entry.get("ranks", 1.0), limits, where, fraction_limits(layer, method)) if limits else []
         spec[name] = {"method": method, "ranks": ranks}
     return spec
 
@@ -173,6 +174,11 @@ def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value
     for name, layer in layers.items():
         method = conv_method if kind(layer) == "conv" else DEFAULT_METHOD[kind(layer)]
         if method == "separable":
+            # the split is rank 1 per kernel: keep it only where rank 1 holds the energy asked for. EVBMF
+            # cannot tell signal from noise in a k×k kernel (it says rank 1 for random ones), so --vbmf
+            # leaves depthwise convs alone rather than split them blindly
+            if rule == "vbmf" or separable_energy(layer) < value:
+                continue
             ranks = []
         else:
             w = layer.weight.detach().double().cpu().numpy()

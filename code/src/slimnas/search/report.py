@@ -71,7 +71,10 @@ def format_table(front: Sequence[FrozenTrial], best: FrozenTrial | None) -> str:
 
 
 def train_hparams(trial: FrozenTrial) -> dict:
-    """The training hyper-parameters the search sampled for ``trial`` (``train.lr`` -> ``lr``)."""
+    """The training hyper-parameters ``trial`` trained with: the space's fixed values too, not only the sampled
+    ones (studies from before the ``hparams`` attribute fall back to the sampled ``train.*`` params)."""
+    if "hparams" in trial.user_attrs:
+        return dict(trial.user_attrs["hparams"])
     return {k.removeprefix("train."): v for k, v in trial.params.items() if k.startswith("train.")}
 
 
