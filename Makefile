@@ -7,10 +7,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test venv clean
 
-$(VENV)/.installed: requirements.txt code/pyproject.toml
+$(VENV)/.installed: requirements.txt code/pyproject.toml code/runtime/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e code
+	$(PY) -m pip install --quiet --no-deps -e code/runtime -e code
 	touch $@
 
 venv: $(VENV)/.installed
@@ -19,7 +19,7 @@ demo: venv
 	$(PY) demo.py
 
 test: venv
-	$(PY) -m pytest -q -rs tests
+	$(PY) -m pytest -q -rs -n auto tests
 
 clean:
 	rm -rf $(VENV) runs

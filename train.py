@@ -1,61 +1,8 @@
 #!/usr/bin/env python
-"""Train a model YAML (or a timm model YAML) on a data YAML; keeps the best checkpoint by val macro-F1.
-
-With no arguments it trains the tiny baseline on the embedded synthetic MVTec look-alike.
-
-  python train.py --model my.yaml --data code/configs/data/mvtec.yaml --dst runs/train/mine
-  python train.py --resume runs/train/mine      # same model, data and settings as the run started with
-"""
-
-import argparse
-from pathlib import Path
+"""`python train.py --help`: the same command as `slimnas train` (code in slimnas/commands/train.py)."""
 
 from slimnas.cli import run_cli
-from slimnas.data.config import load_data_config
-from slimnas.errors import ConfigError
-from slimnas.train import TrainConfig, increment_path, resume_training, train
-
-DEFAULT_MODEL = "code/configs/model/baseline.yaml"
-DEFAULT_DATA = "code/configs/data/synthetic.yaml"
-HPARAMS = ("epochs", "lr", "weight_decay", "optimizer", "warmup_epochs", "seed")
-
-
-def main() -> None:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # every default is None here, so --resume can tell what the user set from what they left alone
-    p.add_argument("--model", default=None, help=f"model YAML: a slimnas backbone or 'timm: name' (default {DEFAULT_MODEL})")
-    p.add_argument("--data", default=None, help=f"data YAML (default {DEFAULT_DATA})")
-    p.add_argument("--dst", "--out", dest="dst", default=None, help="run folder (default runs/train/<model name>, incremented)")
-    p.add_argument("--resume", default=None, help="a run folder (or its last.pt) to continue, with its own model, data "
-                                                  "and settings")
-    p.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the data YAML's batch_size")
-    p.add_argument("--lr", type=float, default=None, help=f"default {d.lr}")
-    p.add_argument("--weight-decay", type=float, default=None, help=f"default {d.weight_decay}")
-    p.add_argument("--optimizer", choices=["adamw", "sgd"], default=None, help=f"default {d.optimizer}")
-    p.add_argument("--warmup-epochs", type=float, default=None, help=f"default {d.warmup_epochs}")
-    p.add_argument("--seed", type=int, default=None, help=f"default {d.seed}")
-    p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
-    p.add_argument("--no-progress", action="store_true")
-    a = p.parse_args()
-    for flag, v in (("--epochs", a.epochs), ("--batch-size", a.batch_size)):
-        if v is not None and v < 1:
-            raise ConfigError(f"{flag} must be >= 1, got {v}")
-    given = {k: getattr(a, k) for k in HPARAMS if getattr(a, k) is not None}
-    run = {"device": a.device, "amp": not a.no_amp, "progress": not a.no_progress}
-    if a.resume:
-        if a.dst:
-            raise ConfigError("--resume continues in the run's own folder; drop --dst")
-        result = resume_training(a.resume, a.model, a.data, {**given, **run, "batch_size": a.batch_size})
-    else:
-        model = a.model or DEFAULT_MODEL
-        data = load_data_config(a.data or DEFAULT_DATA, batch_size=a.batch_size)
-        out = Path(a.dst) if a.dst else increment_path(f"runs/train/{Path(model).stem}")
-        result = train(model, data, out, TrainConfig(**given, **run))
-    print(f"next: python decompose.py --weight {result.out / 'best.pt'}")
-
+from slimnas.commands.train import main
 
 if __name__ == "__main__":
     run_cli(main)

@@ -8,6 +8,8 @@ naming the entry, never another exception.
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -299,6 +301,11 @@ def test_bad_input_catalogue(case, tmp_path, trained, exported, tiny_model_yaml,
         r = run_script(*argv, *out_flag)
     lines = r.stderr.strip().splitlines()  # progress bars may come first; the error is one line, the last
     errors = [line for line in lines if line.startswith("error: ")]
+    if os.environ.get("SLIMNAS_CATALOGUE_OUT"):  # the README/closing-note table: case, message, exit code
+        with open(os.environ["SLIMNAS_CATALOGUE_OUT"], "a") as f:
+            f.write(json.dumps({"case": case, "command": " ".join(argv[:2]) if argv[0] == "-m" else argv[0],
+                                "exit": r.returncode,
+                                "error": (errors or [""])[-1]}) + "\n")
     assert r.returncode == 2, (case, r.returncode, r.stderr[-1500:])
     assert len(errors) == 1 and lines[-1] == errors[0], r.stderr[-1500:]
     assert expected in errors[0], (expected, errors[0])

@@ -154,7 +154,7 @@ def test_pickled_rank_cfg_is_refused_unread(checkpoint, tmp_path):
 def test_decompose_cli(checkpoint, tmp_path):
     r = run_script("decompose.py", "--weight", str(checkpoint), "--target-macs", "0.7", "--dst", str(tmp_path / "d"))
     assert r.returncode == 0, r.stderr
-    assert "model: MACs" in r.stdout and "next: python finetune_inference.py" in r.stdout
+    assert "model: MACs" in r.stdout and "next: slimnas finetune" in r.stdout
     assert {p.name for p in (tmp_path / "d").iterdir()} >= {"decomposed.pt", "rank_cfg.yaml", "report.csv"}
 
 

@@ -37,8 +37,8 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
     args = demo_args(out, shipped_data_yaml("dacon_csv", tiny_dataset, tmp_path), tiny_space_yaml)
     r = run_script(*args)
     assert r.returncode == 0, r.stderr[-3000:]
-    for cmd in ("tune_architecture.py", "train.py", "decompose.py", "finetune_inference.py"):
-        assert f"$ python {cmd}" in r.stdout  # each step shows the command that re-runs it
+    for cmd in ("search", "train", "decompose", "finetune"):
+        assert f"$ slimnas {cmd} " in r.stdout  # each step shows the command that re-runs it
     for f in ("search/best.yaml", "search/pareto_front.png", "train/best.pt", "decompose/rank_cfg.yaml",
               "finetune/model.onnx", "finetune/predictions.csv", "summary.md"):
         assert (out / f).is_file(), f

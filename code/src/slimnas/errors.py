@@ -7,17 +7,13 @@ Messages are plain strings so the errors survive DataLoader worker re-raising.
 
 from __future__ import annotations
 
+from slimnas_runtime.errors import DataError, SlimnasError  # the base lives with the runtime, which needs it too
 
-class SlimnasError(Exception):
-    """Base of every user-facing error: bad input, not a bug."""
+__all__ = ["CheckpointError", "ConfigError", "DataError", "SlimnasError"]
 
 
 class ConfigError(SlimnasError):
     """A YAML/JSON config is missing, malformed, or has an entry with wrong arguments."""
-
-
-class DataError(SlimnasError):
-    """An image or annotation file is missing, corrupt or inconsistent."""
 
 
 class CheckpointError(SlimnasError):

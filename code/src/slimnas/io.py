@@ -10,27 +10,14 @@ import contextlib
 import csv
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
+
+from slimnas_runtime.io import atomic_path, write_csv  # one copy, shared with the deploy-only runtime
 
 from .errors import ConfigError, SlimnasError
 
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success rename it onto ``path``, on failure remove it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+__all__ = ["atomic_path", "read_csv", "read_yaml", "run_lock", "write_csv", "write_json", "write_text", "write_yaml"]
 
 
 @contextlib.contextmanager
@@ -88,14 +75,6 @@ def write_yaml(path: str | os.PathLike, data: Any) -> Path:
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return Path(path)
 
 
 def read_yaml(path: str | os.PathLike) -> Any:

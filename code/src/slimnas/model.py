@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .configs import find_config
 from .errors import ConfigError
 from .io import read_yaml
 from .modules import get_module, make_divisible
@@ -110,6 +111,8 @@ class ModelConfig:
 
 
 def load_model_config(path: str | Path) -> ModelConfig:
+    """A model YAML by path, or a packaged one by name (``baseline``)."""
+    path = find_config(path, "model")
     return ModelConfig.from_dict(read_yaml(path), source=str(path))
 
 

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from ..config import from_dict
+from ..configs import find_config
 from ..errors import ConfigError
 from ..io import read_yaml
 from .dataset import ImageDataset
@@ -73,6 +74,7 @@ def load_data_config(path: str | Path | None = None, **overrides) -> DataConfig:
 
     Everything is checked here, before any image is read or generated, so a mistake costs seconds.
     """
+    path = find_config(path, "data") if path else None
     data = read_yaml(path) if path else {}
     if path and data is None:
         raise ConfigError(f"{path}: the data YAML is empty; give at least 'kind' (and 'root' for your own images)")

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import SlimnasError
-from ..runtime.predictor import make_session as session
+from ..runtime import make_session as session
 from ..train.metrics import macro_f1
 
 

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from ..data.config import DataConfig, build_data
 from ..errors import ConfigError, DataError
 from ..io import read_csv
-from ..runtime.predictor import make_session, read_metadata
+from ..runtime import make_session, read_metadata
 from ..train.metrics import macro_f1
 from .check import onnx_f1, onnx_latencies
 from .pipeline import export_checkpoint

@@ -1,5 +1,9 @@
-"""Torch-free deployment: ``Predictor`` runs an exported ONNX file with onnxruntime, numpy and pillow."""
+"""Torch-free deployment, re-exported from the deploy-only ``slimnas-runtime`` package (one copy of the code).
 
-from .predictor import Predictor, list_inputs, write_predictions
+``Predictor`` runs an exported ONNX file with onnxruntime, numpy and pillow; on a device, install
+``slimnas-runtime`` alone.
+"""
 
-__all__ = ["Predictor", "list_inputs", "write_predictions"]
+from slimnas_runtime import Predictor, list_inputs, make_session, read_metadata, write_predictions
+
+__all__ = ["Predictor", "list_inputs", "make_session", "read_metadata", "write_predictions"]

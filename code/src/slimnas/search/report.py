@@ -96,7 +96,7 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
         write_yaml(out / "pareto" / f"trial_{t.number:04d}.yaml", t.user_attrs["model"])
     write_yaml(out / "best.yaml", best.user_attrs["model"])
     hparams = train_hparams(best)
-    command = f"python train.py --model {out / 'best.yaml'}" + (f" --data {cfg.data}" if cfg.data else "") + "".join(
+    command = f"slimnas train --model {out / 'best.yaml'}" + (f" --data {cfg.data}" if cfg.data else "") + "".join(
         f" --{k.replace('_', '-')} {v:.6g}" if isinstance(v, float) else f" --{k.replace('_', '-')} {v}"
         for k, v in hparams.items())
     write_json(out / "best.json", {"trial": best.number, "f1": best.user_attrs["f1"], "macs": best.user_attrs["macs"],

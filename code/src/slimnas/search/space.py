@@ -30,6 +30,7 @@ from typing import Any
 
 import optuna
 
+from ..configs import find_config
 from ..errors import ConfigError
 from ..io import read_yaml
 from ..model import ModelConfig
@@ -206,5 +207,7 @@ def _check_keys(data: dict, known: set, where: str) -> None:
 
 
 def load_search_space(path: str | Path) -> SearchSpace:
+    """A search-space YAML by path, or a packaged one by name (``default``)."""
+    path = find_config(path, "search")
     return SearchSpace.from_dict(read_yaml(path), source=str(path))
 

@@ -41,7 +41,7 @@ DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
 
 @dataclasses.dataclass
 class SearchConfig:
-    space: str = "code/configs/search/default.yaml"
+    space: str = "default"  # a packaged search space by name, or a YAML file
     data: str | None = None  # None: the embedded synthetic default
     study: str = "search"
     out: str = "runs"  # outputs go to <out>/<study>/

@@ -15,9 +15,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import onnxruntime as ort
 
-from ..data.images import load_image, normalize, resize
-from ..errors import DataError
-from ..io import write_csv
+from .errors import DataError
+from .images import load_image, normalize, resize
+from .io import write_csv
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 

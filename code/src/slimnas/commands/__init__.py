@@ -1,0 +1,16 @@
+"""The command line: one module per command, each a ``main()`` that parses ``sys.argv``.
+
+The same code runs as ``slimnas <command>`` (the console script), ``python -m slimnas <command>`` and
+the repository's top-level scripts (``train.py`` …), which the design card names.
+"""
+
+from __future__ import annotations
+
+COMMANDS = {  # name -> (module, what it does); `predict` lives in the deploy-only runtime package
+    "search": ("slimnas.commands.search", "architecture search with Optuna: macro-F1 vs MACs (tune_architecture.py)"),
+    "train": ("slimnas.commands.train", "train a model YAML or a timm model (train.py)"),
+    "decompose": ("slimnas.commands.decompose", "Tucker-2 / CP / SVD decomposition of a checkpoint (decompose.py)"),
+    "finetune": ("slimnas.commands.finetune", "fine-tune, export ONNX (FP32/INT8), check, predict (finetune_inference.py)"),
+    "predict": ("slimnas_runtime.__main__", "predict images with an exported ONNX model, torch-free (slimnas-predict)"),
+    "demo": ("slimnas.commands.demo", "the whole road on the embedded synthetic data (demo.py)"),
+}

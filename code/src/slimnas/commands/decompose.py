@@ -1,0 +1,47 @@
+"""Decompose a trained checkpoint's convolutions and linears (Tucker-2, CP, SVD, separable depthwise).
+
+Ranks come from a rank_cfg (YAML/JSON: layer -> {method, ranks} or a fraction) or are chosen
+automatically: by default so the model keeps half its MACs with the least reconstruction error.
+The rank_cfg actually used is always written next to the output, to edit and replay.
+
+  slimnas decompose                                   # newest runs/train/*/best.pt, --target-macs 0.5
+  slimnas decompose --weight best.pt --target-macs 0.3
+  slimnas decompose --weight best.pt --energy 0.9     # keep 90 % of each layer's spectrum
+  slimnas decompose --weight best.pt --vbmf --method cp
+  slimnas decompose --weight best.pt --rank_cfg runs/decompose/baseline/rank_cfg.yaml
+"""
+
+import argparse
+from pathlib import Path
+
+from ..decompose.run import decompose_checkpoint
+from ..errors import ConfigError
+from ..train import increment_path
+
+
+def newest_checkpoint() -> Path:
+    found = sorted(Path("runs/train").glob("*/best.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise ConfigError("no --weight given and no runs/train/*/best.pt found: run `slimnas train` first")
+    return found[-1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weight", default=None, help="checkpoint to decompose (default: newest runs/train/*/best.pt)")
+    p.add_argument("--rank_cfg", "--rank-cfg", dest="rank_cfg", default=None, help="YAML/JSON ranks per layer")
+    p.add_argument("--target-macs", type=float, default=None, help="keep this fraction of the MACs (default 0.5)")
+    p.add_argument("--energy", type=float, default=None, help="keep this fraction of each unfolding's energy")
+    p.add_argument("--vbmf", action="store_true", help="ranks by empirical variational Bayes matrix factorisation")
+    p.add_argument("--method", choices=["tucker", "cp"], default="tucker", help="for k×k convs (automatic ranks)")
+    p.add_argument("--dst", "--out", dest="dst", default=None, help="output folder (default runs/decompose/<run>)")
+    p.add_argument("--save_name", "--save-name", dest="save_name", default="decomposed.pt")
+    a = p.parse_args()
+    for flag, v in (("--target-macs", a.target_macs), ("--energy", a.energy)):
+        if v is not None and not 0 < v <= 1:
+            p.error(f"{flag} must be a fraction in (0, 1], got {v}")
+    weight = Path(a.weight) if a.weight else newest_checkpoint()
+    out = Path(a.dst) if a.dst else increment_path(Path("runs/decompose") / weight.parent.name)
+    result = decompose_checkpoint(weight, out, a.rank_cfg, a.target_macs, a.energy, a.vbmf, a.method, a.save_name)
+    print(f"next: slimnas finetune --weight {result.checkpoint} --teacher {weight}")
+

@@ -1,0 +1,99 @@
+"""The whole road in one run: search → train → decompose → fine-tune with distillation → ONNX → predict.
+
+Every step is one of slimnas's own commands, printed before it runs, so any of them can be re-run by
+hand (add ``--data my_data.yaml`` for your own images). All files land in ``--out`` (runs/demo). A step
+whose output already exists is reused, so a second run only re-measures the final table; ``--fresh``
+starts over. The final table compares the searched, decomposed, fine-tuned and exported models, each
+as an ONNX file scored and timed with ONNX Runtime.
+
+  slimnas demo                        # ~7 minutes on 2 CPU cores, on the embedded synthetic data
+  slimnas demo --data mvtec --budget 1800 --epochs 30 --out runs/mvtec
+"""
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..data.config import dataset_root, load_data_config, prepare_data
+from ..errors import SlimnasError
+from ..export.compare import compare, markdown, predictions_f1
+from ..io import write_json, write_text
+from ..search import SearchConfig, load_search_space
+
+
+class StepFailed(SlimnasError):
+    """A pipeline step exited non-zero; its own message is above."""
+
+
+def step(n: int, title: str, argv: list[str], done: Path) -> None:
+    shown = "slimnas " + shlex.join(argv)
+    if done.exists():
+        print(f"\n[{n}/5] {title}: reusing {done}\n      ({shown})", flush=True)
+        return
+    print(f"\n[{n}/5] {title}\n$ {shown}", flush=True)
+    t0 = time.perf_counter()
+    if subprocess.call([sys.executable, "-m", "slimnas", *argv]) != 0:
+        raise StepFailed(f"step {n} ({title}) failed; fix the error above and run again (finished steps are reused)")
+    print(f"[{n}/5] done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/demo", help="run folder for every step's files")
+    p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
+    p.add_argument("--space", default=None, help="search-space YAML, or a packaged one by name (default: default)")
+    p.add_argument("--budget", type=float, default=120,
+                   help="architecture search seconds (data preparation not counted; at least one model is trained)")
+    p.add_argument("--search-epochs", type=int, default=4, help="training epochs per search trial")
+    p.add_argument("--max-macs", default="3e6", help="search MACs budget ('none': no budget)")
+    p.add_argument("--epochs", type=int, default=12, help="training epochs of the recommended architecture")
+    p.add_argument("--target-macs", type=float, default=0.6, help="fraction of MACs the decomposition keeps")
+    p.add_argument("--ft-epochs", type=int, default=4, help="fine-tuning epochs (with distillation)")
+    p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")
+    a = p.parse_args()
+    out, t0 = Path(a.out), time.perf_counter()
+    data_cfg = load_data_config(a.data)  # every config is checked before any step runs or any data is made
+    load_search_space(a.space or SearchConfig().space)
+    if a.fresh:
+        shutil.rmtree(out, ignore_errors=True)
+    print("\n[0/5] prepare the data (outside every step's clock)", flush=True)
+    print(f"data: {prepare_data(data_cfg)}", flush=True)
+    data = ["--data", a.data] if a.data else []
+    step(1, "architecture search (Optuna, macro-F1 vs MACs)",
+         ["search", "--out", str(out), "--study", "search", "--n-trials", "100", "--timeout",
+          f"{a.budget:g}", "--epochs", str(a.search_epochs), "--max-macs", a.max_macs, *data,
+          *(["--space", a.space] if a.space else [])], out / "search" / "best.json")
+    best = json.loads((out / "search" / "best.json").read_text())
+    step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",
+         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), "--dst", str(out / "train"), "--no-progress"],
+         out / "train" / "results.json")
+    step(3, "decompose its convolutions (Tucker-2 / SVD, ranks chosen for a MACs target)",
+         ["decompose", "--weight", str(out / "train" / "best.pt"), "--target-macs", f"{a.target_macs:g}",
+          "--dst", str(out / "decompose")], out / "decompose" / "report.csv")
+    step(4, "fine-tune with distillation, export ONNX (FP32, INT8 if it wins), predict the test split",
+         ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"), "--epochs", str(a.ft_epochs),
+          "--int8", "--dst", str(out / "finetune"), *data], out / "finetune" / "export.json")
+
+    print("\n[5/5] the models side by side (ONNX Runtime, 1 thread, the same images)", flush=True)
+    export = json.loads((out / "finetune" / "export.json").read_text())
+    models = {"searched + trained": out / "train" / "best.pt", "decomposed": out / "decompose" / "decomposed.pt",
+              "fine-tuned FP32": Path(export["onnx"])}
+    if export.get("int8"):
+        models["fine-tuned INT8"] = Path(export["int8"])
+    rows = compare(models, data_cfg, out / "summary")
+    lines = [markdown(rows)]
+    if export.get("int8_reason") and not export.get("int8"):
+        lines.append(f"\nINT8 not kept: {export['int8_reason']}")
+    answers, preds = dataset_root(data_cfg) / "test_labels.csv", out / "finetune" / "predictions.csv"
+    if answers.is_file() and preds.is_file():
+        lines.append(f"\n{preds} (torch-free predictor): test macro-F1 {predictions_f1(preds, answers):.4f}")
+    lines.append(f"\nwhole run: {time.perf_counter() - t0:.0f} s; files in {out}/")
+    write_json(out / "summary.json", rows)
+    write_text(out / "summary.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+

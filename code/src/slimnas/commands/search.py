@@ -1,0 +1,64 @@
+"""Search architectures from a search-space YAML with Optuna: validation macro-F1 against MACs.
+
+With no arguments it runs a short real search on the embedded synthetic data and leaves, in
+runs/search/: the Pareto front (pareto.csv, pareto/*.yaml, pareto_front.png/.html), every trial
+(trials.csv), and the recommended model YAML (best.yaml) for train.py. Run it again to add trials
+to the same study; Ctrl-C stops cleanly and keeps every finished trial.
+
+  slimnas search --n-trials 50 --timeout 3600 --max-macs 5e6
+  slimnas search --storage postgresql://user:pw@host/db --study big   # one per machine
+  optuna-dashboard sqlite:///runs/search/study.db
+"""
+
+import argparse
+
+from ..search import SearchConfig, run_search
+
+
+def _limit(text: str) -> float | None:
+    """A budget flag: a number, or 'none' for no limit (checked to be > 0 with the other settings)."""
+    return None if text.lower() in ("none", "inf") else float(text)
+
+
+def main() -> None:
+    d = SearchConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default=d.space, help="search-space YAML (default: %(default)s)")
+    p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
+    p.add_argument("--study", default=d.study, help="study name; an existing one is resumed (default: %(default)s)")
+    p.add_argument("--out", default=d.out, help="outputs go to OUT/STUDY/ (default: %(default)s)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL (postgresql://, mysql://, sqlite:///) or a journal file *.log "
+                        "(default: sqlite:///OUT/STUDY/study.db)")
+    p.add_argument("--n-trials", type=int, default=d.n_trials, help="trials to add in this run (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    p.add_argument("--n-workers", type=int, default=d.n_workers, help="worker processes on this machine (default: 1)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs per trial (default: %(default)s)")
+    p.add_argument("--sampler", choices=["tpe", "nsga2"], default=d.sampler)
+    p.add_argument("--mode", choices=["pareto", "score"], default=d.mode,
+                   help="pareto: maximise F1 and minimise MACs; score: minimise MACs/MACs_ref + F1 term")
+    p.add_argument("--max-macs", type=_limit, default=d.max_macs,
+                   help="MACs budget; a candidate above it is never trained ('none': no budget) (default: %(default)g)")
+    p.add_argument("--macs-convention", choices=["aten", "pytorch"], default=None,
+                   help="how MACs are counted: aten (papers' convention) or pytorch (ptflops' module hooks, "
+                        "activations ignored, as the competition counted) (default: pytorch with --mode score, else aten)")
+    p.add_argument("--max-params", type=_limit, default=None, help="parameter budget (default: none)")
+    p.add_argument("--macs-ref", type=float, default=d.macs_ref, help="score mode reference MACs")
+    p.add_argument("--f1-ref", type=float, default=d.f1_ref, help="score mode reference F1")
+    p.add_argument("--no-prune", action="store_true", help="train every feasible trial for all epochs")
+    p.add_argument("--prune-after", type=int, default=None,
+                   help="first epoch a trial may be stopped (default: a quarter of --epochs, at least 2)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--heartbeat", type=int, default=d.heartbeat,
+                   help="seconds between running trials' heartbeats; a trial silent for twice that is failed and "
+                        "retried (database storages; 0: off) (default: %(default)s)")
+    p.add_argument("--retries", type=int, default=d.retries, help="reruns of a trial lost with its worker")
+    a = p.parse_args()
+    cfg = SearchConfig(space=a.space, data=a.data, study=a.study, out=a.out, storage=a.storage, n_trials=a.n_trials,
+                       timeout=a.timeout, n_workers=a.n_workers, epochs=a.epochs, sampler=a.sampler, mode=a.mode,
+                       max_macs=a.max_macs, macs_convention=a.macs_convention, max_params=a.max_params, macs_ref=a.macs_ref, f1_ref=a.f1_ref,
+                       prune=not a.no_prune, prune_after=a.prune_after, seed=a.seed, device=a.device,
+                       heartbeat=a.heartbeat, retries=a.retries)
+    run_search(cfg)
+
