@@ -23,6 +23,7 @@ SECTIONS = {  # bench name -> title, in reading order
     "train_baselines": "Baselines, 30 epochs",
     "decompose_table": "Decomposition without fine-tuning",
     "deploy_latency": "Fine-tuned, exported, timed: torch eager vs ONNX Runtime FP32 / INT8",
+    "synthetic_generation": "Synthetic data generation: one process vs one per core",
 }
 
 

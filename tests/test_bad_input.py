@@ -258,7 +258,7 @@ CASES = {
     "timm kwargs that load a file": _flag_case(["train.py", "--model", "{timm_bad}", "--data", "{data}"],
                                                "kwargs.checkpoint_path is not allowed"),
     "failed parity check": _flag_case(["finetune_inference.py", "--weight", "{ckpt}", "--data", "{data}", "--epochs", "0",
-                                       "--parity-tol", "1e-12"], "ONNX logits differ from PyTorch"),
+                                       "--parity-tol", "1e-12"], "out/model.onnx: ONNX logits differ from PyTorch"),
 }
 
 

@@ -29,8 +29,10 @@ def batches(loader, limit: int | None = None):
             return
 
 
-def parity(model: nn.Module, path: str | Path, loader, tol: float = 1e-4, limit: int = 256) -> dict:
-    """Max |logit difference| and top-1 agreement on real images; ``ParityError`` past ``tol``."""
+def parity(model: nn.Module, path: str | Path, loader, tol: float = 1e-4, limit: int = 256,
+           name: str | Path | None = None) -> dict:
+    """Max |logit difference| and top-1 agreement on real images; ``ParityError`` past ``tol``, naming
+    ``name`` (the file the user will see; ``path`` may be a staged temp file)."""
     sess, model = session(path), model.eval().cpu()
     worst, agree, n = 0.0, 0, 0
     with torch.no_grad():
@@ -42,8 +44,9 @@ def parity(model: nn.Module, path: str | Path, loader, tol: float = 1e-4, limit:
             n += len(x)
     result = {"images": n, "max_abs_diff": worst, "top1_agreement": agree / max(n, 1)}
     if worst > tol:
-        raise ParityError(f"{path}: ONNX logits differ from PyTorch by up to {worst:.2e} (> {tol:.0e}) on {n} "
-                          f"validation images; top-1 agreement {result['top1_agreement']:.1%}")
+        raise ParityError(f"{name or path}: ONNX logits differ from PyTorch by up to {worst:.2e} (> {tol:.0e}) on {n} "
+                          f"validation images; top-1 agreement {result['top1_agreement']:.1%}"
+                          f"{'; the file was not written' if name else ''}")
     return result
 
 

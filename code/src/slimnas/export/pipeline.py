@@ -43,7 +43,7 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
     fp32 = out / save_name
     with atomic_path(fp32) as staged:  # only a file that passed the parity check replaces an existing one
         export_onnx(model, staged, size, metadata)
-        checked = parity(model, staged, val_loader, tol)
+        checked = parity(model, staged, val_loader, tol, name=fp32)
     report = {"onnx": str(fp32), "bytes": fp32.stat().st_size, "macs": macs.macs, "params": macs.params,
               "parity": checked, "f1_fp32": onnx_f1(fp32, val_loader),
               "ms_fp32_b1": onnx_latency(fp32, size), "int8": None}

@@ -46,7 +46,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint not found")
     if _is_onnx(path):
         raise CheckpointError(f"{path}: is an ONNX model, not a slimnas checkpoint (.pt); give the best.pt or "
-                              f"decomposed.pt it was exported from, or predict with: python -m slimnas.runtime {path} IMAGES")
+                              f"decomposed.pt it was exported from, or predict with: slimnas-predict {path} IMAGES")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
