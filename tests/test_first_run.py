@@ -58,7 +58,9 @@ def test_resume_takes_the_runs_own_model_data_and_settings(tmp_path, tiny_datase
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "train.py", "--model", str(model), "--data", str(data), "--dst", str(run),
                              "--epochs", "40", "--lr", "0.004", "--no-progress"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            # pytest-xdist workers ignore SIGINT, and a child would inherit that: Ctrl-C as a user has it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and not (run / "metrics.csv").is_file():
         time.sleep(0.2)
