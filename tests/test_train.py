@@ -14,6 +14,7 @@ from slimnas.errors import CheckpointError
 from slimnas.model import build_model
 from slimnas.train import TrainConfig, TrainingDiverged, load_checkpoint, model_from_checkpoint, train
 from slimnas.train.metrics import confusion_matrix, macro_f1
+from slimnas.train.threads import available_cores, fastest_threads
 
 FAST = dict(epochs=2, lr=5e-3, warmup_epochs=0.5, progress=False)
 
@@ -50,11 +51,29 @@ def test_train_writes_everything_and_reloads_exactly(tmp_path, tiny_model_yaml, 
 
 
 def test_same_seed_same_result(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    # bit-identical needs the same thread count too; the auto count is pinned from the first run's record
     a = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "a", TrainConfig(**{**FAST, "epochs": 1}), verbose=False)
-    b = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "b", TrainConfig(**{**FAST, "epochs": 1}), verbose=False)
+    used = json.loads((tmp_path / "a" / "results.json").read_text())["cpu_threads"]
+    assert used in (1, available_cores())
+    b = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "b", TrainConfig(**{**FAST, "epochs": 1, "threads": used}),
+              verbose=False)
     wa, wb = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    # equal weights also show that timing thread counts on a copy left the RNG and batch-norm state alone
     assert a.best_f1 == b.best_f1
     assert all(torch.equal(wa["state_dict"][k], wb["state_dict"][k]) for k in wa["state_dict"])
+
+
+def test_fastest_threads_times_every_count_on_a_copy():
+    net = build_model(TINY_MODEL, num_classes=5)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    n, medians = fastest_threads(net, (8, 3, 32, 32), num_classes=5, repeats=2)
+    if available_cores() == 1:
+        assert (n, medians) == (1, {})
+    else:
+        assert set(medians) == {1, available_cores()} and n == min(medians, key=medians.get)
+        assert all(0 < t < 5 for t in medians.values())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(p.grad is None for p in net.parameters())
 
 
 def test_resume_continues_where_it_stopped(tmp_path, tiny_model_yaml, tiny_data_yaml):

@@ -38,6 +38,8 @@ def main() -> None:
     p.add_argument("--warmup-epochs", type=float, default=None, help=f"default {d.warmup_epochs}")
     p.add_argument("--seed", type=int, default=None, help=f"default {d.seed}")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads (default 0: time 1 against one per core on this model now, keep the faster)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args()
@@ -45,7 +47,7 @@ def main() -> None:
         if v is not None and v < 1:
             raise ConfigError(f"{flag} must be >= 1, got {v}")
     given = {k: getattr(a, k) for k in HPARAMS if getattr(a, k) is not None}
-    run = {"device": a.device, "amp": not a.no_amp, "progress": not a.no_progress}
+    run = {"device": a.device, "threads": a.threads, "amp": not a.no_amp, "progress": not a.no_progress}
     if a.resume:
         if a.dst:
             raise ConfigError("--resume continues in the run's own folder; drop --dst")

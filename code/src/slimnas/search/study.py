@@ -24,7 +24,6 @@ import warnings
 from pathlib import Path
 
 import optuna
-import torch
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
@@ -192,6 +191,7 @@ class Deadline:
 
     def __init__(self, seconds: float | None, objective: Objective):
         self.seconds, self.objective, self.start = seconds, objective, time.perf_counter()
+        self._said = False
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start - self.objective.prep_seconds
@@ -200,7 +200,7 @@ class Deadline:
         if self.seconds is not None and self.elapsed() >= self.seconds:
             if trained(study):
                 study.stop()
-            elif not getattr(self, "_said", False):
+            elif not self._said:
                 self._said = True
                 print(f"search budget of {self.seconds:g} s used, but no candidate has been trained yet: "
                       f"going on until one is", flush=True)
@@ -208,10 +208,10 @@ class Deadline:
 
 def _optimize(cfg: SearchConfig, worker: int, target: int) -> None:
     """One worker: pull trials until the study holds ``target`` trials or the deadline passes."""
-    if cfg.n_workers > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.n_workers))
     study = open_study(cfg, worker)
     objective = make_objective(cfg)
+    if cfg.n_workers > 1:  # the workers share the cores; one worker alone measures its fastest count
+        objective.train_cfg.threads = max(1, (os.cpu_count() or 1) // cfg.n_workers)
     stop = optuna.study.MaxTrialsCallback(target, states=None)  # counts running trials too: no overshoot
     study.optimize(objective, n_trials=cfg.n_trials, catch=(Exception,),
                    callbacks=[stop, Deadline(cfg.timeout, objective), log_trial])

@@ -25,6 +25,7 @@ from ..io import write_csv, write_json
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .losses import build_loss
 from .metrics import confusion_matrix, macro_f1, per_class
+from .threads import fastest_threads
 
 
 class TrainingDiverged(SlimnasError):
@@ -43,6 +44,7 @@ class TrainConfig:
     grad_clip: float | None = 5.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # CPU threads; 0: measure 1 against one per core on the model itself and keep the faster
     amp: bool = True  # mixed precision, CUDA only
     progress: bool = True
 
@@ -54,6 +56,8 @@ def check_train_config(cfg: TrainConfig) -> None:
     if not cfg.lr > 0 or cfg.weight_decay < 0 or cfg.warmup_epochs < 0 or cfg.min_lr < 0:
         raise SlimnasError(f"need lr > 0 and weight_decay, warmup_epochs, min_lr >= 0; got lr {cfg.lr}, "
                            f"weight_decay {cfg.weight_decay}, warmup_epochs {cfg.warmup_epochs}, min_lr {cfg.min_lr}")
+    if isinstance(cfg.threads, bool) or not isinstance(cfg.threads, int) or cfg.threads < 0:
+        raise SlimnasError(f"threads must be an integer >= 0 (0: measure), got {cfg.threads!r}")
     if cfg.optimizer not in ("adamw", "sgd"):
         raise SlimnasError(f"unknown optimizer {cfg.optimizer!r}; use 'adamw' or 'sgd'")
 
@@ -102,6 +106,23 @@ def predict(model: nn.Module, loader, device: torch.device, criterion: nn.Module
     return (sum(losses) / max(len(y_true), 1) if losses else float("nan")), y_true, y_pred
 
 
+def set_threads(model: nn.Module, data, threads: int, verbose: bool) -> int:
+    """Use ``threads`` CPU threads, or (0) the count measured fastest for this model and batch right now.
+
+    Bit-identical reruns need the same count: results.json records it (``cpu_threads``) for ``--threads``.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+        return threads
+    cfg = data.cfg
+    n, medians = fastest_threads(model, (cfg.batch_size, 3, cfg.img_size, cfg.img_size), len(data.classes))
+    torch.set_num_threads(n)
+    if verbose and medians:
+        timed = ", ".join(f"{k}: {v * 1e3:.0f} ms" for k, v in medians.items())
+        print(f"training on {n} CPU thread{'s' * (n > 1)} (measured per step: {timed})", flush=True)
+    return n
+
+
 @dataclass
 class TrainResult:
     best_f1: float
@@ -123,6 +144,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     model.to(device)
+    threads = set_threads(model, data, cfg.threads, verbose) if device.type == "cpu" else None
     train_loader, val_loader = data.loaders()
     weight = data.class_weights().to(device) if data.cfg.class_weights else None
     criterion = build_loss(data.cfg.loss, weight, data.cfg.label_smoothing, data.cfg.focal_gamma).to(device)
@@ -198,7 +220,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
     seconds = time.perf_counter() - t0
     result = TrainResult(best_f1, best_epoch, len(history), seconds, out)
     write_json(out / "results.json", {"best_val_f1": best_f1, "best_epoch": best_epoch, "epochs": len(history),
-                                      "train_seconds": round(seconds, 1), **(metrics or {}),
+                                      "train_seconds": round(seconds, 1), "cpu_threads": threads, **(metrics or {}),
                                       "train": {k: v for k, v in asdict(cfg).items() if k != "progress"},
                                       "data": data.cfg.to_dict()})
     if not math.isfinite(best_f1) or best_epoch < 0:
