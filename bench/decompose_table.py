@@ -17,7 +17,7 @@ import onnxruntime as ort
 import torch
 
 from common import machine
-from slimnas.export.check import interleaved_latency
+from slimnas.latency.measure import interleaved
 from slimnas.cli import run_cli
 from slimnas.data.config import build_data, load_data_config
 from slimnas.decompose.run import decompose_checkpoint
@@ -67,7 +67,7 @@ def main() -> None:
         for b, x in xs.items():
             runs[(row["model"], b)] = lambda s=session, x=x: s.run(None, {"input": x})
         print(row, flush=True)
-    latency = interleaved_latency(runs, reps=10)
+    latency = {k: t.ms for k, t in interleaved(runs).items()}
     for row in rows:
         for b in xs:
             row[f"ort_ms_b{b}"] = round(latency[(row["model"], b)], 3)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from common import machine
-from slimnas.export.check import interleaved_latency
+from slimnas.latency.measure import interleaved
 from slimnas.cli import run_cli
 from slimnas.data.config import load_data_config
 from slimnas.export.check import onnx_f1, session
@@ -85,7 +85,7 @@ def main() -> None:
         fns[f"torch eager b{b}"] = eager
         fns[f"ORT FP32 b{b}"] = lambda x=x: fp32.run(None, {"input": x})
         fns[f"ORT INT8 b{b}"] = lambda x=x: int8.run(None, {"input": x})
-    lat = interleaved_latency(fns, rounds=7, reps=10)
+    lat = {k: t.ms for k, t in interleaved(fns).items()}
     peak = matmul_macs_per_s()
     macs = report["macs"]
     f1 = {"torch eager": round(split_f1(model, bundle, "val", torch.device("cpu")), 4),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import yaml
 from conftest import REPO, TINY_MODEL, run_script
 from slimnas.data.mvtec import all_labels
 from slimnas.decompose import decompose, layer_macs, relative_error, resolve_spec
-from slimnas.decompose.ranks import energy_rank, evbmf_rank, greedy_under_budget
+from slimnas.decompose.ranks import Spectra, energy_rank, evbmf_rank, greedy_under_budget
 from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import ConfigError
 from slimnas.macs import count_macs
@@ -128,7 +129,7 @@ def test_decomposed_model_keeps_outputs_close_at_full_rank(checkpoint, tmp_path)
     ({"backbone.0.conv": {"method": "tucker", "ranks": [0, 3]}}, "rank 0 is out of range (1..16"),
     ({"backbone.0.conv": {"method": "tucker", "ranks": [17, 3]}}, "rank 17 is out of range (1..16"),
     ({"backbone.5.conv": {"method": "cp", "ranks": [4]}}, "cp does not fit a pointwise layer (use svd)"),
-    ({"backbone.0.bn": 0.5}, "a BatchNorm2d cannot be decomposed"),
+    ({"backbone.0.bn": 0.5}, "cannot be decomposed: a BatchNorm2d is not a conv"),
 ])
 def test_bad_rank_cfg_names_the_layer_and_writes_nothing(checkpoint, tmp_path, entry, message):
     cfg = tmp_path / "ranks.yaml"
@@ -162,3 +163,75 @@ def test_resolve_spec_fraction_defaults():
     model = build_model(TINY_MODEL, num_classes=5)
     spec = resolve_spec(model, {"backbone.0.conv": 0.5})
     assert spec == {"backbone.0.conv": {"method": "tucker", "ranks": [4, 2]}}
+
+
+def test_closed_form_errors_bound_the_fitted_ones():
+    """--target-macs ranks candidates by the spectra: SVD exact, Tucker-2 between the larger tail and their sum."""
+    conv = torch.nn.Conv2d(24, 32, 3, bias=False)
+    with torch.no_grad():  # a decaying spectrum, as trained weights have
+        conv.weight.mul_(torch.logspace(0, -2, 32)[:, None, None, None])
+    spectra = Spectra(conv.weight.detach().double().numpy())
+    for ranks in ([8, 6], [16, 12], [28, 20]):
+        fitted = relative_error(conv, decompose(conv, "tucker", ranks), (10, 10)) ** 2
+        lower = max(spectra.out[ranks[0]], spectra.inp[ranks[1]])
+        assert lower * 0.8 <= fitted <= spectra.error2("tucker", ranks) * 1.2 + 1e-9, ranks
+    assert spectra.error2("tucker", [32, 24]) == pytest.approx(0.0, abs=1e-12)
+    pw = torch.nn.Conv2d(24, 32, 1, bias=False)
+    exact = relative_error(pw, decompose(pw, "svd", [10]), (6, 6)) ** 2
+    assert Spectra(pw.weight.detach().double().numpy()).error2("svd", [10]) == pytest.approx(exact, rel=0.2)
+
+
+@pytest.mark.parametrize("method, layer", [
+    ("tucker", nn.Conv2d(8, 12, 3, padding="same")), ("tucker", nn.Conv2d(8, 12, 5, padding="same", dilation=2)),
+    ("cp", nn.Conv2d(6, 6, 3, padding="same")), ("separable", nn.Conv2d(8, 8, 3, padding="same", groups=8)),
+    ("svd", nn.Conv2d(8, 12, 1, padding=1)), ("tucker", nn.Conv2d(8, 12, 3, padding="valid"))])
+def test_padding_same_and_valid_are_reproduced(method, layer):
+    torch.manual_seed(0)
+    if method == "separable":  # exact only for rank-1 kernels
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(8, 1, 3, 1) * torch.randn(8, 1, 1, 3))
+    ranks = {"tucker": [12, 8], "cp": [6 * 6 * 9], "svd": [8], "separable": []}[method]
+    seq = decompose(layer, method, ranks)
+    x = torch.randn(2, layer.in_channels, 11, 11)
+    with torch.no_grad():
+        assert seq(x).shape == layer(x).shape and _rel(seq(x), layer(x)) <= (1e-2 if method == "cp" else 1e-4)
+
+
+def test_layers_no_method_reproduces_are_refused_by_name(tmp_path):
+    from timm.layers import Conv2dSame, StdConv2d
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.same = Conv2dSame(3, 8, 3, stride=2)
+            self.std = StdConv2d(8, 8, 3, padding=1)
+            self.grouped = nn.Conv2d(8, 8, 3, padding=1, groups=2)
+            self.reflect = nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect")
+            self.ok = nn.Conv2d(8, 8, 3, padding=1)
+
+    net = Net()
+    from slimnas.decompose.model import decomposable
+
+    assert list(decomposable(net)) == ["ok"]  # the automatic rules never touch the others
+    for name, why in (("same", "Conv2dSame is not a plain Conv2d"), ("std", "StdConv2d is not a plain Conv2d"),
+                      ("grouped", "grouped conv (groups=2)"), ("reflect", "padding_mode='reflect'")):
+        with pytest.raises(ConfigError, match=re.escape(why)):
+            resolve_spec(net, {name: 0.5})
+
+
+def test_resnet18_decomposes_exactly_at_full_rank():
+    """timm resnet18 (k×k-heavy, conv → BN pairs, 1×1 strided shortcuts): every conv at full rank."""
+    torch.manual_seed(0)
+    model = build_model({"timm": "resnet18"}, num_classes=10).eval()
+    from slimnas.decompose import apply_decomposition
+    from slimnas.decompose.model import decomposable, decompose_model
+
+    spec = resolve_spec(model, {n: 1.0 for n in decomposable(model)})
+    assert len(spec) == 21 and {e["method"] for e in spec.values()} == {"tucker", "svd"}
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+        decompose_model(model, spec, 64)
+        assert _rel(model(x), ref) <= 1e-3
+    assert type(model.layer2[0].conv1) is nn.Sequential and apply_decomposition(
+        build_model({"timm": "resnet18"}, num_classes=10), spec) is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 
 import numpy as np
 import onnx
@@ -17,6 +18,7 @@ from slimnas.errors import DataError
 from slimnas.export.check import ParityError, parity
 from slimnas.export.pipeline import export_checkpoint
 from slimnas.export.quantize import keep_int8
+from slimnas.latency.measure import Timing, interleaved
 from slimnas.runtime import Predictor
 from slimnas.train import TrainConfig, train
 from slimnas.train.checkpoint import model_from_checkpoint
@@ -95,9 +97,22 @@ def test_parity_failure_is_loud(trained, tiny_data_yaml):
 
 
 def test_int8_is_kept_only_when_it_pays():
-    assert keep_int8(0.80, 0.795, 2.0, 1.0)[0]
-    assert not keep_int8(0.80, 0.78, 2.0, 1.0)[0]  # loses 2 pt
-    assert not keep_int8(0.80, 0.80, 1.0, 1.2)[0]  # slower
+    def t(ms, spread=0.02):
+        return Timing(ms, spread, 9)
+
+    assert keep_int8(0.80, 0.795, t(2.0), t(1.0))[0]
+    assert not keep_int8(0.80, 0.78, t(2.0), t(1.0))[0]  # loses 2 pt
+    assert not keep_int8(0.80, 0.80, t(1.0), t(1.2))[0]  # slower
+    keep, why = keep_int8(0.80, 0.80, t(1.0, 0.3), t(0.9, 0.1))  # 10 % faster, inside a ±15 % spread
+    assert not keep and "not clearly faster" in why and "±15.0%" in why
+
+
+def test_interleaved_timing_settles_and_reports_its_spread():
+    fast, slow = (lambda: time.sleep(0.0005)), (lambda: time.sleep(0.002))
+    got = interleaved({"fast": fast, "slow": slow}, min_rounds=4, max_rounds=30)
+    assert 4 <= got["fast"].rounds == got["slow"].rounds <= 30
+    assert 2.0 < got["slow"].ms / got["fast"].ms < 5.0  # sleep overhead shrinks the 4x ratio a little
+    assert all(t.ms > 0.4 and t.spread >= 0 for t in got.values())
 
 
 def test_finetune_inference_cli_end_to_end(trained, tiny_data_yaml, tiny_dataset, tmp_path):

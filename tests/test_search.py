@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 import shlex
 
 import optuna
@@ -160,6 +161,37 @@ def test_over_budget_never_trains(tmp_path, tiny_space_yaml, tiny_data_yaml, mon
         assert not (cfg.run_dir / "trials" / f"{t.number:04d}" / "best.pt").exists()
     assert study.best_trials == []  # infeasible trials never make the front
     assert not (cfg.run_dir / "best.yaml").exists()
+
+
+def test_latency_objective_fronts_and_gates_on_measured_ms(tmp_path, tiny_space_yaml, tiny_data_yaml, monkeypatch):
+    cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, objective="latency", n_trials=3)
+    study = run_search(cfg)
+    rows = _trials_csv(cfg)
+    assert all(float(r["latency_ms"]) > 0 and float(r["macs"]) > 0 for r in rows)  # both axes, every trial
+    assert all(t.values[1] == t.user_attrs["latency_ms"] for t in study.trials if t.state == TrialState.COMPLETE)
+    with open(cfg.run_dir / "pareto.csv") as f:
+        ms = [float(r["latency_ms"]) for r in csv.DictReader(f)]
+    assert ms == sorted(ms)
+    info = json.loads((cfg.run_dir / "best.json").read_text())
+    assert info["objective"] == "latency" and info["latency_ms"] == study.trials[info["trial"]].user_attrs["latency_ms"]
+
+    def no_training(*a, **k):
+        raise AssertionError("the trainer was called for an over-budget candidate")
+
+    monkeypatch.setattr(objective_mod, "fit", no_training)
+    gated = dataclasses.replace(cfg, study="gated", max_latency_ms=1e-6)
+    with pytest.raises(SearchError, match=r"over the budget \(--max-latency-ms 1e-06; the fastest took"):
+        run_search(gated)
+    assert all(t.constraints["latency"] > 0 for t in open_study(gated).trials)
+
+
+def test_latency_settings_are_checked(tmp_path, tiny_space_yaml, tiny_data_yaml):
+    for kw, msg in (({"objective": "speed"}, "unknown objective 'speed'"),
+                    ({"mode": "score", "objective": "latency"}, "--mode score is the competition's MACs score"),
+                    ({"max_latency_ms": 0}, "--max-latency-ms must be > 0"),
+                    ({"latency_threads": 0}, "--latency-threads and --latency-batch must be >= 1")):
+        with pytest.raises(ConfigError, match=re.escape(msg)):
+            run_search(_cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, **kw))
 
 
 def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path, tiny_space_yaml, tiny_data_yaml, monkeypatch):

@@ -43,6 +43,13 @@ def main() -> None:
                    help="how MACs are counted: aten (papers' convention) or pytorch (ptflops' module hooks, "
                         "activations ignored, as the competition counted) (default: pytorch with --mode score, else aten)")
     p.add_argument("--max-params", type=_limit, default=None, help="parameter budget (default: none)")
+    p.add_argument("--objective", choices=["macs", "latency"], default=d.objective,
+                   help="what the pareto mode trades F1 against: MACs, or latency predicted for the runtime below "
+                        "(every trial records both)")
+    p.add_argument("--max-latency-ms", type=_limit, default=None,
+                   help="latency budget in ms on the runtime below: over-budget candidates are never trained")
+    p.add_argument("--latency-threads", type=int, default=d.latency_threads, help="ONNX Runtime threads (default 1)")
+    p.add_argument("--latency-batch", type=int, default=d.latency_batch, help="batch size the model runs at (default 1)")
     p.add_argument("--macs-ref", type=float, default=d.macs_ref, help="score mode reference MACs")
     p.add_argument("--f1-ref", type=float, default=d.f1_ref, help="score mode reference F1")
     p.add_argument("--no-prune", action="store_true", help="train every feasible trial for all epochs")
@@ -59,6 +66,7 @@ def main() -> None:
                        timeout=a.timeout, n_workers=a.n_workers, epochs=a.epochs, sampler=a.sampler, mode=a.mode,
                        max_macs=a.max_macs, macs_convention=a.macs_convention, max_params=a.max_params, macs_ref=a.macs_ref, f1_ref=a.f1_ref,
                        prune=not a.no_prune, prune_after=a.prune_after, seed=a.seed, device=a.device,
-                       heartbeat=a.heartbeat, retries=a.retries)
+                       heartbeat=a.heartbeat, retries=a.retries, objective=a.objective,
+                       max_latency_ms=a.max_latency_ms, latency_threads=a.latency_threads, latency_batch=a.latency_batch)
     run_search(cfg)
 

@@ -26,8 +26,8 @@ import yaml
 
 from ..errors import ConfigError
 from .methods import (DEFAULT_METHOD, FITS, METHODS, decompose, fraction_limits, kind, layer_macs, n_params,
-                      rank_limits, relative_error, separable_energy, shell)
-from .ranks import energy_rank, evbmf_rank, greedy_under_budget, unfold
+                      rank_limits, relative_error, separable_energy, shell, unsupported)
+from .ranks import Spectra, energy_rank, evbmf_rank, greedy_under_budget, unfold
 
 
 def decomposable(model: nn.Module) -> dict[str, nn.Module]:
@@ -100,7 +100,8 @@ def resolve_spec(model: nn.Module, rank_cfg: dict, source: str = "rank_cfg") -> 
         layer = layers[name]
         k = kind(layer)
         if k not in DEFAULT_METHOD:
-            raise ConfigError(f"{where}: a {type(layer).__name__} cannot be decomposed (only convs and linears)")
+            raise ConfigError(f"{where}: cannot be decomposed: " + (unsupported(layer) or
+                              f"a {type(layer).__name__} is not a conv or linear layer"))
         if not isinstance(entry, dict):
             entry = {"ranks": entry}
         unknown = set(entry) - {"method", "ranks"}
@@ -160,16 +161,26 @@ def _row(name, layer, entry, seq, hw) -> dict:
 # ------------------------------------------------------------------------------------ automatic ranks
 
 def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value: float = 0.5,
-                  conv_method: str = "tucker", total_macs: int | None = None) -> dict[str, dict]:
+                  conv_method: str = "tucker", total_macs: int | None = None, timer=None,
+                  total_ms: float | None = None) -> dict[str, dict]:
     """Ranks chosen per layer by ``rule``: ``energy`` (keep ``value`` of each unfolding's spectrum),
-    ``vbmf`` (EVBMF on each unfolding), or ``target`` (total MACs <= ``value`` × ``total_macs``, least squared relative error in sum).
+    ``vbmf`` (EVBMF on each unfolding), ``target`` (total MACs <= ``value`` × ``total_macs``) or
+    ``latency`` (measured ms <= ``value`` × ``total_ms``, each candidate priced by ``timer``, a
+    :class:`~slimnas.decompose.timing.LayerTimer`); the budget rules add the least squared relative error.
 
-    Layers where the chosen factorisation would not reduce MACs are left out.
+    Layers where the chosen factorisation would not reduce MACs (or, for ``latency``, measured time) are left out.
     """
     sizes = input_sizes(model, input_size)
     layers = decomposable(model)
     if rule == "target":
-        return _target_cfg(model, layers, sizes, value, conv_method, total_macs)
+        return _budget_cfg(layers, sizes, value, conv_method, total_macs, lambda m, hw: layer_macs(m, hw), "--target-macs")
+    if rule == "latency":
+        from .timing import layer_shape
+
+        # fewer rank steps: every one is an ONNX Runtime measurement (cached across runs)
+        return _budget_cfg(layers, sizes, value, conv_method, total_ms,
+                           lambda m, hw: timer(m, layer_shape(m if not isinstance(m, nn.Sequential) else m[0], hw)),
+                           "--target-latency", steps=8)
     cfg = {}
     for name, layer in layers.items():
         method = conv_method if kind(layer) == "conv" else DEFAULT_METHOD[kind(layer)]
@@ -197,44 +208,51 @@ def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value
     return cfg
 
 
-def _target_cfg(model, layers, sizes, fraction, conv_method, total_macs) -> dict[str, dict]:
+def _budget_cfg(layers, sizes, fraction, conv_method, total, cost, flag: str, steps: int = 16) -> dict[str, dict]:
+    """Per layer, the original or one cheaper candidate, so the summed ``cost(module, hw)`` (plus what no
+    layer here changes) is at most ``fraction × total`` with the least summed squared relative error."""
     if not 0 < fraction <= 1:
-        raise ConfigError(f"--target-macs must be a fraction in (0, 1], got {fraction}")
+        raise ConfigError(f"{flag} must be a fraction in (0, 1], got {fraction}")
     options: dict[str, list] = {}
     entries: dict[str, list] = {}
     for name, layer in layers.items():
         hw = sizes.get(name)
-        full = layer_macs(layer, hw)
+        full, full_macs = cost(layer, hw), layer_macs(layer, hw)
         method = conv_method if kind(layer) == "conv" else DEFAULT_METHOD[kind(layer)]
         opts, ents = [(full, 0.0)], [None]
+        spectra = None if method == "separable" else Spectra(layer.weight.detach().double().cpu().numpy())
         grid = [[]] if method == "separable" else _rank_grid(rank_limits(layer, method) if method != "cp"
-                                                               else [min(layer.out_channels, layer.in_channels) * 2])
+                                                               else [min(layer.out_channels, layer.in_channels) * 2], steps)
         for ranks in grid:
-            entry = {"method": method, "ranks": ranks}
-            macs = layer_macs(shell(layer, method, ranks), hw)
-            if macs < full:
+            candidate = shell(layer, method, ranks)
+            if layer_macs(candidate, hw) >= full_macs:
+                continue  # never trade more MACs for anything
+            c = cost(candidate, hw)
+            if c < full:
                 # squared relative error = the fraction of the layer's energy lost: convex in the rank, so
                 # the greedy's marginal choice is sound (plain relative error saturates near 1 and made the
-                # greedy crush one layer to rank 1 instead of trimming many a little)
-                err = relative_error(layer, decompose(layer, method, ranks), hw)
-                opts.append((macs, err ** 2))
-                ents.append(entry)
+                # greedy crush one layer to rank 1 instead of trimming many a little). Closed form from the
+                # spectra: the layer is decomposed once, at the ranks chosen.
+                err2 = 1.0 - separable_energy(layer) if spectra is None else spectra.error2(method, ranks)
+                opts.append((c, err2))
+                ents.append({"method": method, "ranks": ranks})
         order = [0] + sorted(range(1, len(opts)), key=lambda i: -opts[i][0])
         options[name], entries[name] = [opts[i] for i in order], [ents[i] for i in order]
     layer_total = sum(o[0][0] for o in options.values())
-    total = total_macs or layer_total
+    total = total or layer_total
+    fixed = max(total - layer_total, 0.0)
     target = fraction * total
     # Cap each layer's error so the budget is spread over many layers instead of wrecking a few; raise
     # the cap only as far as the target needs.
     for cap in MAX_ERROR_STEPS:
         capped = {n: [o for o in opts if o[1] <= cap ** 2] for n, opts in options.items()}
         index = {n: [i for i, o in enumerate(opts) if o[1] <= cap ** 2] for n, opts in options.items()}
-        choice = greedy_under_budget(capped, total - layer_total, target)
-        reached = total - layer_total + sum(capped[n][i][0] for n, i in choice.items())
+        choice = greedy_under_budget(capped, fixed, target)
+        reached = fixed + sum(capped[n][i][0] for n, i in choice.items())
         if reached <= target:
             break
     if cap > MAX_ERROR_STEPS[0]:
-        warnings.warn(f"MACs target {fraction:g} needs layers with relative error up to {cap:g}; expect a large "
+        warnings.warn(f"{flag} {fraction:g} needs layers with relative error up to {cap:g}; expect a large "
                       f"accuracy drop before fine-tuning", stacklevel=2)
     return {n: entries[n][index[n][i]] for n, i in choice.items() if i > 0}
 

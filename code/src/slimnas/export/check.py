@@ -1,9 +1,7 @@
-"""Parity of an ONNX file with its PyTorch model, and macro-F1 / latency measured with ONNX Runtime."""
+"""Parity of an ONNX file with its PyTorch model, and macro-F1 measured with ONNX Runtime (latency: slimnas.latency)."""
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -57,42 +55,3 @@ def onnx_f1(path: str | Path, loader) -> float:
         ps.append(sess.run(None, {"input": x})[0].argmax(1))
         ys.append(y)
     return macro_f1(np.concatenate(ys), np.concatenate(ps))
-
-
-def onnx_latency(path: str | Path, input_size: int, batch: int = 1) -> float:
-    """Median ms per call (after warm-up) at ``batch``."""
-    return onnx_latencies({"model": path}, input_size, batch)["model"]
-
-
-def onnx_latencies(paths: dict[str, str | Path], input_size: int | dict[str, int], batch: int = 1,
-                   threads: int | None = None, rounds: int = 7, reps: int = 20) -> dict[str, float]:
-    """Median ms per call of each ONNX file at ``batch``, timed interleaved (see ``interleaved_latency``).
-
-    Comparing two files by separate measurements is unreliable on a shared machine: in one run FP32 timed
-    alone looked 2x slower than INT8, and 0.9x when the two were interleaved.
-    """
-    calls = {}
-    for name, path in paths.items():
-        size = input_size[name] if isinstance(input_size, dict) else input_size
-        sess = session(path, threads=threads)
-        x = np.random.default_rng(0).normal(size=(batch, 3, size, size)).astype(np.float32)
-        calls[name] = lambda s=sess, x=x: s.run(None, {"input": x})
-    return interleaved_latency(calls, rounds, reps)
-
-
-def interleaved_latency(fns: dict, rounds: int = 7, reps: int = 20) -> dict[str, float]:
-    """Median milliseconds per call of each ``fns[name]()``, the candidates interleaved round by round.
-
-    Interleaving puts every candidate under the same machine noise, so their ratio is fair.
-    """
-    for fn in fns.values():  # warm-up: first calls allocate
-        fn()
-        fn()
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                fn()
-            samples[name].append((time.perf_counter() - t0) * 1e3 / reps)
-    return {name: statistics.median(v) for name, v in samples.items()}

@@ -10,7 +10,8 @@ from torch.utils.data import DataLoader
 from ..io import atomic_path, write_json
 from ..macs import count_macs
 from ..train.checkpoint import model_from_checkpoint
-from .check import onnx_f1, onnx_latencies, onnx_latency, parity
+from ..latency.measure import onnx_latencies
+from .check import onnx_f1, parity
 from .onnx import export_onnx
 from .quantize import keep_int8, quantize_int8
 
@@ -46,7 +47,7 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
         checked = parity(model, staged, val_loader, tol, name=fp32)
     report = {"onnx": str(fp32), "bytes": fp32.stat().st_size, "macs": macs.macs, "params": macs.params,
               "parity": checked, "f1_fp32": onnx_f1(fp32, val_loader),
-              "ms_fp32_b1": onnx_latency(fp32, size), "int8": None}
+              "ms_fp32_b1": onnx_latencies({"fp32": fp32}, size)["fp32"].ms, "int8": None}
     if verbose:
         p = report["parity"]
         print(f"exported {fp32} ({report['bytes'] / 1e3:.0f} kB): parity on {p['images']} val images, max |diff| "
@@ -55,8 +56,9 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
     if int8:
         q = quantize_int8(fp32, out / Path(save_name).with_suffix(".int8.onnx"), calibration_loader(bundle))
         ms = onnx_latencies({"fp32": fp32, "int8": q}, size)  # side by side: separate timings mislead
-        report.update(f1_int8=onnx_f1(q, val_loader), ms_fp32_b1=ms["fp32"], ms_int8_b1=ms["int8"])
-        keep, why = keep_int8(report["f1_fp32"], report["f1_int8"], report["ms_fp32_b1"], report["ms_int8_b1"])
+        report.update(f1_int8=onnx_f1(q, val_loader), ms_fp32_b1=ms["fp32"].ms, ms_int8_b1=ms["int8"].ms,
+                      latency_spread={k: round(t.spread, 4) for k, t in ms.items()})
+        keep, why = keep_int8(report["f1_fp32"], report["f1_int8"], ms["fp32"], ms["int8"])
         report.update(int8_kept=keep, int8_reason=why, int8=str(q) if keep else None)
         if not keep:
             q.unlink()

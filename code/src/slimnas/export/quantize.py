@@ -14,6 +14,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from ..io import atomic_path
+from ..latency.measure import Timing
 from .check import batches
 
 
@@ -37,12 +38,17 @@ def quantize_int8(fp32: str | Path, out: str | Path, calibration_loader, n_image
     return Path(out)
 
 
-def keep_int8(f1_fp32: float, f1_int8: float, ms_fp32: float, ms_int8: float, max_f1_drop: float = 0.01) -> tuple[bool, str]:
-    """INT8 stays only when it is faster and loses at most ``max_f1_drop`` macro-F1."""
-    if ms_int8 >= ms_fp32:
-        return False, f"INT8 is not faster ({ms_int8:.3f} ms vs FP32 {ms_fp32:.3f} ms)"
+def keep_int8(f1_fp32: float, f1_int8: float, fp32: Timing, int8: Timing, max_f1_drop: float = 0.01) -> tuple[bool, str]:
+    """INT8 stays only when it is faster by more than the timing's spread and loses at most ``max_f1_drop`` macro-F1.
+
+    ``fp32`` and ``int8`` must come from one interleaved measurement (slimnas.latency.measure).
+    """
+    timed = (f"{int8.ms:.3f} ms vs FP32 {fp32.ms:.3f} ms, interleaved over {fp32.rounds} rounds, "
+             f"spread ±{max(fp32.spread, int8.spread) / 2:.1%}")
+    if int8.ms * (1 + max(fp32.spread, int8.spread) / 2) >= fp32.ms:
+        return False, f"INT8 is not clearly faster ({timed})"
     if f1_fp32 - f1_int8 > max_f1_drop:
         return False, f"INT8 loses {f1_fp32 - f1_int8:.3f} macro-F1 (> {max_f1_drop})"
-    return True, f"INT8 {ms_fp32 / ms_int8:.2f}x faster, F1 {f1_int8 - f1_fp32:+.4f}"
+    return True, f"INT8 {fp32.ms / int8.ms:.2f}x faster ({timed}), F1 {f1_int8 - f1_fp32:+.4f}"
 
 

@@ -23,6 +23,7 @@ from ..errors import ConfigError
 from ..io import write_yaml
 from ..macs import count_macs
 from ..model import build_model
+from ..latency.table import LatencyTable
 from ..train.loop import TrainConfig, fit, seed_everything
 from .pruning import DominancePruner
 from .score import competition_score
@@ -33,14 +34,17 @@ from .space import SearchSpace
 class Budget:
     max_macs: float | None = 20e6  # the competition's gate: candidates above 2e7 MACs never train
     max_params: float | None = None
+    max_latency_ms: float | None = None  # predicted on the deployment runtime
 
-    def violations(self, macs: float, params: float) -> dict[str, float]:
+    def violations(self, macs: float, params: float, latency_ms: float | None = None) -> dict[str, float]:
         """Relative excess per limit (> 0 means over budget), as Optuna constraint values."""
         out = {}
         if self.max_macs:
             out["macs"] = macs / self.max_macs - 1.0
         if self.max_params:
             out["params"] = params / self.max_params - 1.0
+        if self.max_latency_ms and latency_ms is not None:
+            out["latency"] = latency_ms / self.max_latency_ms - 1.0
         return out
 
 
@@ -82,6 +86,8 @@ class Objective:
     f1_ref: float = 0.8342
     pruner: DominancePruner | None = dataclasses.field(default_factory=DominancePruner)
     convention: str = "aten"  # how MACs are counted, for the gate and the objective
+    cost: str = "macs"  # what the pareto mode minimises: macs | latency_ms
+    latency: LatencyTable | None = None  # predicts each candidate's latency on the deployment runtime
     prep_seconds: float = 0.0  # time spent decoding images (kept off the search's clock)
     _bundles: dict = dataclasses.field(default_factory=dict, repr=False)
 
@@ -95,10 +101,10 @@ class Objective:
         b = self._bundles[img_size]
         return b if not batch_size else dataclasses.replace(b, cfg=dataclasses.replace(b.cfg, batch_size=int(batch_size)))
 
-    def values(self, f1: float, macs: float):
+    def values(self, f1: float, attrs: dict):
         if self.mode == "score":
-            return competition_score(macs, f1, self.macs_ref, self.f1_ref)
-        return f1, macs
+            return competition_score(attrs["macs"], f1, self.macs_ref, self.f1_ref)
+        return f1, attrs[self.cost]
 
     def __call__(self, trial: optuna.Trial):
         t0 = time.perf_counter()
@@ -113,26 +119,44 @@ class Objective:
         except ConfigError as e:  # the space produced something unbuildable: a bug in the space, not the study
             trial.set_user_attr("fail_reason", str(e))
             raise
-        gate_ms = (time.perf_counter() - t0) * 1e3
         trial.set_user_attr("macs", report.macs)
         trial.set_user_attr("params", report.params)
+        latency_ms = self.predict_latency(net, model_cfg.input_size)
+        if latency_ms is not None:
+            trial.set_user_attr("latency_ms", round(latency_ms, 5))
+        gate_ms = (time.perf_counter() - t0) * 1e3
         trial.set_user_attr("gate_ms", round(gate_ms, 1))
-        violations = self.budget.violations(report.macs, report.params)
+        violations = self.budget.violations(report.macs, report.params, latency_ms)
         for key, v in violations.items():
             trial.set_constraint(key, v)
         if any(v > 0 for v in violations.values()):
             over = ", ".join(f"{k} {v:+.0%}" for k, v in violations.items() if v > 0)
             trial.set_user_attr("rejected", f"over budget ({over}); not trained")
-            return self.values(0.0, report.macs)  # infeasible: kept out of the front by its constraint
+            return self.values(0.0, trial.user_attrs)  # infeasible: kept out of the front by its constraint
         twin = self.twin(trial, model_dict, hparams)
         if twin is not None:  # the sampler proposed a candidate already trained: reuse its result
             for key in ("f1", "f1_curve", "epochs"):
                 if key in twin.user_attrs:
                     trial.set_user_attr(key, twin.user_attrs[key])
             trial.set_user_attr("duplicate_of", twin.number)
-            return self.values(twin.user_attrs["f1"], report.macs)
+            return self.values(twin.user_attrs["f1"], trial.user_attrs)
         trial.set_user_attr("hparams", hparams)
         return self._train(trial, net, model_cfg, model_dict, hparams, report, trial_dir, t0)
+
+    def predict_latency(self, net, input_size: int) -> float | None:
+        """ms on the deployment runtime from the latency table (new blocks are timed once, then cached);
+        ``None`` when no table is set, or the model's pieces cannot be exported alone."""
+        if self.latency is None:
+            return None
+        try:
+            with single_thread():
+                ms = self.latency.predict(net, input_size)["ms"]
+            self.latency.save()
+            return ms
+        except Exception as e:  # noqa: BLE001 - the latency is extra information unless it is the objective
+            if self.cost == "latency_ms" or self.budget.max_latency_ms:
+                raise ConfigError(f"cannot predict the latency of this candidate: {type(e).__name__}: {e}") from None
+            return None
 
     @staticmethod
     def twin(trial: optuna.Trial, model_dict: dict, hparams: dict) -> optuna.trial.FrozenTrial | None:
@@ -163,10 +187,12 @@ class Objective:
             if self.pruner is None:
                 return
             finished = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            rival = self.pruner.rival(finished, report.macs, epoch, row["val_f1"])
+            rival = self.pruner.rival(finished, trial.user_attrs[self.cost], epoch, row["val_f1"], self.cost)
             if rival is not None:
+                at = (f"{rival.user_attrs['macs'] / 1e6:.2f} M MACs" if self.cost == "macs"
+                      else f"{rival.user_attrs['latency_ms']:.3f} ms")
                 msg = (f"epoch {epoch}: F1 {row['val_f1']:.3f} dominated by trial {rival.number} "
-                       f"({rival.user_attrs['f1_curve'][epoch - 1]:.3f} at {rival.user_attrs['macs'] / 1e6:.2f} M MACs)")
+                       f"({rival.user_attrs['f1_curve'][epoch - 1]:.3f} at {at})")
                 trial.set_user_attr("pruned", msg)
                 raise optuna.TrialPruned(msg)
 
@@ -185,4 +211,4 @@ class Objective:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         trial.set_user_attr("f1", result.best_f1)
-        return self.values(result.best_f1, report.macs)
+        return self.values(result.best_f1, trial.user_attrs)

@@ -21,13 +21,16 @@ class DominancePruner:
     min_trials: int = 3  # finished, trained trials needed before anything is stopped
     margin: float = 0.02  # a rival must lead by this much F1
 
-    def rival(self, finished: Iterable[FrozenTrial], macs: float, epoch: int, f1: float) -> FrozenTrial | None:
-        """The finished trial that dominates (``macs``, ``f1`` at ``epoch``), or ``None`` to go on."""
+    def rival(self, finished: Iterable[FrozenTrial], cost: float, epoch: int, f1: float,
+              key: str = "macs") -> FrozenTrial | None:
+        """The finished trial that dominates (``cost``, ``f1`` at ``epoch``), or ``None`` to go on; ``key``
+        names the cost attribute (``macs`` or ``latency_ms``)."""
         if epoch < self.after_epoch:
             return None
         trained = [t for t in finished if t.state == TrialState.COMPLETE and len(t.user_attrs.get("f1_curve", ())) >= epoch]
         if len(trained) < self.min_trials:
             return None
         beaten = [t for t in trained
-                  if t.user_attrs["macs"] <= macs and t.user_attrs["f1_curve"][epoch - 1] >= f1 + self.margin]
-        return min(beaten, key=lambda t: t.user_attrs["macs"], default=None)
+                  if key in t.user_attrs and t.user_attrs[key] <= cost
+                  and t.user_attrs["f1_curve"][epoch - 1] >= f1 + self.margin]
+        return min(beaten, key=lambda t: t.user_attrs[key], default=None)

@@ -22,7 +22,7 @@ from .score import competition_score
 if TYPE_CHECKING:
     from .study import SearchConfig
 
-TRIAL_COLUMNS = ["trial", "state", "val_f1", "macs", "params", "epochs", "seconds", "gate_ms", "note"]
+TRIAL_COLUMNS = ["trial", "state", "val_f1", "macs", "latency_ms", "params", "epochs", "seconds", "gate_ms", "note"]
 
 
 def trained(study: optuna.Study) -> list[FrozenTrial]:
@@ -31,21 +31,22 @@ def trained(study: optuna.Study) -> list[FrozenTrial]:
             if "f1" in t.user_attrs and "rejected" not in t.user_attrs and "duplicate_of" not in t.user_attrs]
 
 
-def pareto_front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    """Trials no other trial beats on both F1 (higher) and MACs (lower), cheapest first."""
+def pareto_front(trials: Sequence[FrozenTrial], key: str = "macs") -> list[FrozenTrial]:
+    """Trials no other trial beats on both F1 (higher) and cost (lower: ``key`` is macs or latency_ms), cheapest first."""
+    trials = [t for t in trials if key in t.user_attrs]
     front = []
     for t in trials:
-        f1, macs = t.user_attrs["f1"], t.user_attrs["macs"]
-        if not any(o.user_attrs["f1"] >= f1 and o.user_attrs["macs"] <= macs
-                   and (o.user_attrs["f1"] > f1 or o.user_attrs["macs"] < macs) for o in trials):
+        f1, cost = t.user_attrs["f1"], t.user_attrs[key]
+        if not any(o.user_attrs["f1"] >= f1 and o.user_attrs[key] <= cost
+                   and (o.user_attrs["f1"] > f1 or o.user_attrs[key] < cost) for o in trials):
             front.append(t)
-    return sorted(front, key=lambda t: (t.user_attrs["macs"], -t.user_attrs["f1"]))
+    return sorted(front, key=lambda t: (t.user_attrs[key], -t.user_attrs["f1"]))
 
 
 def recommend(front: Sequence[FrozenTrial], cfg: "SearchConfig") -> FrozenTrial:
     if cfg.mode == "score":
         return min(front, key=lambda t: competition_score(t.user_attrs["macs"], t.user_attrs["f1"], cfg.macs_ref, cfg.f1_ref))
-    return max(front, key=lambda t: (t.user_attrs["f1"], -t.user_attrs["macs"]))
+    return max(front, key=lambda t: (t.user_attrs["f1"], -t.user_attrs[cfg.cost_key]))
 
 
 def trial_note(t: FrozenTrial) -> str:
@@ -57,15 +58,17 @@ def trial_note(t: FrozenTrial) -> str:
 
 def _row(t: FrozenTrial) -> list:
     a, note = t.user_attrs, trial_note(t)
-    return [t.number, t.state.name, a.get("f1", ""), a.get("macs", ""), a.get("params", ""), a.get("epochs", ""),
+    return [t.number, t.state.name, a.get("f1", ""), a.get("macs", ""), a.get("latency_ms", ""), a.get("params", ""),
+            a.get("epochs", ""),
             a.get("seconds", ""), a.get("gate_ms", ""), note]
 
 
 def format_table(front: Sequence[FrozenTrial], best: FrozenTrial | None) -> str:
-    lines = [f"{'trial':>5}  {'val F1':>7}  {'MACs (M)':>9}  {'params (k)':>10}  {'epochs':>6}  {'s':>6}"]
+    lines = [f"{'trial':>5}  {'val F1':>7}  {'MACs (M)':>9}  {'ORT ms':>7}  {'params (k)':>10}  {'epochs':>6}  {'s':>6}"]
     for t in front:
         a = t.user_attrs
-        lines.append(f"{t.number:>5}  {a['f1']:>7.4f}  {a['macs'] / 1e6:>9.3f}  {a['params'] / 1e3:>10.1f}  "
+        ms = f"{a['latency_ms']:>7.3f}" if "latency_ms" in a else f"{'–':>7}"
+        lines.append(f"{t.number:>5}  {a['f1']:>7.4f}  {a['macs'] / 1e6:>9.3f}  {ms}  {a['params'] / 1e3:>10.1f}  "
                      f"{a.get('epochs', 0):>6}  {a.get('seconds', 0):>6.0f}{'  <- recommended' if t is best else ''}")
     return "\n".join(lines)
 
@@ -85,10 +88,11 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
     done = trained(study)
     if not done:
         return None
-    front = pareto_front(done)
+    front = pareto_front(done, cfg.cost_key)
     best = recommend(front, cfg)
-    write_csv(out / "pareto.csv", ["trial", "val_f1", "macs", "params", "epochs", "seconds", "yaml"],
-              [[t.number, t.user_attrs["f1"], t.user_attrs["macs"], t.user_attrs["params"], t.user_attrs.get("epochs"),
+    write_csv(out / "pareto.csv", ["trial", "val_f1", "macs", "latency_ms", "params", "epochs", "seconds", "yaml"],
+              [[t.number, t.user_attrs["f1"], t.user_attrs["macs"], t.user_attrs.get("latency_ms"), t.user_attrs["params"],
+                t.user_attrs.get("epochs"),
                 t.user_attrs.get("seconds"), f"pareto/trial_{t.number:04d}.yaml"] for t in front])
     if (out / "pareto").exists():
         shutil.rmtree(out / "pareto")  # the front moves as trials arrive; stale members must go
@@ -100,10 +104,12 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
         f" --{k.replace('_', '-')} {v:.6g}" if isinstance(v, float) else f" --{k.replace('_', '-')} {v}"
         for k, v in hparams.items())
     write_json(out / "best.json", {"trial": best.number, "f1": best.user_attrs["f1"], "macs": best.user_attrs["macs"],
+                                   "latency_ms": best.user_attrs.get("latency_ms"), "objective": cfg.objective,
                                    "params": best.user_attrs["params"], "yaml": str(out / "best.yaml"),
                                    "train": hparams, "command": command})
-    plot_front_png(done, front, out / "pareto_front.png", cfg.max_macs, baselines)
-    _plotly(study, out)
+    limit = cfg.max_latency_ms if cfg.cost_key == "latency_ms" else cfg.max_macs
+    plot_front_png(done, front, out / "pareto_front.png", limit, baselines, key=cfg.cost_key)
+    _plotly(study, out, "MACs" if cfg.cost_key == "macs" else "ORT ms")
     print(format_table(front, best))
     print(f"recommended: trial {best.number} -> {out / 'best.yaml'} (and best.json)\nnext: {command}")
     return best
@@ -111,9 +117,11 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
 
 def plot_front_png(trials: Sequence[FrozenTrial], front: Sequence[FrozenTrial], path: Path,
                    max_macs: float | None = None, baselines: Sequence[dict] = (),
-                   marks: Sequence[tuple[float, str]] = ()) -> None:
-    """The front over all trained trials, baselines as squares, the MACs budget and ``marks`` (MACs, label)
-    as vertical lines."""
+                   marks: Sequence[tuple[float, str]] = (), key: str = "macs") -> None:
+    """The front over all trained trials, baselines as squares, the budget and ``marks`` (cost, label) as
+    vertical lines; ``key`` picks the x axis: ``macs`` (``max_macs`` the budget) or ``latency_ms``."""
+    scale, unit = (1e6, "MACs (millions, log scale)") if key == "macs" else (1.0, "ONNX Runtime ms per image (log scale)")
+    trials = [t for t in trials if key in t.user_attrs]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,23 +129,25 @@ def plot_front_png(trials: Sequence[FrozenTrial], front: Sequence[FrozenTrial], 
     from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    ax.scatter([t.user_attrs["macs"] / 1e6 for t in trials], [t.user_attrs["f1"] for t in trials],
+    ax.scatter([t.user_attrs[key] / scale for t in trials], [t.user_attrs["f1"] for t in trials],
                s=18, c="0.7", label="trained trials")
-    ax.plot([t.user_attrs["macs"] / 1e6 for t in front], [t.user_attrs["f1"] for t in front],
+    ax.plot([t.user_attrs[key] / scale for t in front], [t.user_attrs["f1"] for t in front],
             "o-", c="tab:red", ms=5, drawstyle="steps-post", label="Pareto front")
     for b in baselines:
-        ax.scatter([b["macs"] / 1e6], [b["f1"]], marker="s", s=40, zorder=3, label=b["name"])
+        if key in b:
+            ax.scatter([b[key] / scale], [b["f1"]], marker="s", s=40, zorder=3, label=b["name"])
     if max_macs:
-        ax.axvline(max_macs / 1e6, ls="--", c="0.4", lw=0.8, label=f"MACs budget {max_macs / 1e6:g} M")
-    for macs, label in marks:
-        ax.axvline(macs / 1e6, ls=":", c="tab:purple", lw=1.2, label=label)
+        shown = f"MACs budget {max_macs / 1e6:g} M" if key == "macs" else f"latency budget {max_macs:g} ms"
+        ax.axvline(max_macs / scale, ls="--", c="0.4", lw=0.8, label=shown)
+    for cost, label in marks:
+        ax.axvline(cost / scale, ls=":", c="tab:purple", lw=1.2, label=label)
     ax.set_xscale("log")
     plain = FuncFormatter(lambda v, _: f"{v:g}")  # 0.5, 1, 2, 5, 10 rather than 10^0
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: plain(v) if f"{v:.0e}"[0] in "25" else ""))
-    ax.set_xlabel("MACs (millions, log scale)")
+    ax.set_xlabel(unit)
     ax.set_ylabel("validation macro-F1")
-    ax.set_title("architecture search: macro-F1 vs MACs")
+    ax.set_title(f"architecture search: macro-F1 vs {'MACs' if key == 'macs' else 'measured latency'}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")  # the top-left corner (tiny and accurate) stays empty
     fig.tight_layout()
@@ -146,13 +156,13 @@ def plot_front_png(trials: Sequence[FrozenTrial], front: Sequence[FrozenTrial], 
     plt.close(fig)
 
 
-def _plotly(study: optuna.Study, out: Path) -> None:
+def _plotly(study: optuna.Study, out: Path, cost_name: str = "MACs") -> None:
     """Interactive plots; plotly.js is written once beside them so they open offline."""
     from optuna.visualization import plot_optimization_history, plot_pareto_front
 
     figs = {}
     if len(study.directions) == 2:
-        figs["pareto_front.html"] = plot_pareto_front(study, target_names=["val macro-F1", "MACs"])
+        figs["pareto_front.html"] = plot_pareto_front(study, target_names=["val macro-F1", cost_name])
         figs["history.html"] = plot_optimization_history(study, target=lambda t: t.values[0], target_name="val macro-F1")
     else:
         figs["history.html"] = plot_optimization_history(study, target_name="competition score (lower is better)")

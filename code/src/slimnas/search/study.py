@@ -33,6 +33,8 @@ from ..train.loop import TrainConfig
 from .objective import Budget, Objective
 from .pruning import DominancePruner
 from .report import trained, trial_note, write_report
+from ..latency.measure import Runtime
+from ..latency.table import LatencyTable
 from .space import load_search_space
 
 DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
@@ -54,6 +56,10 @@ class SearchConfig:
     max_macs: float | None = 20e6
     macs_convention: str | None = None  # aten | pytorch; None: pytorch in score mode (the competition's), else aten
     max_params: float | None = None
+    objective: str = "macs"  # the cost axis of the pareto mode: macs | latency (ms on the runtime below)
+    max_latency_ms: float | None = None  # gate on the predicted latency, like max_macs
+    latency_threads: int = 1  # the deployment runtime the latency is measured for (ONNX Runtime CPU)
+    latency_batch: int = 1
     macs_ref: float = 13_863_553
     f1_ref: float = 0.8342
     prune: bool = True
@@ -68,6 +74,11 @@ class SearchConfig:
         return Path(self.out) / self.study
 
     @property
+    def cost_key(self) -> str:
+        """The trial attribute the pareto mode minimises."""
+        return "latency_ms" if self.objective == "latency" else "macs"
+
+    @property
     def convention(self) -> str:
         """How MACs are counted (gate, objective, outputs): the competition counted with ptflops' pytorch backend."""
         return self.macs_convention or ("pytorch" if self.mode == "score" else "aten")
@@ -78,12 +89,19 @@ class SearchConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        for name in ("max_macs", "max_params", "timeout"):
+        for name in ("max_macs", "max_params", "timeout", "max_latency_ms"):
             v = getattr(self, name)
             if v is not None and not v > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (or left out for no limit), got {v:g}")
         if self.mode not in DIRECTIONS:
             raise ConfigError(f"unknown mode {self.mode!r} (use 'pareto' or 'score')")
+        if self.objective not in ("macs", "latency"):
+            raise ConfigError(f"unknown objective {self.objective!r} (use 'macs' or 'latency')")
+        if self.mode == "score" and self.objective != "macs":
+            raise ConfigError("--mode score is the competition's MACs score; use --objective latency with --mode pareto")
+        if self.latency_threads < 1 or self.latency_batch < 1:
+            raise ConfigError(f"--latency-threads and --latency-batch must be >= 1, got {self.latency_threads}, "
+                              f"{self.latency_batch}")
         if self.convention not in ("aten", "pytorch"):
             raise ConfigError(f"unknown MACs convention {self.convention!r} (use 'aten' or 'pytorch')")
         if not self.macs_ref > 0 or not 0 < self.f1_ref <= 1:
@@ -177,8 +195,9 @@ def make_objective(cfg: SearchConfig) -> Objective:
     pruner = DominancePruner(after_epoch=after) if cfg.prune else None
     return Objective(space=load_search_space(cfg.space), data_cfg=data_cfg,
                      train_cfg=TrainConfig(epochs=cfg.epochs, seed=cfg.seed, device=cfg.device, progress=False),
-                     out=cfg.run_dir, budget=Budget(cfg.max_macs, cfg.max_params), mode=cfg.mode,
-                     macs_ref=cfg.macs_ref, f1_ref=cfg.f1_ref, pruner=pruner, convention=cfg.convention)
+                     out=cfg.run_dir, budget=Budget(cfg.max_macs, cfg.max_params, cfg.max_latency_ms), mode=cfg.mode,
+                     macs_ref=cfg.macs_ref, f1_ref=cfg.f1_ref, pruner=pruner, convention=cfg.convention,
+                     cost=cfg.cost_key, latency=LatencyTable(Runtime(cfg.latency_threads, cfg.latency_batch)))
 
 
 class Deadline:
@@ -221,9 +240,10 @@ def log_trial(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
     """One line per finished trial (Optuna's own log lines are silenced: they print every parameter)."""
     a = t.user_attrs
     macs = f"{a['macs'] / 1e6:7.3f} M MACs" if "macs" in a else " " * 14
+    ms = f"{a['latency_ms']:7.3f} ms" if "latency_ms" in a else " " * 10
     f1 = f"F1 {a['f1']:.4f}" if "f1" in a else " " * 9
     note = trial_note(t)
-    print(f"trial {t.number:>4} {t.state.name:<8} {f1}  {macs}  {a.get('epochs', 0):>2} ep "
+    print(f"trial {t.number:>4} {t.state.name:<8} {f1}  {macs} {ms}  {a.get('epochs', 0):>2} ep "
           f"{a.get('seconds', 0):>6.1f} s  {note}", flush=True)
 
 
@@ -244,9 +264,12 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
     prepare_data(load_data_config(cfg.data))
     study = open_study(cfg)
     target = len(study.trials) + cfg.n_trials
-    budget = f"{cfg.max_macs:g} MACs ({cfg.convention} convention)" if cfg.max_macs else "none"
+    limits = ([f"{cfg.max_macs:g} MACs ({cfg.convention} convention)"] if cfg.max_macs else []) + \
+        ([f"{cfg.max_latency_ms:g} ms"] if cfg.max_latency_ms else [])
+    runtime = Runtime(cfg.latency_threads, cfg.latency_batch).describe()
     print(f"study {cfg.study!r}: {len(study.trials)} trials so far, adding {cfg.n_trials} on {cfg.n_workers} worker(s), "
-          f"{cfg.epochs} epochs each; budget {budget}"
+          f"{cfg.epochs} epochs each; F1 vs {'MACs' if cfg.objective == 'macs' else 'latency'} (latency predicted "
+          f"for {runtime}); budget {' and '.join(limits) or 'none'}"
           f"{f', {cfg.timeout:g} s' if cfg.timeout else ''} -> {cfg.run_dir}", flush=True)
     procs = [mp.get_context("spawn").Process(target=_worker_main, args=(cfg, w, target), name=f"slimnas-worker{w}")
              for w in range(1, cfg.n_workers)]
@@ -280,6 +303,11 @@ def nothing_trained(study: optuna.Study, cfg: SearchConfig) -> str:
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     where = f"see {cfg.run_dir / 'trials.csv'}"
     if rejected and len(rejected) == len(trials):
+        if cfg.max_latency_ms and any("latency" in t.user_attrs["rejected"] for t in rejected):
+            fastest = min(t.user_attrs.get("latency_ms", float("inf")) for t in rejected)
+            return (f"all {len(trials)} candidates were over the budget (--max-latency-ms {cfg.max_latency_ms:g}"
+                    f"{f', --max-macs {cfg.max_macs:g}' if cfg.max_macs else ''}; the fastest took {fastest:.3f} ms), "
+                    f"so none was trained: raise the budget or narrow the space ({where})")
         cheapest = min(t.user_attrs["macs"] for t in rejected)
         return (f"all {len(trials)} candidates were over the budget (--max-macs {cfg.max_macs:g}, {cfg.convention} "
                 f"MACs; the cheapest had {cheapest:,.0f}), so none was trained: raise --max-macs or narrow the "

@@ -1,0 +1,40 @@
+"""Profile a model on the deployment runtime: MACs and measured ONNX Runtime milliseconds, piece by piece.
+
+  python -m slimnas.latency baseline                      # a model YAML (path or packaged name)
+  python -m slimnas.latency runs/train/x/best.pt --batch 32
+  python -m slimnas.latency runs/demo/finetune/model.onnx  # per ONNX node, from ORT's profiler
+
+A YAML or checkpoint is cut into pieces (blocks), each timed alone (cached in the latency table); the
+whole model is then timed too, so the table shows how far the sum of pieces predicts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..runtime import run_cli
+from .measure import Runtime
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="model YAML (or packaged name), checkpoint (.pt) or ONNX file")
+    p.add_argument("--input-size", type=int, default=None, help="image size (default: the model's own, else 96)")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--provider", default="CPUExecutionProvider", help="ONNX Runtime execution provider")
+    a = p.parse_args()
+    if a.threads < 1 or a.batch < 1:
+        raise ConfigError(f"--threads and --batch must be >= 1, got {a.threads} and {a.batch}")
+    runtime = Runtime(a.threads, a.batch, a.provider)
+    from .profile import profile_model, profile_onnx
+
+    path = Path(a.model)
+    table = profile_onnx(path, runtime) if path.suffix == ".onnx" else profile_model(a.model, runtime, a.input_size)
+    print(table)
+
+
+if __name__ == "__main__":
+    run_cli(main)

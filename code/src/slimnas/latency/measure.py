@@ -1,0 +1,136 @@
+"""One way to time: candidates interleaved round by round, repeated until their ratios are stable.
+
+Every latency slimnas reports or acts on — the INT8 keep rule, the demo and compare tables, the
+decomposition report, the latency table of the search, the benches — comes from :func:`interleaved`.
+Timing two models one after the other is unreliable on a shared machine (one run kept INT8 as 1.57×
+faster, another measured the same model 1.15× slower): interleaving puts every candidate under the
+same noise, and the rounds go on until each candidate's ratio to the first has settled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """Where the deployed model runs: what every latency is measured (and cached) for."""
+
+    threads: int = 1
+    batch: int = 1
+    provider: str = "CPUExecutionProvider"
+
+    def __post_init__(self):
+        if self.threads < 1 or self.batch < 1:
+            raise ValueError(f"threads and batch must be >= 1, got {self.threads} and {self.batch}")
+
+    def describe(self) -> str:
+        ep = self.provider.replace("ExecutionProvider", "")
+        return f"ONNX Runtime {ort_version()} {ep}, {self.threads} thread{'s' * (self.threads > 1)}, batch {self.batch}"
+
+
+def ort_version() -> str:
+    import onnxruntime as ort
+
+    return ort.__version__
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    ms: float  # median milliseconds per call over the rounds
+    spread: float  # interquartile range over the rounds / median: how far to trust ``ms``
+    rounds: int
+
+    def as_dict(self) -> dict:
+        return {"ms": round(self.ms, 5), "spread": round(self.spread, 4), "rounds": self.rounds}
+
+
+def _iqr(values: Sequence[float]) -> float:
+    q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
+    return q3 - q1
+
+
+def interleaved(fns: dict[str, Callable[[], object]], min_rounds: int = 5, max_rounds: int = 40, tol: float = 0.02,
+                round_ms: float = 20.0, max_seconds: float | None = None) -> dict[str, Timing]:
+    """Time each ``fns[name]()``: every round calls each candidate ``reps`` times in turn.
+
+    ``reps`` is set once so a round of the slowest candidate lasts about ``round_ms``. After
+    ``min_rounds``, rounds stop when dropping the newest quarter of the rounds moves no candidate's median
+    ratio to the first candidate (nor, for one candidate, its median) by more than ``tol``, or after
+    ``max_rounds`` (or ``max_seconds``).
+    """
+    names = list(fns)
+    slowest = 0.0
+    for fn in fns.values():  # warm-up (first calls allocate and pick kernels), and the cost of one call
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        slowest = max(slowest, time.perf_counter() - t0)
+    reps = max(1, min(1000, math.ceil(round_ms / 1e3 / max(slowest, 1e-7))))
+    per_call: dict[str, list[float]] = {n: [] for n in names}
+    start = time.perf_counter()
+    for r in range(1, max_rounds + 1):
+        for name in names:
+            fn = fns[name]
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            per_call[name].append((time.perf_counter() - t0) * 1e3 / reps)
+        if r >= min_rounds and (_settled(per_call, names, tol) or
+                                (max_seconds is not None and time.perf_counter() - start > max_seconds)):
+            break
+    return {n: Timing(statistics.median(v), _iqr(v) / statistics.median(v), len(v)) for n, v in per_call.items()}
+
+
+def _settled(per_call: dict[str, list[float]], names: list[str], tol: float) -> bool:
+    n = len(per_call[names[0]])
+    older = n - max(1, n // 4)
+
+    def stable(series: list[float]) -> bool:
+        a, b = statistics.median(series[:older]), statistics.median(series)
+        return abs(a - b) <= tol * abs(b)
+
+    if len(names) == 1:
+        return stable(per_call[names[0]])
+    ref = per_call[names[0]]
+    return all(stable([x / y for x, y in zip(per_call[name], ref)]) for name in names[1:])
+
+
+def session(model: str | Path | bytes, runtime: Runtime):
+    """An ONNX Runtime session for ``runtime`` (ORT's own graph optimisations on, as deployed)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = runtime.threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if runtime.provider not in ort.get_available_providers():
+        raise RuntimeError(f"{runtime.provider} is not available in this onnxruntime "
+                           f"(available: {', '.join(ort.get_available_providers())})")
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts, providers=[runtime.provider])
+
+
+def session_call(sess, runtime: Runtime, shape: Sequence[int] | None = None) -> Callable[[], object]:
+    """One inference of ``sess`` on fixed random input (``shape`` without the batch: read from the model)."""
+    inp = sess.get_inputs()[0]
+    dims = list(shape) if shape is not None else [int(d) for d in inp.shape[1:]]
+    x = np.random.default_rng(0).normal(size=(runtime.batch, *dims)).astype(np.float32)
+    name = inp.name
+    return lambda: sess.run(None, {name: x})
+
+
+def onnx_latencies(paths: dict[str, str | Path], input_size: int | dict[str, int], runtime: Runtime = Runtime(),
+                   **kw) -> dict[str, Timing]:
+    """Each ONNX file (input N×3×S×S) at ``runtime``, timed interleaved in one loop."""
+    calls = {}
+    for name, path in paths.items():
+        size = input_size[name] if isinstance(input_size, dict) else input_size
+        calls[name] = session_call(session(path, runtime), runtime, (3, size, size))
+    return interleaved(calls, **kw)

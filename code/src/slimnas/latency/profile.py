@@ -1,0 +1,96 @@
+"""Per-piece (YAML, checkpoint) or per-node (ONNX) tables of MACs and measured ONNX Runtime milliseconds."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import torch.nn as nn
+
+from ..errors import ConfigError
+from ..macs import count_macs
+from .measure import Runtime, interleaved, session, session_call
+from .table import LatencyTable, onnx_bytes, piece_inputs
+
+TASK_CLASSES = 88  # the MVTec anomaly-classes task; a YAML alone does not say how many classes it has
+
+
+def load_model(spec: str, input_size: int | None) -> tuple[nn.Module, int]:
+    """A model (eval mode) and its input size from a checkpoint or a model YAML (path or packaged name)."""
+    if spec.endswith((".pt", ".pth")):
+        from ..train import model_from_checkpoint
+
+        model, ckpt = model_from_checkpoint(spec)
+        return model, input_size or int(ckpt["preprocessing"]["input_size"])
+    from ..model import build_model, load_model_config
+
+    cfg = load_model_config(spec)
+    model = build_model(dataclasses.replace(cfg, pretrained=False), num_classes=TASK_CLASSES)
+    return model.eval(), input_size or cfg.input_size or 96
+
+
+def profile_model(spec: str, runtime: Runtime, input_size: int | None = None,
+                  table: LatencyTable | None = None) -> str:
+    model, size = load_model(spec, input_size)
+    table = table or LatencyTable(runtime)
+    over = table.overhead()
+    rows = []
+    for name, piece, shape in piece_inputs(model, size):
+        macs = count_macs(piece, shape).macs if any(p.dim() > 1 for p in piece.parameters()) else 0
+        rows.append((name, type(piece).__name__, "x".join(map(str, shape)), macs, max(table.ms(piece, shape) - over, 0.0)))
+    table.save()
+    whole = measure_onnx(onnx_bytes(model, (3, size, size)), runtime)
+    predicted = over + sum(r[4] for r in rows)
+    total_macs = count_macs(model, size).macs
+    lines = [f"{spec} at {size} px on {runtime.describe()}; pieces timed alone, less one call's overhead "
+             f"({over:.4f} ms)", "",
+             "| piece | module | input | MACs | ms | share |", "|---|---|---|---:|---:|---:|"]
+    lines += [f"| {n} | {m} | {s} | {macs / 1e6:.3f} M | {ms:.4f} | {ms / max(predicted, 1e-9):.0%} |"
+              for n, m, s, macs, ms in rows]
+    lines += ["", f"whole model: {total_macs / 1e6:.3f} M MACs; measured {whole.ms:.4f} ms (spread ±{whole.spread / 2:.1%}), "
+                  f"predicted from the pieces {predicted:.4f} ms ({predicted / whole.ms - 1:+.1%})"]
+    return "\n".join(lines)
+
+
+def measure_onnx(model: str | Path | bytes, runtime: Runtime):
+    sess = session(model, runtime)
+    return interleaved({"m": session_call(sess, runtime)})["m"]
+
+
+def profile_onnx(path: Path, runtime: Runtime, runs: int = 200) -> str:
+    """Mean kernel time per node from ONNX Runtime's own profiler (after its graph fusions)."""
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise ConfigError(f"{path}: ONNX file not found")
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.enable_profiling = runtime.threads, True
+        opts.profile_file_prefix = os.path.join(tmp, "prof")
+        sess = ort.InferenceSession(str(path), opts, providers=[runtime.provider])
+        call = session_call(sess, runtime)
+        for _ in range(runs):
+            call()
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    per_node: dict[str, list[float]] = defaultdict(list)
+    ops = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            node = e["name"][: -len("_kernel_time")]
+            per_node[node].append(e["dur"] / 1e3)
+            ops[node] = e.get("args", {}).get("op_name", "?")
+    if not per_node:
+        raise ConfigError(f"{path}: ONNX Runtime's profiler recorded no node times")
+    # the first runs include warm-up: keep the median of each node
+    rows = sorted(((n, ops[n], statistics.median(v)) for n, v in per_node.items()), key=lambda r: -r[2])
+    total = sum(r[2] for r in rows)
+    lines = [f"{path} on {runtime.describe()}: median kernel time per node over {runs} runs (ORT profiler)", "",
+             "| node | op | ms | share |", "|---|---|---:|---:|"]
+    lines += [f"| {n} | {op} | {ms:.4f} | {ms / total:.0%} |" for n, op, ms in rows]
+    lines += ["", f"sum of kernels {total:.4f} ms; the whole call: {measure_onnx(path, runtime).ms:.4f} ms"]
+    return "\n".join(lines)

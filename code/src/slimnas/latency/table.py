@@ -1,0 +1,154 @@
+"""A latency lookup table of the deployment runtime, and the model latency it predicts.
+
+A model is cut into **pieces** (a slimnas YAML's blocks, a timm model's stages' blocks); each piece is
+exported alone to ONNX and timed with ONNX Runtime at its input shape (HALP, nn-Meter: latency is close
+to additive over blocks, while MACs are not a proxy for it). A piece's time is keyed by its structure
+(``repr``), input shape and the runtime (threads, batch, execution provider, ORT version, CPU), and
+cached in a JSON file, so a search measures each distinct block once.
+
+A piece timed alone pays one ``session.run`` of overhead that the whole model pays once:
+``predicted = overhead + Σ (piece − overhead)``, with the overhead timed on a one-op model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import platform
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ..io import write_json
+from .measure import Runtime, Timing, interleaved, ort_version, session, session_call
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def pieces(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The model as a chain of pieces: YAML entries (repeats split) or a timm model's children (stages split)."""
+    backbone = getattr(model, "backbone", None)
+    top = ([(f"backbone.{n}", m) for n, m in backbone.named_children()] if isinstance(backbone, nn.Sequential)
+           else list(model.named_children()))
+    out = []
+    for name, m in top:
+        if isinstance(m, nn.Sequential) and len(m) > 1:
+            out += [(f"{name}.{i}", b) for i, b in m.named_children()]
+        else:
+            out.append((name, m))
+    return out
+
+
+def piece_inputs(model: nn.Module, input_size: int, channels: int = 3) -> list[tuple[str, nn.Module, tuple]]:
+    """(name, piece, input shape without batch) for every piece the forward pass calls, in call order."""
+    shapes, order, hooks = {}, [], []
+    for name, m in pieces(model):
+        def hook(_m, args, name=name):
+            if name not in shapes and args and isinstance(args[0], torch.Tensor):
+                shapes[name] = tuple(args[0].shape[1:])
+                order.append(name)
+        hooks.append(m.register_forward_pre_hook(hook))
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, channels, input_size, input_size))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    named = dict(pieces(model))
+    return [(n, named[n], shapes[n]) for n in order]
+
+
+def onnx_bytes(module: nn.Module, shape: tuple) -> bytes:
+    """``module`` as an ONNX model for input 1×``shape`` (TorchScript exporter: ~0.1 s a piece, where the
+    dynamo exporter that ships models takes seconds; ORT's graph optimisations make the two run alike)."""
+    module = module.eval().cpu()
+    buf = io.BytesIO()
+    x = torch.zeros(1, *shape)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), buf, dynamo=False, opset_version=18, input_names=["input"],
+                          dynamic_axes={"input": {0: "batch"}})
+    return buf.getvalue()
+
+
+class LatencyTable:
+    """Measured milliseconds of model pieces on one runtime, cached in ``path`` (JSON)."""
+
+    def __init__(self, runtime: Runtime = Runtime(), path: str | Path | None = None):
+        self.runtime = runtime
+        self.path = Path(path) if path else default_path(runtime)
+        self.entries: dict[str, dict] = {}
+        if self.path.is_file():
+            try:
+                stored = json.loads(self.path.read_text())
+                if stored.get("context") == self.context():
+                    self.entries = stored["entries"]
+            except (ValueError, KeyError):
+                pass  # a damaged cache is only a cache: measure again
+        self._overhead: float | None = self.entries.get("__overhead__", {}).get("ms")
+
+    def context(self) -> dict:
+        return {"cpu": cpu_name(), "ort": ort_version(), "provider": self.runtime.provider,
+                "threads": self.runtime.threads, "batch": self.runtime.batch}
+
+    def save(self) -> None:
+        write_json(self.path, {"context": self.context(), "entries": self.entries})
+
+    @staticmethod
+    def key(module: nn.Module, shape: tuple) -> str:
+        return hashlib.sha1(f"{module!r}|{tuple(shape)}".encode()).hexdigest()[:20]
+
+    def overhead(self) -> float:
+        """ms of one ``session.run`` around (almost) nothing: what every piece timed alone pays once."""
+        if self._overhead is None:
+            t = self.time_alone(nn.ReLU(), (8, 8, 8))
+            self._overhead = t.ms
+            self.entries["__overhead__"] = {**t.as_dict(), "what": "ReLU 8x8x8"}
+        return self._overhead
+
+    def time_alone(self, module: nn.Module, shape: tuple) -> Timing:
+        sess = session(onnx_bytes(module, shape), self.runtime)
+        return interleaved({"piece": session_call(sess, self.runtime, shape)}, max_seconds=2.0)["piece"]
+
+    def ms(self, module: nn.Module, shape: tuple) -> float:
+        """The piece's time on the runtime, measured once and cached."""
+        k = self.key(module, shape)
+        if k not in self.entries:
+            t = self.time_alone(module, shape)
+            self.entries[k] = {**t.as_dict(), "what": f"{type(module).__name__} {'x'.join(map(str, shape))}"}
+        return self.entries[k]["ms"]
+
+    def predict(self, model: nn.Module, input_size: int, channels: int = 3) -> dict:
+        """{"ms": predicted model latency, "pieces": [(name, ms without the call overhead), ...]}."""
+        over = self.overhead()
+        rows = [(name, max(self.ms(m, shape) - over, 0.0)) for name, m, shape in piece_inputs(model, input_size, channels)]
+        return {"ms": over + sum(ms for _, ms in rows), "pieces": rows}
+
+
+def default_path(runtime: Runtime) -> Path:
+    cache = Path(os.environ.get("SLIMNAS_CACHE", Path.home() / ".cache" / "slimnas"))
+    ep = runtime.provider.replace("ExecutionProvider", "").lower()
+    cpu = hashlib.sha1(cpu_name().encode()).hexdigest()[:8]
+    return cache / "latency" / f"ort{ort_version()}-{ep}-t{runtime.threads}-b{runtime.batch}-{cpu}.json"
+
+
+def measure_model(model: nn.Module, input_size: int, runtime: Runtime = Runtime(), channels: int = 3) -> Timing:
+    """The whole model's latency on ``runtime``, exported the same way as the table's pieces."""
+    sess = session(onnx_bytes(model, (channels, input_size, input_size)), runtime)
+    return interleaved({"model": session_call(sess, runtime, (channels, input_size, input_size))})["model"]
