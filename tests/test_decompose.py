@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import pickle
 import re
 
@@ -157,6 +159,29 @@ def test_decompose_cli(checkpoint, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "model: MACs" in r.stdout and "next: slimnas finetune" in r.stdout
     assert {p.name for p in (tmp_path / "d").iterdir()} >= {"decomposed.pt", "rank_cfg.yaml", "report.csv"}
+
+
+def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_path):
+    r = run_script("decompose.py", "--weight", str(checkpoint), "--target-latency", "0.9", "--dst", str(tmp_path / "lat"))
+    assert r.returncode == 0, r.stderr
+    assert "measured on ONNX Runtime" in r.stdout and "1 thread, batch 1" in r.stdout
+    rows = list(csv.DictReader(open(tmp_path / "lat" / "report.csv")))
+    # the latency rule keeps only layers whose factorised form timed faster than the layer itself
+    assert rows and all(float(x["ms_after"]) < float(x["ms_before"]) for x in rows)
+    timing = json.loads((tmp_path / "lat" / "latency.json").read_text())
+    assert timing["before"]["ms"] > 0 and timing["after"]["rounds"] >= 5 and "slower" in timing
+
+    # every conv at full Tucker rank: three convs where there was one, and more MACs: measured slower
+    model, _ = model_from_checkpoint(checkpoint)
+    from slimnas.decompose.model import decomposable
+
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump({n: 1.0 for n, m in decomposable(model).items()
+                                                         if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1) and m.groups == 1}))
+    r = run_script("decompose.py", "--weight", str(checkpoint), "--rank_cfg", str(tmp_path / "full.yaml"),
+                   "--dst", str(tmp_path / "full"))
+    assert r.returncode == 0, r.stderr
+    assert "SLOWER than the source" in r.stdout and "warning: the decomposed model is SLOWER" in r.stderr
+    assert json.loads((tmp_path / "full" / "latency.json").read_text())["slower"] is True
 
 
 def test_resolve_spec_fraction_defaults():

@@ -159,7 +159,10 @@ def _decompose(layer: nn.Module, method: str, ranks: list[int], seed: int) -> nn
     if method == "tucker":
         from tensorly.decomposition import partial_tucker
 
-        (core, (u_out, u_in)), _ = partial_tucker(tl.tensor(w), rank=list(ranks), modes=[0, 1], init="svd", tol=1e-8)
+        # HOSVD start, then HOOI sweeps only while one still lowers the relative error by 0.1 %: on a
+        # 512x512x3x3 kernel 100 sweeps took 57 s and bought < 0.001 of relative error
+        (core, (u_out, u_in)), _ = partial_tucker(tl.tensor(w), rank=list(ranks), modes=[0, 1], init="svd",
+                                                  tol=1e-3, n_iter_max=10)
         weights = [u_in.T[:, :, None, None], core, u_out[:, :, None, None]]
     elif method == "cp":
         from tensorly.decomposition import parafac

@@ -239,8 +239,10 @@ def _budget_cfg(layers, sizes, fraction, conv_method, total, cost, flag: str, st
         order = [0] + sorted(range(1, len(opts)), key=lambda i: -opts[i][0])
         options[name], entries[name] = [opts[i] for i in order], [ents[i] for i in order]
     layer_total = sum(o[0][0] for o in options.values())
-    total = total or layer_total
-    fixed = max(total - layer_total, 0.0)
+    # Layers timed alone can add up to more than the whole model measured (each pays for cold inputs and
+    # weights): the budget is then a fraction of their sum, i.e. the savings are taken as proportional.
+    total = max(total or 0.0, layer_total)
+    fixed = total - layer_total
     target = fraction * total
     # Cap each layer's error so the budget is spread over many layers instead of wrecking a few; raise
     # the cap only as far as the target needs.
@@ -251,6 +253,10 @@ def _budget_cfg(layers, sizes, fraction, conv_method, total, cost, flag: str, st
         reached = fixed + sum(capped[n][i][0] for n, i in choice.items())
         if reached <= target:
             break
+        if cap == MAX_ERROR_STEPS[0]:
+            first = (capped, index, choice)
+    else:  # out of reach even with every layer wrecked: wreck none, save what the first cap allows (the caller says so)
+        (capped, index, choice), cap = first, MAX_ERROR_STEPS[0]
     if cap > MAX_ERROR_STEPS[0]:
         warnings.warn(f"{flag} {fraction:g} needs layers with relative error up to {cap:g}; expect a large "
                       f"accuracy drop before fine-tuning", stacklevel=2)

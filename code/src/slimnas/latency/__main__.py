@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..runtime import run_cli
+from ..cli import run_cli
 from .measure import Runtime
 
 

@@ -7,7 +7,11 @@ to additive over blocks, while MACs are not a proxy for it). A piece's time is k
 cached in a JSON file, so a search measures each distinct block once.
 
 A piece timed alone pays one ``session.run`` of overhead that the whole model pays once:
-``predicted = overhead + Σ (piece − overhead)``, with the overhead timed on a one-op model.
+``raw = overhead + Σ (piece − overhead)``, with the overhead timed on a one-op model. Pieces alone
+still run a little slower than inside a model (their inputs and weights start cold), so
+:meth:`LatencyTable.calibrate` times a few whole models on the runtime and fits
+``predicted = overhead + a·Σ (piece − overhead) + b·pieces`` by least squares (nn-Meter learns its
+predictors from measurements the same way); the fit is stored with the table.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def pieces(model: nn.Module) -> list[tuple[str, nn.Module]]:
            else list(model.named_children()))
     out = []
     for name, m in top:
-        if isinstance(m, nn.Sequential) and len(m) > 1:
+        if type(m) is nn.Sequential and len(m) > 1:  # repeats / stages; blocks like ConvBNAct stay whole
             out += [(f"{name}.{i}", b) for i, b in m.named_children()]
         else:
             out.append((name, m))
@@ -118,8 +122,8 @@ class LatencyTable:
         """ms of one ``session.run`` around (almost) nothing: what every piece timed alone pays once."""
         if self._overhead is None:
             t = self.time_alone(nn.ReLU(), (8, 8, 8))
-            self._overhead = t.ms
             self.entries["__overhead__"] = {**t.as_dict(), "what": "ReLU 8x8x8"}
+            self._overhead = self.entries["__overhead__"]["ms"]  # as stored, so a reloaded table predicts the same
         return self._overhead
 
     def time_alone(self, module: nn.Module, shape: tuple) -> Timing:
@@ -135,10 +139,30 @@ class LatencyTable:
         return self.entries[k]["ms"]
 
     def predict(self, model: nn.Module, input_size: int, channels: int = 3) -> dict:
-        """{"ms": predicted model latency, "pieces": [(name, ms without the call overhead), ...]}."""
+        """{"ms": predicted latency, "raw": the uncalibrated sum, "pieces": [(name, ms less the call overhead)]}."""
         over = self.overhead()
         rows = [(name, max(self.ms(m, shape) - over, 0.0)) for name, m, shape in piece_inputs(model, input_size, channels)]
-        return {"ms": over + sum(ms for _, ms in rows), "pieces": rows}
+        total = sum(ms for _, ms in rows)
+        a, b = self.entries.get("__calibration__", {}).get("fit", (1.0, 0.0))
+        return {"ms": over + a * total + b * len(rows), "raw": over + total, "pieces": rows}
+
+    @property
+    def calibrated(self) -> bool:
+        return "__calibration__" in self.entries
+
+    def calibrate(self, models: list[tuple[nn.Module, int]]) -> dict:
+        """Time each whole model alone (warm, as deployed) and fit the prediction to them; returns the fit."""
+        import numpy as np
+
+        over = self.overhead()
+        x, y = [], []
+        for model, size in models:
+            p = self.predict(model, size)
+            x.append([p["raw"] - over, len(p["pieces"])])
+            y.append(measure_model(model, size, self.runtime).ms - over)
+        (a, b), *_ = np.linalg.lstsq(np.array(x), np.array(y), rcond=None)
+        self.entries["__calibration__"] = {"fit": [float(a), float(b)], "models": len(models)}
+        return self.entries["__calibration__"]
 
 
 def default_path(runtime: Runtime) -> Path:

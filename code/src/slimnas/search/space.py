@@ -168,6 +168,11 @@ class SearchSpace:
                    train=sections["train"], width_multiple=data.get("width_multiple", 1.0),
                    depth_multiple=data.get("depth_multiple", 1.0), name=data.get("name"), source=source)
 
+    def random_configs(self, n: int, seed: int = 0) -> list[ModelConfig]:
+        """``n`` architectures drawn uniformly at random (Optuna's RandomSampler), e.g. to calibrate a latency table."""
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        return [self.sample(study.ask())[0] for _ in range(n)]
+
     def sample(self, trial: optuna.Trial) -> tuple[ModelConfig, dict]:
         """An architecture (as a model config) and the training hyper-parameters for ``trial``."""
         stem = {k: suggest(trial, f"stem.{k}", v) for k, v in self.stem.items()}

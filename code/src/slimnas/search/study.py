@@ -29,12 +29,13 @@ from optuna.storages.journal import JournalFileBackend
 
 from ..data.config import load_data_config, prepare_data
 from ..errors import ConfigError, SlimnasError
-from ..train.loop import TrainConfig
-from .objective import Budget, Objective
-from .pruning import DominancePruner
-from .report import trained, trial_note, write_report
 from ..latency.measure import Runtime
 from ..latency.table import LatencyTable
+from ..model import build_model
+from ..train.loop import TrainConfig
+from .objective import Budget, Objective, single_thread
+from .pruning import DominancePruner
+from .report import trained, trial_note, write_report
 from .space import load_search_space
 
 DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
@@ -262,6 +263,8 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
     cfg.check()
     load_search_space(cfg.space)  # fail on a bad space before any process starts or any data is made
     prepare_data(load_data_config(cfg.data))
+    if cfg.objective == "latency" or cfg.max_latency_ms:
+        calibrate_latency(cfg)
     study = open_study(cfg)
     target = len(study.trials) + cfg.n_trials
     limits = ([f"{cfg.max_macs:g} MACs ({cfg.convention} convention)"] if cfg.max_macs else []) + \
@@ -290,6 +293,24 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
     if not trained(study):
         raise SearchError(nothing_trained(study, cfg))
     return study
+
+
+def calibrate_latency(cfg: SearchConfig, n_models: int = 8) -> None:
+    """Fit the latency table to whole models of the space on the runtime, once per runtime and CPU
+    (outside the search's clock: the latency drives the search, so it must be calibrated first)."""
+    objective = make_objective(cfg)
+    table = objective.latency
+    if table.calibrated:
+        return
+    t0 = time.perf_counter()
+    print(f"latency: calibrating the table for {table.runtime.describe()} on {n_models} random models "
+          f"(once; cached in {table.path})", flush=True)
+    configs = objective.space.random_configs(n_models, seed=cfg.seed + 1000)
+    with single_thread():
+        fit = table.calibrate([(build_model(c, num_classes=len(objective.classes)).eval(), c.input_size) for c in configs])
+    table.save()
+    print(f"latency: calibrated in {time.perf_counter() - t0:.0f} s (ms = overhead + {fit['fit'][0]:.3f} x blocks "
+          f"+ {fit['fit'][1] * 1e3:.2f} us x pieces)", flush=True)
 
 
 class SearchError(SlimnasError):
