@@ -45,7 +45,10 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
     rows = {r["model"]: r for r in json.loads((out / "summary.json").read_text())}
     assert list(rows)[:3] == ["searched + trained", "decomposed", "fine-tuned FP32"]
     searched, decomposed, tuned = rows["searched + trained"], rows["decomposed"], rows["fine-tuned FP32"]
-    assert decomposed["macs"] < searched["macs"] and tuned["macs"] == decomposed["macs"]
+    # the demo decomposes for measured latency: on a tiny model no factorised layer may be faster, and then
+    # the model is kept whole, and the step says so
+    assert decomposed["macs"] <= searched["macs"] and tuned["macs"] == decomposed["macs"]
+    assert decomposed["macs"] < searched["macs"] or "no layer is decomposed: none is measured faster" in r.stderr
     for row in rows.values():
         assert 0 <= row["val_f1"] <= 1 and 0 <= row["test_f1"] <= 1 and row["bytes"] > 0 and row["ms_b1"] > 0
     table = (out / "summary.md").read_text()
