@@ -24,7 +24,17 @@ SECTIONS = {  # bench name -> title, in reading order
     "decompose_table": "Decomposition without fine-tuning",
     "deploy_latency": "Fine-tuned, exported, timed: torch eager vs ONNX Runtime FP32 / INT8",
     "synthetic_generation": "Synthetic data generation: one process vs one per core",
+    "latency_model": "Latency table: predicted vs measured ONNX Runtime latency",
+    "resnet_decompose": "Decomposition where it pays: timm resnet18 at 224 px",
 }
+
+
+def earlier_sections(path: Path) -> dict[str, str]:
+    """``## title`` -> body of an earlier RESULTS.md."""
+    if not path.is_file():
+        return {}
+    parts = path.read_text().split("\n## ")[1:]
+    return {p.split("\n", 1)[0].strip(): p.split("\n", 1)[1] if "\n" in p else "" for p in parts}
 
 
 def main() -> None:
@@ -33,18 +43,27 @@ def main() -> None:
     p.add_argument("--out", default="bench")
     a = p.parse_args()
     results, out = Path(a.results), Path(a.out)
-    missing = [n for n in SECTIONS if not (results / f"{n}.json").is_file()]
+    # a bench not re-run keeps the section of the previous report (its own date and command say when)
+    earlier = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
+    earlier_md = earlier_sections(out / "RESULTS.md")
+    missing = [n for n in SECTIONS if not (results / f"{n}.json").is_file()
+               and not (n in earlier and SECTIONS[n] in earlier_md)]
     if missing:
         raise ConfigError(f"{results}: no results for {missing}; run bench/run_all (or those benches) first")
     collected, lines = {}, ["# slimnas benchmark results", "",
                             f"Collected {machine()['date']} by `python bench/report.py`; `bench/run_all` re-runs "
-                            f"everything (about 70 minutes on 2 CPU cores). Each section names its own machine, date "
+                            f"everything (about 80 minutes on 2 CPU cores). Each section names its own machine, date "
                             f"and command.", ""]
     for name, title in SECTIONS.items():
-        collected[name] = json.loads((results / f"{name}.json").read_text())
-        md = (results / f"{name}.md").read_text()
-        lines += [f"## {title}", "", f"`{collected[name]['command']}`", "", md.strip(), ""]
-    shutil.copyfile(results / "search_front.png", out / "search_front.png")
+        if (results / f"{name}.json").is_file():
+            collected[name] = json.loads((results / f"{name}.json").read_text())
+            md = (results / f"{name}.md").read_text().strip()
+            lines += [f"## {title}", "", f"`{collected[name]['command']}`", "", md, ""]
+        else:
+            collected[name] = earlier[name]
+            lines += [f"## {title}", "", earlier_md[title].strip(), ""]
+    if (results / "search_front.png").is_file():
+        shutil.copyfile(results / "search_front.png", out / "search_front.png")
     write_json(out / "results.json", collected)
     write_text(out / "RESULTS.md", "\n".join(lines))
     print(f"wrote {out / 'results.json'}, {out / 'RESULTS.md'}, {out / 'search_front.png'}")

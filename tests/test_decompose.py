@@ -260,3 +260,25 @@ def test_resnet18_decomposes_exactly_at_full_rank():
         assert _rel(model(x), ref) <= 1e-3
     assert type(model.layer2[0].conv1) is nn.Sequential and apply_decomposition(
         build_model({"timm": "resnet18"}, num_classes=10), spec) is not None
+
+
+def test_factor_chains_add_no_unfused_work_in_onnx_runtime(checkpoint, tmp_path):
+    """conv → BN → act becomes 1×1 → k×k → 1×1 → BN → act: the BN folds and the act fuses into the last factor."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    from slimnas.export import export_onnx
+
+    r = decompose_checkpoint(checkpoint, tmp_path / "d", target_macs=0.6, verbose=False, runtime=None)
+    model, _ = model_from_checkpoint(r.checkpoint)
+    path = export_onnx(model, tmp_path / "m.onnx", 64)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    ops = collections.Counter(n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node)
+    assert not {"BatchNormalization", "Relu", "Clip"} & set(ops), ops
+    convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    assert ops["Conv"] + ops.get("FusedConv", 0) == convs

@@ -92,6 +92,13 @@ def main() -> None:
         models["fine-tuned INT8"] = Path(export["int8"])
     rows = compare(models, data_cfg, out / "summary")
     lines = [markdown(rows)]
+    by = {r["model"]: r for r in rows}
+    source, shipped = by["searched + trained"], by["fine-tuned FP32"]
+    if shipped["ms_b1"] >= source["ms_b1"]:  # fewer MACs that run slower are a regression: say it in the table
+        lines.append(f"\nNOT FASTER: the fine-tuned model runs {shipped['ms_b1']:.3f} ms against the searched "
+                     f"model's {source['ms_b1']:.3f} ms (ONNX Runtime, interleaved) at "
+                     f"{shipped['macs'] / source['macs']:.0%} of its MACs; ship the searched model, or decompose "
+                     f"with --target-latency")
     if export.get("int8_reason") and not export.get("int8"):
         lines.append(f"\nINT8 not kept: {export['int8_reason']}")
     answers, preds = dataset_root(data_cfg) / "test_labels.csv", out / "finetune" / "predictions.csv"

@@ -109,7 +109,7 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
                            metrics=metrics, decomposition=spec)
     cfg_path = write_yaml(out / "rank_cfg.yaml", spec)
     write_csv(out / "report.csv", REPORT_COLUMNS,
-              [[r[c] if c != "ranks" else " ".join(map(str, r[c])) for c in REPORT_COLUMNS] for r in rows])
+              [[r.get(c, "") if c != "ranks" else " ".join(map(str, r[c])) for c in REPORT_COLUMNS] for r in rows])
     result = DecomposeResult(path, Path(cfg_path), rows, before.macs, after.macs, before.params, after.params)
     if timed:
         result.ms_before, result.ms_after = timed["before"].ms, timed["after"].ms
