@@ -26,6 +26,7 @@ SECTIONS = {  # bench name -> title, in reading order
     "synthetic_generation": "Synthetic data generation: one process vs one per core",
     "latency_model": "Latency table: predicted vs measured ONNX Runtime latency",
     "resnet_decompose": "Decomposition where it pays: timm resnet18 at 224 px",
+    "decompose_accuracy": "A trained k×k model decomposed for latency and for MACs, fine-tuned",
 }
 
 
@@ -52,7 +53,7 @@ def main() -> None:
         raise ConfigError(f"{results}: no results for {missing}; run bench/run_all (or those benches) first")
     collected, lines = {}, ["# slimnas benchmark results", "",
                             f"Collected {machine()['date']} by `python bench/report.py`; `bench/run_all` re-runs "
-                            f"everything (about 80 minutes on 2 CPU cores). Each section names its own machine, date "
+                            f"everything (about 90 minutes on 2 CPU cores). Each section names its own machine, date "
                             f"and command.", ""]
     for name, title in SECTIONS.items():
         if (results / f"{name}.json").is_file():

@@ -6,7 +6,7 @@ whose output already exists is reused, so a second run only re-measures the fina
 starts over. The final table compares the searched, decomposed, fine-tuned and exported models, each
 as an ONNX file scored and timed with ONNX Runtime.
 
-  slimnas demo                        # ~7 minutes on 2 CPU cores, on the embedded synthetic data
+  slimnas demo                        # ~6 minutes on 2 idle CPU cores (data made once), on the embedded synthetic data
   slimnas demo --data mvtec --budget 1800 --epochs 30 --out runs/mvtec
 """
 
