@@ -160,8 +160,11 @@ class LatencyTable:
             p = self.predict(model, size)
             x.append([p["raw"] - over, len(p["pieces"])])
             y.append(measure_model(model, size, self.runtime).ms - over)
-        (a, b), *_ = np.linalg.lstsq(np.array(x), np.array(y), rcond=None)
-        self.entries["__calibration__"] = {"fit": [float(a), float(b)], "models": len(models)}
+        x, y = np.array(x), np.array(y)
+        (a, b), *_ = np.linalg.lstsq(x, y, rcond=None)
+        rms = lambda pred: float(np.sqrt(np.mean((pred - y) ** 2)))  # noqa: E731
+        self.entries["__calibration__"] = {"fit": [float(a), float(b)], "models": len(models),
+                                           "rms_ms": rms(x @ [a, b]), "raw_rms_ms": rms(x[:, 0])}
         return self.entries["__calibration__"]
 
 
