@@ -251,8 +251,11 @@ def test_resnet18_decomposes_exactly_at_full_rank():
     from slimnas.decompose import apply_decomposition
     from slimnas.decompose.model import decomposable, decompose_model
 
-    spec = resolve_spec(model, {n: 1.0 for n in decomposable(model)})
-    assert len(spec) == 21 and {e["method"] for e in spec.values()} == {"tucker", "svd"}
+    # every kind of layer it has (7×7 stem, 3×3 conv → BN pairs, strided 1×1 shortcuts, the linear head),
+    # leaving out the 256/512-channel 3×3 convs only to keep the test fast
+    spec = resolve_spec(model, {n: 1.0 for n in decomposable(model)
+                                if not n.startswith(("layer3", "layer4")) or "downsample" in n})
+    assert len(spec) == 13 and {e["method"] for e in spec.values()} == {"tucker", "svd"}
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         ref = model(x)
