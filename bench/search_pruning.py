@@ -41,7 +41,7 @@ def main() -> None:
     rows = []
     for prune in (False, True):
         cfg = SearchConfig(study=f"bench-prune-{'on' if prune else 'off'}", out=a.out, n_trials=a.n_trials,
-                           epochs=a.epochs, seed=a.seed, prune=prune)
+                           epochs=a.epochs, seed=a.seed, pruner="dominance" if prune else "none")
         shutil.rmtree(cfg.run_dir, ignore_errors=True)
         t0 = time.perf_counter()
         study = run_search(cfg)

@@ -17,7 +17,7 @@ from conftest import REPO, TINY_SPACE, run_script
 from slimnas.errors import ConfigError
 from slimnas.model import build_model
 from slimnas.modules import list_modules
-from slimnas.search import DominancePruner, SearchConfig, SearchSpace, competition_score, load_search_space, run_search
+from slimnas.search import DominancePruner, RungPruner, SearchConfig, SearchSpace, competition_score, load_search_space, run_search
 from slimnas.search import objective as objective_mod
 from slimnas.search import open_study
 from slimnas.search.study import SearchError
@@ -100,6 +100,37 @@ def test_pruner_stops_only_dominated_trials():
     assert p.rival(finished, 0.5e6, 2, 0.1) is None  # nothing cheaper to compare with
     assert p.rival(finished, 3e6, 1, 0.0) is None  # too early
     assert DominancePruner(min_trials=4).rival(finished, 3e6, 2, 0.0) is None  # too little evidence
+
+
+def test_rungs_divide_the_epochs_by_the_reduction_factor():
+    p = RungPruner(reduction=3, min_epochs=2)
+    assert p.rungs(30) == [2, 4, 10] and p.rungs(12) == [2, 4] and p.rungs(9) == [3] and p.rungs(4) == [2]
+    assert p.rungs(2) == [] and RungPruner(reduction=2, min_epochs=1).rungs(8) == [1, 2, 4]
+
+
+def test_rung_pruner_keeps_the_top_third_by_non_dominated_rank():
+    rivals = [_done(1e6, [0.1, 0.5, 0.5]), _done(2e6, [0.3, 0.2, 0.3]), _done(4e6, [0.6, 0.1, 0.8]),
+              _done(3e6, [0.2, 0.2, 0.2])]
+    p = RungPruner(reduction=3, min_epochs=2)  # rungs of a 6-epoch trial: [2]
+    # (F1 so far, MACs) at epoch 2: front 0 is 1e6 (0.5) and 4e6 (0.6); 5 trials -> only the first goes on
+    why = p.verdict(rivals, 5e6, [0.1, 0.4], epochs=6)
+    assert why.startswith("rung at epoch 2: F1 0.400 ranks 3 of 5") and "top 1 go on" in why
+    assert p.verdict(rivals, 0.5e6, [0.7, 0.65], epochs=6) is None  # dominates every rival
+    assert p.verdict(rivals, 5e6, [0.1], epochs=6) is None and p.verdict(rivals, 5e6, [0.1, 0.1, 0.1], epochs=6) is None
+    assert "ranks 2 of 2" in p.verdict(rivals[:1], 5e6, [0.0, 0.0], epochs=6)  # fewer than 3: only the best goes on
+    assert p.verdict([], 5e6, [0.0, 0.0], epochs=6) is None  # the first to reach a rung always goes on
+    # a twin of an earlier trial is not a second rival, and trials that never reached the rung do not count
+    twin = create_trial(state=TrialState.COMPLETE, values=[0.9, 1e5], user_attrs={"macs": 1e5, "f1_curve": [0.9, 0.9],
+                                                                                    "duplicate_of": 0})
+    assert p.verdict([_done(1e6, [0.2]), twin], 5e6, [0.0, 0.0], epochs=6) is None
+
+
+def test_promotion_order_ranks_fronts_then_spread():
+    from slimnas.search.pruning import non_dominated_fronts, promotion_order
+
+    pts = [(0.5, 1.0), (0.3, 2.0), (0.6, 4.0), (0.2, 3.0), (0.55, 2.0)]
+    assert non_dominated_fronts(pts) == [[0, 2, 4], [1], [3]]
+    assert promotion_order(pts) == [2, 0, 4, 1, 3]  # ends of front 0 first (higher F1 first), then its middle
 
 
 # ------------------------------------------------------------------------------------------ the search
@@ -243,6 +274,49 @@ def test_pruned_trials_stop_early(tmp_path, tiny_space_yaml, tiny_data_yaml, mon
     assert pruned, [t.state for t in study.trials]
     for t in pruned:
         assert t.user_attrs["epochs"] == 1 and "dominated by trial" in t.user_attrs["pruned"]
+
+
+def test_asha_stops_trials_at_rungs(tmp_path, tiny_space_yaml, tiny_data_yaml, monkeypatch):
+    from slimnas.search import study as study_mod
+
+    real = study_mod.make_objective
+
+    def eager(c):  # a rung after epoch 1 of 2, so the tiny search gets one
+        obj = real(c)
+        obj.pruner = RungPruner(reduction=3, min_epochs=1)
+        return obj
+
+    monkeypatch.setattr(study_mod, "make_objective", eager)
+    cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, n_trials=6, epochs=2)
+    assert cfg.pruner == "asha"
+    study = run_search(cfg)
+    states = [t.state for t in study.trials]
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states, states
+    for t in study.trials:
+        if t.state == TrialState.PRUNED:
+            assert t.user_attrs["epochs"] == 1 and t.user_attrs["pruned"].startswith("rung at epoch 1")
+    first = min((t for t in study.trials if "f1_curve" in t.user_attrs), key=lambda t: t.number)
+    assert first.state == TrialState.COMPLETE  # the first to reach the rung goes on
+    assert {r["note"] for r in _trials_csv(cfg) if r["state"] == "PRUNED"} <= {t.user_attrs["pruned"] for t in study.trials
+                                                                                if "pruned" in t.user_attrs}
+
+
+def test_a_budget_in_steps_sets_the_epochs_from_the_data(tmp_path, tiny_space_yaml, tiny_data_yaml):
+    from slimnas.data.config import build_data, load_data_config
+    from slimnas.search.study import make_objective
+
+    data = load_data_config(tiny_data_yaml)
+    per_epoch = len(build_data(data).train) // data.batch_size  # full batches: the loader drops the rest
+    assert per_epoch >= 1
+    for steps, epochs in ((1, 1), (per_epoch, 1), (per_epoch + 1, 2), (7 * per_epoch, 7)):
+        cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, steps=steps, epochs=99)
+        assert cfg.trial_epochs(data) == epochs
+        assert make_objective(cfg).train_cfg.epochs == epochs
+    assert _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, epochs=5).trial_epochs(data) == 5
+    with pytest.raises(ConfigError, match="--steps must be an integer >= 1"):
+        _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, steps=0).check()
+    with pytest.raises(ConfigError, match="unknown pruner 'sha'"):
+        _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, pruner="sha").check()
 
 
 def test_two_workers_share_one_study(tmp_path, tiny_space_yaml, tiny_data_yaml):

@@ -10,7 +10,7 @@ import yaml
 
 from conftest import TINY_MODEL, run_script
 from slimnas.data.config import build_data, load_data_config
-from slimnas.errors import CheckpointError
+from slimnas.errors import CheckpointError, SlimnasError
 from slimnas.model import build_model
 from slimnas.train import TrainConfig, TrainingDiverged, load_checkpoint, model_from_checkpoint, train
 from slimnas.train.metrics import confusion_matrix, macro_f1
@@ -37,6 +37,9 @@ def test_train_writes_everything_and_reloads_exactly(tmp_path, tiny_model_yaml, 
     assert result.best_f1 == pytest.approx(max(float(r["val_f1"]) for r in rows), abs=1e-5)
     results = json.loads((out / "results.json").read_text())
     assert results["macs"] > 0 and results["epochs"] == 2
+    from slimnas.train.evaluate import checkpoint_f1  # the synthetic data ships test answers: best.pt is scored on them
+
+    assert results["test_f1"] == pytest.approx(checkpoint_f1(out / "best.pt", tiny_data_yaml, "test"))
     cm = list(csv.reader(open(out / "confusion_matrix.csv")))
     assert len(cm) == 89 and len(cm[0]) == 89
 
@@ -84,6 +87,76 @@ def test_resume_continues_where_it_stopped(tmp_path, tiny_model_yaml, tiny_data_
     result = train(tiny_model_yaml, tiny_data_yaml, out, cfg, resume=out / "last.pt", verbose=False)
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2] and result.epochs_run == 2
+
+
+def test_ema_weights_are_the_ones_scored_and_resume(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    from slimnas.train.evaluate import checkpoint_f1
+
+    out = tmp_path / "run"
+    cfg = TrainConfig(**{**FAST, "epochs": 1, "ema_decay": 0.9, "threads": 1})
+    train(tiny_model_yaml, tiny_data_yaml, out, cfg, verbose=False)
+    last = load_checkpoint(out / "last.pt")
+    raw, averaged = last["train_state"]["model"], last["state_dict"]
+    assert any(not torch.equal(raw[k], averaged[k]) for k in raw if raw[k].is_floating_point())
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    # what metrics.csv reports is the averaged model, as saved
+    assert checkpoint_f1(out / "last.pt", tiny_data_yaml, "val") == pytest.approx(float(rows[-1]["val_f1"]), abs=1e-5)
+    result = train(tiny_model_yaml, tiny_data_yaml, out, TrainConfig(**{**FAST, "ema_decay": 0.9, "threads": 1}),
+                   resume=out / "last.pt", verbose=False)
+    assert result.epochs_run == 2
+    with pytest.raises(SlimnasError, match="trained with weight EMA; resume it with the same ema_decay"):
+        train(tiny_model_yaml, tiny_data_yaml, out, TrainConfig(**{**FAST, "epochs": 3}), resume=out / "last.pt",
+              verbose=False)
+    with pytest.raises(SlimnasError, match=r"ema_decay must be in \[0, 1\)"):
+        train(tiny_model_yaml, tiny_data_yaml, tmp_path / "bad", TrainConfig(**{**FAST, "ema_decay": 1.0}), verbose=False)
+
+
+def test_distillation_from_a_teacher(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    teacher = tmp_path / "teacher"
+    train(tiny_model_yaml, tiny_data_yaml, teacher, TrainConfig(**{**FAST, "epochs": 1, "threads": 1}), verbose=False)
+    plain = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "plain", TrainConfig(**{**FAST, "epochs": 1, "threads": 1}),
+                  verbose=False)
+    kd = TrainConfig(**{**FAST, "epochs": 1, "threads": 1, "teacher": str(teacher / "best.pt"), "kd_alpha": 0.9})
+    taught = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "taught", kd, verbose=False)
+    a, b = load_checkpoint(plain.out / "best.pt")["state_dict"], load_checkpoint(taught.out / "best.pt")["state_dict"]
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # same seed and data: only the teacher's term differs
+    recorded = json.loads((taught.out / "results.json").read_text())["train"]
+    assert recorded["teacher"] == str(teacher / "best.pt") and recorded["kd_alpha"] == 0.9
+    with pytest.raises(CheckpointError, match="nope.pt: checkpoint not found"):
+        train(tiny_model_yaml, tiny_data_yaml, tmp_path / "x", TrainConfig(**{**FAST, "teacher": str(tmp_path / "nope.pt")}),
+              verbose=False)
+    with pytest.raises(SlimnasError, match="0 <= kd_alpha <= 1"):
+        train(tiny_model_yaml, tiny_data_yaml, tmp_path / "x", TrainConfig(**{**FAST, "kd_alpha": 2.0}), verbose=False)
+
+
+def test_a_teacher_at_another_size_sees_the_batch_resized(tmp_path):
+    from types import SimpleNamespace
+
+    from slimnas.errors import ConfigError
+    from slimnas.train.losses import distillation_loss, teacher_loss
+
+    seen = []
+
+    class Teacher(torch.nn.Module):
+        def forward(self, x):
+            seen.append(tuple(x.shape))
+            return torch.zeros(len(x), 3)
+
+    loss = distillation_loss(Teacher(), alpha=1.0, temperature=2.0, teacher_size=48)
+    student = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
+    value = loss(student, torch.randn(2, 3, 32, 32), torch.tensor([0, 1]), torch.nn.CrossEntropyLoss())
+    assert seen == [(2, 3, 48, 48)] and value.item() >= 0
+    # a teacher whose labels differ from the data's is refused with both counts named
+    net = build_model(TINY_MODEL, num_classes=2)
+    from slimnas.train import save_checkpoint
+    pre = {"input_size": 32, "resize": "resize", "mean": [0.5] * 3, "std": [0.5] * 3, "invariant_to": []}
+    save_checkpoint(tmp_path / "t.pt", net, TINY_MODEL, ["a", "b"], pre)
+    data = SimpleNamespace(classes=["a", "b", "c"], cfg=SimpleNamespace(preprocessing=pre))
+    with pytest.raises(ConfigError, match="its 2 classes differ from the data's 3"):
+        teacher_loss(tmp_path / "t.pt", data, torch.device("cpu"))
+    data = SimpleNamespace(classes=["a", "b"], cfg=SimpleNamespace(preprocessing={**pre, "mean": [0.4] * 3}))
+    with pytest.raises(ConfigError, match="trained with another mean"):
+        teacher_loss(tmp_path / "t.pt", data, torch.device("cpu"))
 
 
 def test_nan_loss_is_a_clear_error(tmp_path, tiny_model_yaml, tiny_data_yaml):
@@ -139,6 +212,9 @@ def test_train_cli(tmp_path, tiny_model_yaml, tiny_data_yaml):
     assert (tmp_path / "run" / "best.pt").is_file()
     r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tmp_path / "nope.yaml"))
     assert r.returncode == 2 and "nope.yaml: file not found" in r.stderr
+    r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml), "--dst",
+                   str(tmp_path / "kd"), "--teacher", str(tmp_path / "missing.pt"), "--no-progress")
+    assert r.returncode == 2 and "missing.pt: checkpoint not found" in r.stderr and not (tmp_path / "kd").exists()
 
 
 @pytest.mark.parametrize("script", ["train.py", "tune_architecture.py", "decompose.py", "finetune_inference.py"])

@@ -34,6 +34,9 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     p.add_argument("--n-workers", type=int, default=d.n_workers, help="worker processes on this machine (default: 1)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs per trial (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="train a trial for this many optimisation steps instead of --epochs (the epochs follow from "
+                        "the data's size and batch: small datasets get more)")
     p.add_argument("--sampler", choices=["tpe", "nsga2"], default=d.sampler)
     p.add_argument("--mode", choices=["pareto", "score"], default=d.mode,
                    help="pareto: maximise F1 and minimise MACs; score: minimise MACs/MACs_ref + F1 term")
@@ -52,9 +55,14 @@ def main() -> None:
     p.add_argument("--latency-batch", type=int, default=d.latency_batch, help="batch size the model runs at (default 1)")
     p.add_argument("--macs-ref", type=float, default=d.macs_ref, help="score mode reference MACs")
     p.add_argument("--f1-ref", type=float, default=d.f1_ref, help="score mode reference F1")
-    p.add_argument("--no-prune", action="store_true", help="train every feasible trial for all epochs")
+    p.add_argument("--pruner", choices=["asha", "dominance", "none"], default=d.pruner,
+                   help="asha: successive halving, a trial goes on at each rung (epochs/3^k) only if it ranks in the "
+                        "top third on (F1, cost); dominance: stop a trial a finished one beats at the same epoch; "
+                        "none: train every feasible trial for all epochs (default: %(default)s)")
+    p.add_argument("--reduction", type=int, default=d.reduction, help="asha: 1 in this many trials goes on at a rung")
+    p.add_argument("--no-prune", action="store_true", help="same as --pruner none")
     p.add_argument("--prune-after", type=int, default=None,
-                   help="first epoch a trial may be stopped (default: a quarter of --epochs, at least 2)")
+                   help="dominance: first epoch a trial may be stopped (default: a quarter of --epochs, at least 2)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--heartbeat", type=int, default=d.heartbeat,
@@ -63,9 +71,9 @@ def main() -> None:
     p.add_argument("--retries", type=int, default=d.retries, help="reruns of a trial lost with its worker")
     a = p.parse_args()
     cfg = SearchConfig(space=a.space, data=a.data, study=a.study, out=a.out, storage=a.storage, n_trials=a.n_trials,
-                       timeout=a.timeout, n_workers=a.n_workers, epochs=a.epochs, sampler=a.sampler, mode=a.mode,
+                       timeout=a.timeout, n_workers=a.n_workers, epochs=a.epochs, steps=a.steps, sampler=a.sampler, mode=a.mode,
                        max_macs=a.max_macs, macs_convention=a.macs_convention, max_params=a.max_params, macs_ref=a.macs_ref, f1_ref=a.f1_ref,
-                       prune=not a.no_prune, prune_after=a.prune_after, seed=a.seed, device=a.device,
+                       pruner='none' if a.no_prune else a.pruner, reduction=a.reduction, prune_after=a.prune_after, seed=a.seed, device=a.device,
                        heartbeat=a.heartbeat, retries=a.retries, objective=a.objective,
                        max_latency_ms=a.max_latency_ms, latency_threads=a.latency_threads, latency_batch=a.latency_batch)
     run_search(cfg)

@@ -4,6 +4,7 @@ With no arguments it trains the tiny baseline on the embedded synthetic MVTec lo
 
   slimnas train --model my.yaml --data mvtec --dst runs/train/mine
   slimnas train --resume runs/train/mine      # same model, data and settings as the run started with
+  slimnas train --model runs/search/best.yaml --teacher runs/train/baseline/best.pt   # distil from a bigger model
 """
 
 import argparse
@@ -16,7 +17,8 @@ from ..train import TrainConfig, increment_path, resume_training, train
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
 DEFAULT_DATA = "synthetic"
-HPARAMS = ("epochs", "lr", "weight_decay", "optimizer", "warmup_epochs", "seed")
+HPARAMS = ("epochs", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "seed", "teacher", "kd_alpha",
+           "kd_temperature")
 
 
 def main() -> None:
@@ -36,7 +38,13 @@ def main() -> None:
     p.add_argument("--weight-decay", type=float, default=None, help=f"default {d.weight_decay}")
     p.add_argument("--optimizer", choices=["adamw", "sgd"], default=None, help=f"default {d.optimizer}")
     p.add_argument("--warmup-epochs", type=float, default=None, help=f"default {d.warmup_epochs}")
+    p.add_argument("--ema-decay", type=float, default=None,
+                   help=f"weight EMA decay; validation and best.pt use the averaged weights (0: off; default {d.ema_decay:g})")
     p.add_argument("--seed", type=int, default=None, help=f"default {d.seed}")
+    p.add_argument("--teacher", default=None, help="a checkpoint (best.pt) trained on the same labels to distil from")
+    p.add_argument("--kd-alpha", type=float, default=None,
+                   help=f"weight of the teacher's outputs in the loss (default {d.kd_alpha:g})")
+    p.add_argument("--kd-temperature", type=float, default=None, help=f"distillation temperature (default {d.kd_temperature:g})")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads (default 0: time 1 against one per core on this model now, keep the faster)")

@@ -205,14 +205,18 @@ class DataBundle:
         return train, val
 
 
-def build_data(cfg: DataConfig) -> DataBundle:
-    """List, split and (optionally) cache the dataset described by ``cfg``."""
+def split_source(cfg: DataConfig) -> tuple[Source, list[int], list[int]]:
+    """The listing and its (train, val) indices, without decoding an image."""
     source = list_source(cfg.kind if cfg.kind != "synthetic" else "dacon_csv", dataset_root(cfg), cfg.skip_bad_images)
     labels = [y for _, y in source.train]
     if cfg.n_folds:
-        train_idx, val_idx = stratified_kfold(labels, cfg.n_folds, cfg.fold, cfg.seed)
-    else:
-        train_idx, val_idx = stratified_split(labels, cfg.val_fraction, cfg.seed)
+        return source, *stratified_kfold(labels, cfg.n_folds, cfg.fold, cfg.seed)
+    return source, *stratified_split(labels, cfg.val_fraction, cfg.seed)
+
+
+def build_data(cfg: DataConfig) -> DataBundle:
+    """List, split and (optionally) cache the dataset described by ``cfg``."""
+    source, train_idx, val_idx = split_source(cfg)
     train_tf, eval_tf = build_transforms(cfg.augment, cfg.mean, cfg.std, cfg.source, cfg.seed)
     common = {"size": cfg.img_size, "resize_mode": cfg.resize, "cache": cfg.cache_images, "skip_bad": cfg.skip_bad_images}
     train = ImageDataset([source.train[i] for i in train_idx], transform=train_tf, desc="train images", **common)

@@ -25,7 +25,7 @@ from ..macs import count_macs
 from ..model import build_model
 from ..latency.table import LatencyTable
 from ..train.loop import TrainConfig, fit, seed_everything
-from .pruning import DominancePruner
+from .pruning import DominancePruner, RungPruner
 from .score import competition_score
 from .space import SearchSpace
 
@@ -84,7 +84,7 @@ class Objective:
     mode: str = "pareto"  # pareto: (max F1, min MACs) | score: min competition score
     macs_ref: float = 13_863_553
     f1_ref: float = 0.8342
-    pruner: DominancePruner | None = dataclasses.field(default_factory=DominancePruner)
+    pruner: RungPruner | DominancePruner | None = dataclasses.field(default_factory=RungPruner)
     convention: str = "aten"  # how MACs are counted, for the gate and the objective
     cost: str = "macs"  # what the pareto mode minimises: macs | latency_ms
     latency: LatencyTable | None = None  # predicts each candidate's latency on the deployment runtime
@@ -186,15 +186,11 @@ class Objective:
             trial.set_user_attr("epochs", epoch)
             if self.pruner is None:
                 return
-            finished = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            rival = self.pruner.rival(finished, trial.user_attrs[self.cost], epoch, row["val_f1"], self.cost)
-            if rival is not None:
-                at = (f"{rival.user_attrs['macs'] / 1e6:.2f} M MACs" if self.cost == "macs"
-                      else f"{rival.user_attrs['latency_ms']:.3f} ms")
-                msg = (f"epoch {epoch}: F1 {row['val_f1']:.3f} dominated by trial {rival.number} "
-                       f"({rival.user_attrs['f1_curve'][epoch - 1]:.3f} at {at})")
-                trial.set_user_attr("pruned", msg)
-                raise optuna.TrialPruned(msg)
+            others = [t for t in trial.study.get_trials(deepcopy=False) if t.number != trial.number]
+            why = self.pruner.verdict(others, trial.user_attrs[self.cost], curve, tcfg.epochs, self.cost)
+            if why is not None:
+                trial.set_user_attr("pruned", why)
+                raise optuna.TrialPruned(why)
 
         try:
             result = fit(net, bundle, tcfg, trial_dir, model_dict, on_epoch=on_epoch, verbose=False,

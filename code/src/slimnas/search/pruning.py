@@ -1,18 +1,29 @@
-"""Stopping weak trials early in a multi-objective (F1 vs MACs) study.
+"""Stopping weak trials early in a multi-objective (F1 vs cost) study.
 
 Optuna's pruners need ``trial.report``, which multi-objective studies refuse. Here each trial records its
-validation F1 after every epoch (user attr ``f1_curve``); at epoch ``k`` a running trial stops when a
-finished trial with no more MACs had a clearly higher F1 at the same epoch. That trial already dominates
-it at equal training, so the runner is very unlikely to reach the Pareto front. The same rule serves the
-single-objective competition score, which improves with lower MACs and higher F1.
+validation F1 after every epoch (user attr ``f1_curve``), and a pruner reads the curves of the other trials:
+
+- :class:`RungPruner` (the default): asynchronous successive halving (ASHA, Li et al. 2020) made
+  two-objective. Rungs sit at ``epochs / η^k``; a trial reaching a rung goes on only if it is in the top
+  ``1/η`` of every trial that reached that rung, ranked by non-dominated sorting on (F1 so far, cost) and,
+  within a front, by crowding distance (NSGA-II), so the front's ends and spread go on first. Weak
+  candidates stop after a few epochs and the saved time goes to more candidates and to longer training
+  of the promising ones.
+- :class:`DominancePruner`: at epoch ``k`` a running trial stops when a finished trial with no more cost
+  had a clearly higher F1 at the same epoch. It stops fewer trials, so each one is trained longer.
+
+Both serve the single-objective competition score too (it improves with lower MACs and higher F1).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
+
+PRUNERS = ("asha", "dominance", "none")
 
 
 @dataclass(frozen=True)
@@ -34,3 +45,85 @@ class DominancePruner:
                   if key in t.user_attrs and t.user_attrs[key] <= cost
                   and t.user_attrs["f1_curve"][epoch - 1] >= f1 + self.margin]
         return min(beaten, key=lambda t: t.user_attrs[key], default=None)
+
+    def verdict(self, others: Sequence[FrozenTrial], cost: float, curve: Sequence[float], epochs: int,
+                key: str = "macs") -> str | None:
+        """Why the trial with per-epoch F1 ``curve`` and ``cost`` should stop now, or ``None`` to go on."""
+        epoch = len(curve)
+        rival = self.rival(others, cost, epoch, curve[-1], key)
+        if rival is None:
+            return None
+        at = f"{rival.user_attrs['macs'] / 1e6:.2f} M MACs" if key == "macs" else f"{rival.user_attrs[key]:.3f} ms"
+        return (f"epoch {epoch}: F1 {curve[-1]:.3f} dominated by trial {rival.number} "
+                f"({rival.user_attrs['f1_curve'][epoch - 1]:.3f} at {at})")
+
+
+@dataclass(frozen=True)
+class RungPruner:
+    reduction: int = 3  # η: a third of the trials at a rung go on to the next
+    min_epochs: int = 2  # the first rung is never earlier than this (F1 after one warm-up epoch is noise)
+
+    def rungs(self, epochs: int) -> list[int]:
+        """The epochs at which a trial of ``epochs`` epochs is ranked (ascending; the last one is not a rung)."""
+        out, k = set(), 1
+        while (rung := math.ceil(epochs / self.reduction ** k)) >= self.min_epochs and rung < epochs:
+            out.add(rung)
+            if rung == self.min_epochs:
+                break
+            k += 1
+        return sorted(out)
+
+    def verdict(self, others: Sequence[FrozenTrial], cost: float, curve: Sequence[float], epochs: int,
+                key: str = "macs") -> str | None:
+        epoch = len(curve)
+        if epoch not in self.rungs(epochs):
+            return None
+        # every other trial that got this far, whatever its state now (running, stopped or finished)
+        rivals = [(max(t.user_attrs["f1_curve"][:epoch]), t.user_attrs[key]) for t in others
+                  if key in t.user_attrs and len(t.user_attrs.get("f1_curve", ())) >= epoch
+                  and "duplicate_of" not in t.user_attrs]  # a re-proposed candidate is not a second rival
+        points = [(max(curve), cost), *rivals]
+        order = promotion_order(points)
+        keep = max(1, len(points) // self.reduction)
+        place = order.index(0) + 1
+        if place <= keep:
+            return None
+        return (f"rung at epoch {epoch}: F1 {max(curve):.3f} ranks {place} of {len(points)} on (F1, "
+                f"{'MACs' if key == 'macs' else 'latency'}); the top {keep} go on")
+
+
+def promotion_order(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of (F1, cost) ``points``, best first: by non-dominated front, then by crowding distance within
+    a front (the ends first, so the cheapest and the most accurate go on), then by F1."""
+    fronts = non_dominated_fronts(points)
+    order = []
+    for front in fronts:
+        crowd = crowding(points, front)
+        order += sorted(front, key=lambda i: (-crowd[i], -points[i][0], points[i][1], i))
+    return order
+
+
+def non_dominated_fronts(points: Sequence[tuple[float, float]]) -> list[list[int]]:
+    """Indices of ``points`` (F1 higher is better, cost lower is better) split into successive Pareto fronts."""
+    def dominates(a, b):
+        return a[0] >= b[0] and a[1] <= b[1] and a != b
+
+    left, fronts = list(range(len(points))), []
+    while left:
+        front = [i for i in left if not any(dominates(points[j], points[i]) for j in left)]
+        fronts.append(front)
+        left = [i for i in left if i not in front]
+    return fronts
+
+
+def crowding(points: Sequence[tuple[float, float]], front: Sequence[int]) -> dict[int, float]:
+    """NSGA-II crowding distance of each index in ``front`` (the two ends of each objective: infinite)."""
+    dist = {i: 0.0 for i in front}
+    for axis in (0, 1):
+        ranked = sorted(front, key=lambda i: points[i][axis])
+        span = points[ranked[-1]][axis] - points[ranked[0]][axis]
+        dist[ranked[0]] = dist[ranked[-1]] = math.inf
+        for lo, mid, hi in zip(ranked, ranked[1:], ranked[2:]):
+            if span > 0:
+                dist[mid] += (points[hi][axis] - points[lo][axis]) / span
+    return dist

@@ -27,14 +27,14 @@ import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
-from ..data.config import load_data_config, prepare_data
+from ..data.config import load_data_config, prepare_data, split_source
 from ..errors import ConfigError, SlimnasError
 from ..latency.measure import Runtime
 from ..latency.table import LatencyTable
 from ..model import build_model
 from ..train.loop import TrainConfig
 from .objective import Budget, Objective, single_thread
-from .pruning import DominancePruner
+from .pruning import PRUNERS, DominancePruner, RungPruner
 from .report import trained, trial_note, write_report
 from .space import load_search_space
 
@@ -52,6 +52,7 @@ class SearchConfig:
     timeout: float | None = None  # seconds, per worker
     n_workers: int = 1
     epochs: int = 8
+    steps: int | None = None  # optimisation steps of a fully trained trial instead of epochs (small data gets more epochs)
     sampler: str = "tpe"  # tpe | nsga2
     mode: str = "pareto"  # pareto | score
     max_macs: float | None = 20e6
@@ -63,8 +64,9 @@ class SearchConfig:
     latency_batch: int = 1
     macs_ref: float = 13_863_553
     f1_ref: float = 0.8342
-    prune: bool = True
-    prune_after: int | None = None  # None: a quarter of the epochs, at least 2 (earlier F1 is mostly noise)
+    pruner: str = "asha"  # asha: successive halving by non-dominated rank | dominance | none (see search.pruning)
+    reduction: int = 3  # asha: a third of the trials at each rung go on
+    prune_after: int | None = None  # dominance: first epoch a trial may stop (None: a quarter of the epochs, >= 2)
     seed: int = 0
     device: str = "auto"
     heartbeat: int = 30  # seconds between a running trial's heartbeats (database storages); 0: off
@@ -73,6 +75,14 @@ class SearchConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.out) / self.study
+
+    def trial_epochs(self, data_cfg) -> int:
+        """Epochs of a fully trained trial: ``epochs``, or enough epochs of the data's train split for ``steps``."""
+        if not self.steps:
+            return self.epochs
+        _, train_idx, _ = split_source(data_cfg)
+        per_epoch = max(1, len(train_idx) // data_cfg.batch_size)  # the train loader drops the last partial batch
+        return max(1, math.ceil(self.steps / per_epoch))
 
     @property
     def cost_key(self) -> str:
@@ -90,10 +100,16 @@ class SearchConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1):
+            raise ConfigError(f"--steps must be an integer >= 1, got {self.steps!r}")
         for name in ("max_macs", "max_params", "timeout", "max_latency_ms"):
             v = getattr(self, name)
             if v is not None and not v > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (or left out for no limit), got {v:g}")
+        if self.pruner not in PRUNERS:
+            raise ConfigError(f"unknown pruner {self.pruner!r} (use {', '.join(PRUNERS)})")
+        if isinstance(self.reduction, bool) or not isinstance(self.reduction, int) or self.reduction < 2:
+            raise ConfigError(f"--reduction must be an integer >= 2, got {self.reduction!r}")
         if self.mode not in DIRECTIONS:
             raise ConfigError(f"unknown mode {self.mode!r} (use 'pareto' or 'score')")
         if self.objective not in ("macs", "latency"):
@@ -192,10 +208,12 @@ def open_study(cfg: SearchConfig, worker: int = 0) -> optuna.Study:
 
 def make_objective(cfg: SearchConfig) -> Objective:
     data_cfg = load_data_config(cfg.data)
-    after = cfg.prune_after or max(2, math.ceil(cfg.epochs / 4))
-    pruner = DominancePruner(after_epoch=after) if cfg.prune else None
+    epochs = cfg.trial_epochs(data_cfg)
+    pruner = {"asha": RungPruner(cfg.reduction),
+              "dominance": DominancePruner(after_epoch=cfg.prune_after or max(2, math.ceil(epochs / 4))),
+              "none": None}[cfg.pruner]
     return Objective(space=load_search_space(cfg.space), data_cfg=data_cfg,
-                     train_cfg=TrainConfig(epochs=cfg.epochs, seed=cfg.seed, device=cfg.device, progress=False),
+                     train_cfg=TrainConfig(epochs=epochs, seed=cfg.seed, device=cfg.device, progress=False),
                      out=cfg.run_dir, budget=Budget(cfg.max_macs, cfg.max_params, cfg.max_latency_ms), mode=cfg.mode,
                      macs_ref=cfg.macs_ref, f1_ref=cfg.f1_ref, pruner=pruner, convention=cfg.convention,
                      cost=cfg.cost_key, latency=LatencyTable(Runtime(cfg.latency_threads, cfg.latency_batch)))
@@ -262,7 +280,9 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
     optuna.logging.set_verbosity(logging.WARNING)
     cfg.check()
     load_search_space(cfg.space)  # fail on a bad space before any process starts or any data is made
-    prepare_data(load_data_config(cfg.data))
+    data_cfg = load_data_config(cfg.data)
+    prepare_data(data_cfg)
+    epochs = cfg.trial_epochs(data_cfg)
     if cfg.objective == "latency" or cfg.max_latency_ms:
         calibrate_latency(cfg)
     study = open_study(cfg)
@@ -271,7 +291,9 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
         ([f"{cfg.max_latency_ms:g} ms"] if cfg.max_latency_ms else [])
     runtime = Runtime(cfg.latency_threads, cfg.latency_batch).describe()
     print(f"study {cfg.study!r}: {len(study.trials)} trials so far, adding {cfg.n_trials} on {cfg.n_workers} worker(s), "
-          f"{cfg.epochs} epochs each; F1 vs {'MACs' if cfg.objective == 'macs' else 'latency'} (latency predicted "
+          f"{epochs} epochs each{f' ({cfg.steps} steps)' if cfg.steps else ''}"
+          f"{f', stopped at rungs {RungPruner(cfg.reduction).rungs(epochs)} unless in the top 1/{cfg.reduction}' if cfg.pruner == 'asha' else ''}"
+          f"; F1 vs {'MACs' if cfg.objective == 'macs' else 'latency'} (latency predicted "
           f"for {runtime}); budget {' and '.join(limits) or 'none'}"
           f"{f', {cfg.timeout:g} s' if cfg.timeout else ''} -> {cfg.run_dir}", flush=True)
     procs = [mp.get_context("spawn").Process(target=_worker_main, args=(cfg, w, target), name=f"slimnas-worker{w}")

@@ -8,10 +8,11 @@ from pathlib import Path
 from ..config import from_dict
 from ..data.config import DataConfig, build_data, load_data_config, prepare_data
 from ..errors import ConfigError
-from ..io import read_yaml, run_lock, write_yaml
+from ..io import read_yaml, run_lock, write_json, write_yaml
 from ..macs import count_macs
 from ..model import ModelConfig, build_model, check_model_config, layer_table, load_model_config
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from .evaluate import split_f1
 from .loop import TrainConfig, TrainingDiverged, TrainResult, check_train_config, fit, seed_everything
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "fit", "increment_path", "load_checkpoint",
@@ -64,10 +65,23 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
             write_yaml(out / "train.yaml", train_settings(cfg))
         result = fit(net, bundle, cfg, out, model_cfg.to_dict(), resume=resume,
                      metrics={"macs": macs.macs, "params": macs.params, "macs_convention": macs.convention})
+        test_f1 = score_test_split(out, bundle)
     if verbose:
-        print(f"best val macro-F1 {result.best_f1:.4f} (epoch {result.best_epoch}) at {macs.macs / 1e6:.2f} M MACs, "
-              f"{macs.params / 1e3:.1f} k params, {result.seconds:.0f} s -> {out / 'best.pt'}")
+        tested = f", test macro-F1 {test_f1:.4f}" if test_f1 is not None else ""
+        print(f"best val macro-F1 {result.best_f1:.4f} (epoch {result.best_epoch}){tested} at {macs.macs / 1e6:.2f} M "
+              f"MACs, {macs.params / 1e3:.1f} k params, {result.seconds:.0f} s -> {out / 'best.pt'}")
     return result
+
+
+def score_test_split(out: Path, bundle) -> float | None:
+    """Macro-F1 of ``out/best.pt`` on the labelled test split, when the data has one (recorded in results.json
+    as ``test_f1``). Reported, never used to choose: the best epoch is picked on val."""
+    if bundle.labelled_test() is None:
+        return None
+    model, _ = model_from_checkpoint(out / "best.pt")
+    f1 = split_f1(model, bundle, "test")
+    write_json(out / "results.json", {**read_yaml(out / "results.json"), "test_f1": f1})  # JSON is YAML
+    return f1
 
 
 def train_settings(cfg: TrainConfig) -> dict:

@@ -7,16 +7,15 @@ Freeze modes (``--freeze``):
 - ``factors``: keep the decomposition's outer factors (the projections fitted by tensorly) fixed and
   train the cores, BN and the head, which recovers accuracy with the fewest free parameters.
 
-Distillation (Hinton et al. 2015): ``(1 - alpha) * CE(student, y) + alpha * T² * KL(teacher_T ‖ student_T)``.
+Distillation from a teacher checkpoint: see :func:`slimnas.train.losses.distillation_loss`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..data.config import DataConfig
 from ..errors import ConfigError
@@ -48,24 +47,6 @@ def freeze(model: nn.Module, mode: str, decomposition: dict | None) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def distillation_loss(teacher: nn.Module, alpha: float = 0.5, temperature: float = 4.0):
-    """A ``train_loss`` for :func:`fit` that mixes the data loss with the teacher's softened outputs."""
-    if not 0 <= alpha <= 1 or temperature <= 0:
-        raise ConfigError(f"distillation needs 0 <= alpha <= 1 and temperature > 0, got {alpha}, {temperature}")
-    teacher.eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-
-    def loss(model, x, y, criterion):
-        student = model(x)
-        with torch.no_grad():
-            target = F.softmax(teacher(x) / temperature, dim=1)
-        kd = F.kl_div(F.log_softmax(student / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
-        return (1 - alpha) * criterion(student, y) + alpha * kd
-
-    return loss
-
-
 def finetune(weight: str | Path, out: str | Path, data: str | Path | DataConfig | None = None,
              cfg: TrainConfig | None = None, teacher: str | Path | None = None, freeze_mode: str = "none",
              alpha: float = 0.5, temperature: float = 4.0, verbose: bool = True) -> dict:
@@ -75,21 +56,16 @@ def finetune(weight: str | Path, out: str | Path, data: str | Path | DataConfig 
     bundle = build_data_for(weight, data, ckpt)
     device = resolve_device(cfg.device)
     before = split_f1(model, bundle, "val", device)
-    train_loss = None
-    if teacher:
-        teacher_model, teacher_ckpt = model_from_checkpoint(teacher)
-        if teacher_ckpt["classes"] != ckpt["classes"]:
-            raise ConfigError(f"teacher {teacher}: its classes differ from the student's")
-        train_loss = distillation_loss(teacher_model.to(device), alpha, temperature)
+    cfg = dataclasses.replace(cfg, teacher=str(teacher) if teacher else None, kd_alpha=alpha, kd_temperature=temperature)
     seed_everything(cfg.seed)
     trainable = freeze(model, freeze_mode, ckpt.get("decomposition"))
     if verbose:
         print(f"fine-tuning {weight}: val macro-F1 before {before:.4f}; {trainable:,} trainable parameters "
-              f"(freeze {freeze_mode}){'; distilling from ' + str(teacher) if teacher else ''}")
+              f"(freeze {freeze_mode})")
     metrics = {k: v for k, v in ckpt.get("metrics", {}).items() if k in ("macs", "params", "macs_convention",
                                                                          "macs_undecomposed", "params_undecomposed")}
     result: TrainResult = fit(model, bundle, cfg, out, ckpt["model"], metrics={**metrics, "val_f1_before": before},
-                              verbose=verbose, train_loss=train_loss, decomposition=ckpt.get("decomposition"))
+                              verbose=verbose, decomposition=ckpt.get("decomposition"))
     if verbose:
         print(f"val macro-F1 {before:.4f} -> {result.best_f1:.4f} (epoch {result.best_epoch}) -> {Path(out) / 'best.pt'}")
     return {"f1_before": before, "f1_after": result.best_f1, "checkpoint": Path(out) / "best.pt", "bundle": bundle}

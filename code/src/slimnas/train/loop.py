@@ -18,12 +18,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 from timm.scheduler import CosineLRScheduler
+from timm.utils import ModelEmaV3
 from tqdm import tqdm
 
 from ..errors import SlimnasError
 from ..io import write_csv, write_json
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint
-from .losses import build_loss
+from .losses import build_loss, teacher_loss
 from .metrics import confusion_matrix, macro_f1, per_class
 from .threads import fastest_threads
 
@@ -42,6 +43,12 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     min_lr: float = 1e-5
     grad_clip: float | None = 5.0
+    # weight EMA (timm's ModelEmaV3 with its warm-up, so a short run averages over its last stretch); 0: off.
+    # Validation, the best checkpoint and the export use the averaged weights.
+    ema_decay: float = 0.0
+    teacher: str | None = None  # a checkpoint to distil from (same labels; any input size)
+    kd_alpha: float = 0.5  # weight of the teacher's softened outputs in the loss
+    kd_temperature: float = 4.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # CPU threads; 0: measure 1 against one per core on the model itself and keep the faster
@@ -53,6 +60,13 @@ def check_train_config(cfg: TrainConfig) -> None:
     """Refuse settings that cannot train, before any data is read."""
     if isinstance(cfg.epochs, bool) or not isinstance(cfg.epochs, int) or cfg.epochs < 1:
         raise SlimnasError(f"epochs must be an integer >= 1, got {cfg.epochs!r}")
+    if not 0 <= cfg.kd_alpha <= 1 or not cfg.kd_temperature > 0:
+        raise SlimnasError(f"distillation needs 0 <= kd_alpha <= 1 and kd_temperature > 0, got {cfg.kd_alpha}, "
+                           f"{cfg.kd_temperature}")
+    if cfg.teacher is not None:
+        load_checkpoint(cfg.teacher)  # a missing or unreadable teacher fails now, not after the data is made
+    if not 0 <= cfg.ema_decay < 1:
+        raise SlimnasError(f"ema_decay must be in [0, 1) (0: off), got {cfg.ema_decay!r}")
     if not cfg.lr > 0 or cfg.weight_decay < 0 or cfg.warmup_epochs < 0 or cfg.min_lr < 0:
         raise SlimnasError(f"need lr > 0 and weight_decay, warmup_epochs, min_lr >= 0; got lr {cfg.lr}, "
                            f"weight_decay {cfg.weight_decay}, warmup_epochs {cfg.warmup_epochs}, min_lr {cfg.min_lr}")
@@ -137,8 +151,8 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
         verbose: bool = True, train_loss: Callable | None = None, decomposition: dict | None = None) -> TrainResult:
     """Train ``model`` on ``data`` (a :class:`DataBundle`); see the module docstring for the files written.
 
-    ``train_loss(model, x, y, criterion)`` replaces the plain ``criterion(model(x), y)`` (distillation uses
-    it); ``decomposition`` is stored in the checkpoints of a decomposed model so they load again.
+    ``train_loss(model, x, y, criterion)`` replaces the plain ``criterion(model(x), y)``; by default it is
+    distillation from ``cfg.teacher`` when one is set. ``decomposition`` is stored in the checkpoints of a decomposed model so they load again.
     """
     out = Path(out)
     seed_everything(cfg.seed)
@@ -148,6 +162,10 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
     train_loader, val_loader = data.loaders()
     weight = data.class_weights().to(device) if data.cfg.class_weights else None
     criterion = build_loss(data.cfg.loss, weight, data.cfg.label_smoothing, data.cfg.focal_gamma).to(device)
+    if train_loss is None and cfg.teacher:
+        train_loss = teacher_loss(cfg.teacher, data, device, cfg.kd_alpha, cfg.kd_temperature)
+        if verbose:
+            print(f"distilling from {cfg.teacher} (kd_alpha {cfg.kd_alpha:g}, kd_temperature {cfg.kd_temperature:g})")
     optimizer = make_optimizer(model, cfg)
     steps_per_epoch = max(len(train_loader), 1)
     total = cfg.epochs * steps_per_epoch
@@ -160,6 +178,8 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     ckpt_common = {"model_cfg": model_cfg, "classes": data.classes, "preprocessing": data.cfg.preprocessing,
                    "decomposition": decomposition}
+    ema = ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay else None
+    scored = ema.module if ema else model  # the weights validated, checkpointed and exported
     history: list[dict] = []
     best_f1, best_epoch, start_epoch = -1.0, -1, 0
     if resume:
@@ -167,7 +187,12 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
         state = ckpt.get("train_state")
         if state is None:
             raise SlimnasError(f"{resume}: has no training state to resume from (use last.pt)")
-        load_weights(model, ckpt["state_dict"], str(resume))
+        if (ema is not None) != ("model" in state):
+            raise SlimnasError(f"{resume}: was trained {'with' if 'model' in state else 'without'} weight EMA; "
+                               f"resume it with the same ema_decay")
+        load_weights(model, state.get("model", ckpt["state_dict"]), str(resume))
+        if ema is not None:
+            load_weights(ema.module, ckpt["state_dict"], str(resume))
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best_f1, best_epoch, history = state["epoch"] + 1, state["best_f1"], state["best_epoch"], state["history"]
         print(f"resuming from {resume} at epoch {start_epoch}")
@@ -191,9 +216,11 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
             scaler.step(optimizer)
             scaler.update()
             scheduler.step_update(epoch * steps_per_epoch + step + 1)
+            if ema is not None:
+                ema.update(model, step=epoch * steps_per_epoch + step + 1)
             running, seen = running + loss.item() * len(y), seen + len(y)
             bar.set_postfix(loss=f"{running / seen:.3f}")
-        val_loss, y_true, y_pred = predict(model, val_loader, device, criterion)
+        val_loss, y_true, y_pred = predict(scored, val_loader, device, criterion)
         f1 = macro_f1(y_true, y_pred)
         row = {"epoch": epoch + 1, "train_loss": round(running / max(seen, 1), 5), "val_loss": round(val_loss, 5),
                "val_f1": round(f1, 5), "val_acc": round(float((y_true == y_pred).mean()), 5),
@@ -202,15 +229,18 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
         improved = f1 > best_f1
         if improved:
             best_f1, best_epoch = f1, epoch + 1
-            save_checkpoint(out / "best.pt", model, **ckpt_common,
+            save_checkpoint(out / "best.pt", scored, **ckpt_common,
                             metrics={**(metrics or {}), "val_f1": f1, "epoch": epoch + 1})
             write_csv(out / "confusion_matrix.csv", ["true\\pred", *data.classes],
                       [[c, *r] for c, r in zip(data.classes, confusion_matrix(y_true, y_pred, len(data.classes)).tolist())])
             write_csv(out / "per_class.csv", ["label", "precision", "recall", "f1", "support"],
                       per_class(y_true, y_pred, data.classes))
-        save_checkpoint(out / "last.pt", model, **ckpt_common, metrics={**(metrics or {}), "val_f1": f1},
+        # state_dict holds the scored weights (the EMA when on); train_state the raw ones training goes on from
+        save_checkpoint(out / "last.pt", scored, **ckpt_common, metrics={**(metrics or {}), "val_f1": f1},
                         train_state={"optimizer": optimizer.state_dict(), "epoch": epoch, "best_f1": best_f1,
-                                     "best_epoch": best_epoch, "history": history})
+                                     "best_epoch": best_epoch, "history": history,
+                                     **({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+                                        if ema else {})})
         write_csv(out / "metrics.csv", list(row), [list(r.values()) for r in history])
         if verbose:
             print(f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {row['train_loss']:.3f}  val_loss {val_loss:.3f}  "
