@@ -34,7 +34,11 @@ def test_train_writes_everything_and_reloads_exactly(tmp_path, tiny_model_yaml, 
         assert (out / name).is_file(), name
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
-    assert result.best_f1 == pytest.approx(max(float(r["val_f1"]) for r in rows), abs=1e-5)
+    kept = rows[result.best_epoch - 1]  # the latest epoch within select_tol of the best val F1
+    assert result.best_f1 == pytest.approx(float(kept["val_f1"]), abs=1e-5)
+    assert result.best_f1 >= max(float(r["val_f1"]) for r in rows) - 0.02
+    assert all(float(r["val_f1"]) < max(float(q["val_f1"]) for q in rows[:i + 1]) - 0.02 for i, r in enumerate(rows)
+               if i + 1 > result.best_epoch)
     results = json.loads((out / "results.json").read_text())
     assert results["macs"] > 0 and results["epochs"] == 2
     from slimnas.train.evaluate import checkpoint_f1  # the synthetic data ships test answers: best.pt is scored on them
@@ -51,6 +55,22 @@ def test_train_writes_everything_and_reloads_exactly(tmp_path, tiny_model_yaml, 
     x = torch.randn(4, 3, 32, 32)
     assert torch.equal(model(x), again(x))
     assert yaml.safe_load((out / "model.yaml").read_text())["backbone"] == TINY_MODEL["backbone"]
+
+
+def test_best_checkpoint_is_the_latest_epoch_within_the_tolerance(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    runs = {}
+    for tol in (0.0, 0.99):
+        out = tmp_path / f"tol{tol}"
+        result = train(tiny_model_yaml, tiny_data_yaml, out, TrainConfig(**{**FAST, "epochs": 3, "threads": 1,
+                                                                             "select_tol": tol}), verbose=False)
+        f1s = [float(r["val_f1"]) for r in csv.DictReader(open(out / "metrics.csv"))]
+        runs[tol] = (result, f1s)
+    (strict, f1s), (loose, same) = runs[0.0], runs[0.99]
+    assert f1s == same  # the rule only chooses what best.pt holds
+    latest_max = max(i for i, f in enumerate(f1s) if f == max(f1s)) + 1  # ties go to the later epoch
+    assert strict.best_f1 == pytest.approx(max(f1s), abs=1e-5) and strict.best_epoch == latest_max
+    assert loose.best_epoch == 3 and loose.best_f1 == pytest.approx(f1s[-1], abs=1e-5)
+    assert load_checkpoint(tmp_path / "tol0.99" / "best.pt")["metrics"]["epoch"] == 3
 
 
 def test_same_seed_same_result(tmp_path, tiny_model_yaml, tiny_data_yaml):

@@ -17,7 +17,7 @@ from ..train import TrainConfig, increment_path, resume_training, train
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
 DEFAULT_DATA = "synthetic"
-HPARAMS = ("epochs", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "seed", "teacher", "kd_alpha",
+HPARAMS = ("epochs", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol", "seed", "teacher", "kd_alpha",
            "kd_temperature")
 
 
@@ -40,6 +40,9 @@ def main() -> None:
     p.add_argument("--warmup-epochs", type=float, default=None, help=f"default {d.warmup_epochs}")
     p.add_argument("--ema-decay", type=float, default=None,
                    help=f"weight EMA decay; validation and best.pt use the averaged weights (0: off; default {d.ema_decay:g})")
+    p.add_argument("--select-tol", type=float, default=None,
+                   help=f"best.pt is the latest epoch within this val macro-F1 of the best (0: the single best epoch; "
+                        f"default {d.select_tol:g})")
     p.add_argument("--seed", type=int, default=None, help=f"default {d.seed}")
     p.add_argument("--teacher", default=None, help="a checkpoint (best.pt) trained on the same labels to distil from")
     p.add_argument("--kd-alpha", type=float, default=None,
