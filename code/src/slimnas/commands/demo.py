@@ -24,6 +24,7 @@ from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
 from ..io import write_json, write_text
 from ..search import SearchConfig, load_search_space
+from ..train.checkpoint import load_checkpoint
 
 
 class StepFailed(SlimnasError):
@@ -49,9 +50,12 @@ def main() -> None:
     p.add_argument("--space", default=None, help="search-space YAML, or a packaged one by name (default: default)")
     p.add_argument("--budget", type=float, default=120,
                    help="architecture search seconds (data preparation not counted; at least one model is trained)")
-    p.add_argument("--search-epochs", type=int, default=4, help="training epochs per search trial")
-    p.add_argument("--max-macs", default="3e6", help="search MACs budget ('none': no budget)")
-    p.add_argument("--epochs", type=int, default=12, help="training epochs of the recommended architecture")
+    p.add_argument("--search-epochs", type=int, default=6,
+                   help="training epochs of a search trial that survives the rung (weak ones stop at epoch 2)")
+    p.add_argument("--max-macs", default="4e6", help="search MACs budget ('none': no budget)")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs of the recommended architecture")
+    p.add_argument("--teacher", default=None,
+                   help="a checkpoint on the same labels to distil into the retrain (helps only if it beats the student)")
     p.add_argument("--target-latency", type=float, default=0.7,
                    help="fraction of the latency (ONNX Runtime, 1 thread, measured) the decomposition keeps")
     p.add_argument("--target-macs", type=float, default=None,
@@ -62,6 +66,8 @@ def main() -> None:
     out, t0 = Path(a.out), time.perf_counter()
     data_cfg = load_data_config(a.data)  # every config is checked before any step runs or any data is made
     load_search_space(a.space or SearchConfig().space)
+    if a.teacher:
+        load_checkpoint(a.teacher)  # a missing teacher fails now, not after the search
     if a.fresh:
         shutil.rmtree(out, ignore_errors=True)
     print("\n[0/5] prepare the data (outside every step's clock)", flush=True)
@@ -73,7 +79,8 @@ def main() -> None:
           *(["--space", a.space] if a.space else [])], out / "search" / "best.json")
     best = json.loads((out / "search" / "best.json").read_text())
     step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",
-         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), "--dst", str(out / "train"), "--no-progress"],
+         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), "--dst", str(out / "train"), "--no-progress",
+          *(["--teacher", a.teacher] if a.teacher else [])],
          out / "train" / "results.json")
     rule = ["--target-macs", f"{a.target_macs:g}"] if a.target_macs else ["--target-latency", f"{a.target_latency:g}"]
     step(3, f"decompose its convolutions (Tucker-2 / SVD, ranks chosen for a "
