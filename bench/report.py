@@ -20,6 +20,8 @@ from slimnas.io import write_json, write_text
 SECTIONS = {  # bench name -> title, in reading order
     "search_front": "Architecture search: the Pareto front against timm and the baseline",
     "search_pruning": "What early stopping saves in the search",
+    "search_fidelity": "Multi-fidelity (ASHA) vs the dominance pruner, and how well the search ranks",
+    "train_recipe": "The training recipe, one change at a time",
     "train_baselines": "Baselines, 30 epochs",
     "decompose_table": "Decomposition without fine-tuning",
     "deploy_latency": "Fine-tuned, exported, timed: torch eager vs ONNX Runtime FP32 / INT8",
@@ -53,7 +55,7 @@ def main() -> None:
         raise ConfigError(f"{results}: no results for {missing}; run bench/run_all (or those benches) first")
     collected, lines = {}, ["# slimnas benchmark results", "",
                             f"Collected {machine()['date']} by `python bench/report.py`; `bench/run_all` re-runs "
-                            f"everything (about 90 minutes on 2 CPU cores). Each section names its own machine, date "
+                            f"everything (about 4.5 hours on 2 CPU cores). Each section names its own machine, date "
                             f"and command.", ""]
     for name, title in SECTIONS.items():
         if (results / f"{name}.json").is_file():

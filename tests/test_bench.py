@@ -4,7 +4,7 @@ a library refactor that breaks one should fail here, not an hour into bench/run_
 from conftest import run_script
 
 BENCHES = ["train_baselines", "decompose_table", "deploy_latency", "search_pruning", "search_front", "search_fidelity",
-           "report"]
+           "train_recipe", "report"]
 
 
 def test_every_bench_script_imports():

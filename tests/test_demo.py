@@ -106,3 +106,10 @@ def test_cold_start_demo_with_a_budget_shorter_than_data_generation(tmp_path, ti
     trials = list(csv.DictReader(open(out / "search" / "trials.csv")))
     assert any(t["state"] == "COMPLETE" and t["val_f1"] for t in trials)
     assert (out / "finetune" / "model.onnx").is_file() and (out / "summary.md").is_file()
+
+
+def test_demo_refuses_a_missing_teacher_before_any_step(tmp_path, tiny_space_yaml, tiny_data_yaml):
+    out = tmp_path / "demo"
+    r = run_script(*demo_args(out, tiny_data_yaml, tiny_space_yaml), "--teacher", str(tmp_path / "gone.pt"))
+    assert r.returncode == 2 and "gone.pt: checkpoint not found" in r.stderr
+    assert not (out / "search").exists()

@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""The training recipe, one change at a time: batch size, learning rate, weight EMA, epochs, input size,
+distillation, on the synthetic data; val macro-F1 picks the checkpoint, the test split scores it.
+
+    python bench/train_recipe.py                 # every row below (~45 min on 2 cores)
+    python bench/train_recipe.py --only small_lr6_ema small_lr6
+
+Rows are (name, model, train settings, data overrides). ``small`` is a 4.1 M-MACs MobileNetV2-style model
+at 96 px (``bench/models/small.yaml``), the size the F1 issue asks for; ``baseline`` the packaged 15.9 M one.
+``last test`` scores the last epoch's checkpoint, ``test`` the one val chose (``select_tol`` as in train.py).
+Writes bench/results/train_recipe.{json,md}.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from common import machine
+from slimnas.cli import run_cli
+from slimnas.data.config import load_data_config
+from slimnas.io import write_json, write_text
+from slimnas.train import TrainConfig, train
+from slimnas.train.evaluate import checkpoint_f1
+
+SMALL = str(Path(__file__).parent / "models" / "small.yaml")
+TEACHER = "bench/results/train_recipe/baseline_lr6_e30/best.pt"
+ROWS = [  # name, model, TrainConfig overrides, data overrides
+    ("baseline_b64_lr3", "baseline", {"epochs": 12, "lr": 3e-3}, {"batch_size": 64}),
+    ("baseline_b32_lr3", "baseline", {"epochs": 12, "lr": 3e-3}, {"batch_size": 32}),
+    ("baseline_b32_lr6", "baseline", {"epochs": 12, "lr": 6e-3}, {"batch_size": 32}),
+    ("small_lr3", SMALL, {"epochs": 30, "lr": 3e-3}, {"batch_size": 32}),
+    ("small_lr3_ema", SMALL, {"epochs": 30, "lr": 3e-3, "ema_decay": 0.998}, {"batch_size": 32}),
+    ("small_lr6", SMALL, {"epochs": 30, "lr": 6e-3}, {"batch_size": 32}),
+    ("small_lr6_ema", SMALL, {"epochs": 30, "lr": 6e-3, "ema_decay": 0.998}, {"batch_size": 32}),
+    ("small_lr10_ema", SMALL, {"epochs": 30, "lr": 1e-2, "ema_decay": 0.998}, {"batch_size": 32}),
+    ("small_lr6_e20", SMALL, {"epochs": 20, "lr": 6e-3}, {"batch_size": 32}),
+    ("small_lr6_80px", SMALL, {"epochs": 30, "lr": 6e-3}, {"batch_size": 32, "img_size": 80}),
+    ("baseline_lr6_e30", "baseline", {"epochs": 30, "lr": 6e-3}, {"batch_size": 32}),
+    ("small_lr6_ema_kd", SMALL, {"epochs": 30, "lr": 6e-3, "ema_decay": 0.998, "teacher": TEACHER}, {"batch_size": 32}),
+]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", default=None, help="run these rows only")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--out", default="bench/results")
+    a = p.parse_args()
+    out = Path(a.out)
+    rows = []
+    for name, model, settings, data_over in ROWS:
+        if a.only and name not in a.only:
+            continue
+        for seed in a.seeds:
+            data = load_data_config(None, **data_over)
+            run = out / "train_recipe" / (name if seed == 0 else f"{name}_s{seed}")
+            result = train(model, data, run, TrainConfig(progress=False, seed=seed, **settings), verbose=False)
+            info = json.loads((run / "results.json").read_text())
+            rows.append({"name": name, "seed": seed, "model": Path(model).stem, "img_size": data.img_size,
+                         "batch": data.batch_size, **{k: v for k, v in settings.items() if k != "teacher"},
+                         "teacher": "teacher" in settings, "macs": info["macs"], "val_f1": round(result.best_f1, 4),
+                         "epoch": result.best_epoch, "test_f1": round(info["test_f1"], 4),
+                         "last_test_f1": round(checkpoint_f1(run / "last.pt", data, "test"), 4),
+                         "train_seconds": round(result.seconds)})
+            print(rows[-1], flush=True)
+    command = "python bench/train_recipe.py" + (f" --only {' '.join(a.only)}" if a.only else "") + \
+        (f" --seeds {' '.join(map(str, a.seeds))}" if a.seeds != [0] else "")
+    result = {**machine(), "command": command, "rows": rows}
+    write_json(out / "train_recipe.json", result)
+    lines = [f"`{command}`", "", f"Synthetic data, split seed 0; {result['machine']}; {result['date']}.", "",
+             "| row | seed | model | px | batch | lr | EMA | epochs | KD | MACs | val F1 (epoch) | test F1 | last-epoch test F1 | s |",
+             "|---|---:|---|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['seed']} | {r['model']} | {r['img_size']} | {r['batch']} | {r['lr']:g} | "
+                     f"{r.get('ema_decay', 0) or '–'} | {r['epochs']} | {'yes' if r['teacher'] else '–'} | "
+                     f"{r['macs'] / 1e6:.2f} M | {r['val_f1']:.4f} ({r['epoch']}) | {r['test_f1']:.4f} | "
+                     f"{r['last_test_f1']:.4f} | {r['train_seconds']} |")
+    write_text(out / "train_recipe.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    run_cli(main)
