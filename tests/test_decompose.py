@@ -21,7 +21,7 @@ from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import ConfigError
 from slimnas.macs import count_macs
 from slimnas.model import build_model, load_model_config
-from slimnas.train.checkpoint import model_from_checkpoint, save_checkpoint
+from slimnas.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 def _rel(a, b):
@@ -164,12 +164,17 @@ def test_decompose_cli(checkpoint, tmp_path):
 def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_path):
     r = run_script("decompose.py", "--weight", str(checkpoint), "--target-latency", "0.9", "--dst", str(tmp_path / "lat"))
     assert r.returncode == 0, r.stderr
-    assert "measured on ONNX Runtime" in r.stdout and "1 thread, batch 1" in r.stdout
+    said = r.stdout + r.stderr  # the timing of the result, or why it was not kept
+    assert ("measured on ONNX Runtime" in said or "the whole model ran slower" in said) and "1 thread, batch 1" in said
     rows = list(csv.DictReader(open(tmp_path / "lat" / "report.csv")))
     # the latency rule keeps only layers whose factorised form timed faster than the layer itself
     assert rows and all(float(x["ms_after"]) < float(x["ms_before"]) for x in rows)
     timing = json.loads((tmp_path / "lat" / "latency.json").read_text())
     assert timing["before"]["ms"] > 0 and timing["after"]["rounds"] >= 5 and "slower" in timing
+    # and the whole model either ran faster, or nothing was decomposed: a latency target never ships a slower model
+    kept = load_checkpoint(tmp_path / "lat" / "decomposed.pt")["decomposition"]
+    assert (not timing["slower"] and kept) or (timing.get("reverted") and not kept
+                                                and "the whole model ran slower" in r.stderr), (timing, r.stderr)
 
     # every conv at full Tucker rank: three convs where there was one, and more MACs: measured slower
     model, _ = model_from_checkpoint(checkpoint)
@@ -182,6 +187,32 @@ def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_
     assert r.returncode == 0, r.stderr
     assert "SLOWER than the source" in r.stdout and "warning: the decomposed model is SLOWER" in r.stderr
     assert json.loads((tmp_path / "full" / "latency.json").read_text())["slower"] is True
+
+
+def test_a_latency_target_reverts_when_the_whole_model_runs_slower(checkpoint, tmp_path, monkeypatch, capsys):
+    from slimnas.decompose import run as run_mod
+    from slimnas.latency.measure import Timing
+
+    # each factorised layer timed faster alone (the rule chose them), the whole model measured slower
+    real = run_mod.ModelTimer.compare
+
+    def slower_whole(self, calls):
+        if set(calls) != {"before", "after"}:
+            return real(self, calls)
+        return {"before": Timing(1.0, 0.01, 5), "after": Timing(1.2, 0.01, 5)}
+
+    monkeypatch.setattr(run_mod.ModelTimer, "compare", slower_whole)
+    result = run_mod.decompose_checkpoint(checkpoint, tmp_path / "d", target_latency=0.9, verbose=False)
+    assert "the whole model ran slower (1.0000 -> 1.2000 ms" in capsys.readouterr().err
+    assert result.rows == [] and result.macs_after == result.macs_before and not result.slower
+    assert load_checkpoint(tmp_path / "d" / "decomposed.pt")["decomposition"] == {}
+    tried = list(csv.DictReader(open(tmp_path / "d" / "report.csv")))
+    assert tried and all(float(x["ms_after"]) < float(x["ms_before"]) for x in tried)  # what was tried, kept in the report
+    assert json.loads((tmp_path / "d" / "latency.json").read_text())["reverted"] is True
+    model, _ = model_from_checkpoint(tmp_path / "d" / "decomposed.pt")
+    original, _ = model_from_checkpoint(checkpoint)
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(model.eval()(x), original.eval()(x))  # the model unchanged, weights included
 
 
 def test_resolve_spec_fraction_defaults():

@@ -48,7 +48,7 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
     # the demo decomposes for measured latency: on a tiny model no factorised layer may be faster, and then
     # the model is kept whole, and the step says so
     assert decomposed["macs"] <= searched["macs"] and tuned["macs"] == decomposed["macs"]
-    assert decomposed["macs"] < searched["macs"] or "no layer is decomposed: none is measured faster" in r.stderr
+    assert decomposed["macs"] < searched["macs"] or "no layer is decomposed" in r.stderr
     for row in rows.values():
         assert 0 <= row["val_f1"] <= 1 and 0 <= row["test_f1"] <= 1 and row["bytes"] > 0 and row["ms_b1"] > 0
     table = (out / "summary.md").read_text()

@@ -121,7 +121,7 @@ def resolve_spec(model: nn.Module, rank_cfg: dict, source: str = "rank_cfg") -> 
 
 # ---------------------------------------------------------------------------------- apply / decompose
 
-def _set(model: nn.Module, name: str, new: nn.Module) -> None:
+def replace_layer(model: nn.Module, name: str, new: nn.Module) -> None:
     parent, _, attr = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, attr, new)
 
@@ -129,7 +129,7 @@ def _set(model: nn.Module, name: str, new: nn.Module) -> None:
 def apply_decomposition(model: nn.Module, spec: dict[str, dict]) -> nn.Module:
     """Replace the layers in ``spec`` by their (untrained) factorised structure: for loading checkpoints."""
     for name, entry in resolve_spec(model, spec, "decomposition spec").items():
-        _set(model, name, shell(model.get_submodule(name), entry["method"], entry["ranks"]))
+        replace_layer(model, name, shell(model.get_submodule(name), entry["method"], entry["ranks"]))
     return model
 
 
@@ -141,7 +141,7 @@ def decompose_model(model: nn.Module, spec: dict[str, dict], input_size: int) ->
         layer = model.get_submodule(name)
         seq = decompose(layer, entry["method"], entry["ranks"])
         rows.append(_row(name, layer, entry, seq, sizes.get(name)))
-        _set(model, name, seq)
+        replace_layer(model, name, seq)
     return rows
 
 

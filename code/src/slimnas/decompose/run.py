@@ -12,7 +12,7 @@ from ..latency.measure import Runtime
 from ..latency.table import LatencyTable
 from ..macs import count_macs
 from ..train.checkpoint import model_from_checkpoint, save_checkpoint
-from .model import auto_rank_cfg, decompose_model, input_sizes, load_rank_cfg, resolve_spec
+from .model import auto_rank_cfg, decompose_model, input_sizes, load_rank_cfg, replace_layer, resolve_spec
 from .timing import LayerTimer, ModelTimer, layer_shape
 
 REPORT_COLUMNS = ["layer", "shape", "method", "ranks", "macs_before", "macs_after", "params_before", "params_after",
@@ -86,7 +86,7 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
                target, layer_timer, model_timer, source) -> DecomposeResult:
     originals = {name: model.get_submodule(name) for name in spec}
     sizes = input_sizes(model, size)  # each layer's input, which its replacement keeps
-    rows = decompose_model(model, spec, size)
+    rows = tried = decompose_model(model, spec, size)
     after = count_macs(model, size)
     timed = {}
     if not rows:
@@ -101,6 +101,17 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
             row["ms_after"] = round(layer_timer(model.get_submodule(row["layer"]), shape), 5)
         layer_timer.save()
         timed = model_timer.compare({"before": source, "after": model_timer.call(model, size)})
+        if target and target[0] == "--target-latency" and timed["after"].ms >= timed["before"].ms:
+            # each layer timed faster alone, the whole model did not: a latency target never ships a slower model
+            print(f"the factorised layers timed faster one by one, but the whole model ran slower "
+                  f"({timed['before'].ms:.4f} -> {timed['after'].ms:.4f} ms on {model_timer.runtime.describe()}, "
+                  f"interleaved): no layer is decomposed; the checkpoint written is the model unchanged "
+                  f"(report.csv keeps what was tried)", file=sys.stderr, flush=True)
+            for name, original in originals.items():
+                replace_layer(model, name, original)
+            write_json(out / "latency.json", {"runtime": model_timer.runtime.describe(), "before": timed["before"].as_dict(),
+                                              "after": timed["after"].as_dict(), "slower": True, "reverted": True})
+            spec, after, timed, rows = {}, before, {}, []
     metrics = {**ckpt.get("metrics", {}), "macs": after.macs, "params": after.params,
                "macs_undecomposed": before.macs, "params_undecomposed": before.params}
     metrics["decomposed_from"] = str(weight)  # finetune_inference.py distils from it by default
@@ -109,7 +120,7 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
                            metrics=metrics, decomposition=spec)
     cfg_path = write_yaml(out / "rank_cfg.yaml", spec)
     write_csv(out / "report.csv", REPORT_COLUMNS,
-              [[r.get(c, "") if c != "ranks" else " ".join(map(str, r[c])) for c in REPORT_COLUMNS] for r in rows])
+              [[r.get(c, "") if c != "ranks" else " ".join(map(str, r[c])) for c in REPORT_COLUMNS] for r in tried])
     result = DecomposeResult(path, Path(cfg_path), rows, before.macs, after.macs, before.params, after.params)
     if timed:
         result.ms_before, result.ms_after = timed["before"].ms, timed["after"].ms
@@ -121,8 +132,9 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
     if result.slower:
         print(f"warning: the decomposed model is SLOWER than its source on {result.runtime}: "
               f"{result.ms_before:.4f} -> {result.ms_after:.4f} ms per call, timed interleaved. Fewer MACs did not "
-              f"buy speed here; try --target-latency, or keep the original", file=sys.stderr, flush=True)
-    if target is not None and rows and (target[0] == "--target-macs" or result.ms_before is not None):
+              f"buy speed here; decompose with --target-latency (it keeps only what is measured faster), or keep "
+              f"the original", file=sys.stderr, flush=True)
+    if target is not None and spec and (target[0] == "--target-macs" or result.ms_before is not None):
         flag, value = target
         kept = after.macs / before.macs if flag == "--target-macs" else (result.ms_after / result.ms_before)
         if kept > value * 1.01:
