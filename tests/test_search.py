@@ -48,7 +48,7 @@ def test_default_space_samples_buildable_models():
         trial = study.ask()
         cfg, hp = space.sample(trial)
         model = build_model(cfg, num_classes=88, input_size=cfg.input_size)  # the dry run checks every shape
-        assert cfg.input_size in (48, 64, 80, 96) and 0.002 <= hp["lr"] <= 0.01
+        assert cfg.input_size in (64, 80, 96, 112, 128) and 0.003 <= hp["lr"] <= 0.012
         assert cfg.backbone[-1] == [1, "Linear", ["num_classes", None, trial.params["head.dropout"]]]
         blocks |= {row[1] for row in cfg.backbone}
         study.tell(trial, 0.0)
