@@ -101,8 +101,7 @@ def main() -> None:
     result = {**machine(), "command": command, "max_macs": a.max_macs, "rows": rows}
     out = Path(a.out)
     write_json(out / "search_fidelity.json", result)
-    lines = [f"`{command}`", "",
-             f"Search {a.budget:g} s per pruner, {a.epochs} epochs per fully trained trial, MACs budget "
+    lines = [f"Search {a.budget:g} s per pruner, {a.epochs} epochs per fully trained trial, MACs budget "
              f"{a.max_macs / 1e6:g} M, search seed {a.seed}; top {a.top} retrained {a.retrain_epochs} epochs "
              f"(seeds {a.seeds}); {result['machine']}; {result['date']}.", "",
              "| pruner | wall s | trials | epochs trained | val front HV | test front HV | best test F1 | Kendall τ (p) |",

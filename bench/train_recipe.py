@@ -67,7 +67,7 @@ def main() -> None:
         (f" --seeds {' '.join(map(str, a.seeds))}" if a.seeds != [0] else "")
     result = {**machine(), "command": command, "rows": rows}
     write_json(out / "train_recipe.json", result)
-    lines = [f"`{command}`", "", f"Synthetic data, split seed 0; {result['machine']}; {result['date']}.", "",
+    lines = [f"Synthetic data, split seed 0; {result['machine']}; {result['date']}.", "",
              "| row | seed | model | px | batch | lr | EMA | epochs | KD | MACs | val F1 (epoch) | test F1 | last-epoch test F1 | s |",
              "|---|---:|---|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
