@@ -18,6 +18,7 @@ from slimnas.errors import ConfigError
 from slimnas.io import write_json, write_text
 
 SECTIONS = {  # bench name -> title, in reading order
+    "road_goal": "The F1 goal: the searched model against hand-designed ones, one wall-clock budget",
     "search_front": "Architecture search: the Pareto front against timm and the baseline",
     "search_pruning": "What early stopping saves in the search",
     "search_fidelity": "Multi-fidelity (ASHA) vs the dominance pruner, and how well the search ranks",

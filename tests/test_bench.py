@@ -4,7 +4,7 @@ a library refactor that breaks one should fail here, not an hour into bench/run_
 from conftest import run_script
 
 BENCHES = ["train_baselines", "decompose_table", "deploy_latency", "search_pruning", "search_front", "search_fidelity",
-           "train_recipe", "report"]
+           "train_recipe", "road_goal", "report"]
 
 
 def test_every_bench_script_imports():

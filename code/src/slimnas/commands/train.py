@@ -11,12 +11,11 @@ import argparse
 from pathlib import Path
 
 from ..configs import packaged
-from ..data.config import load_data_config
+from ..data.config import DEFAULT_DATA, load_data_config
 from ..errors import ConfigError
 from ..train import TrainConfig, increment_path, resume_training, train
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
-DEFAULT_DATA = "synthetic"
 HPARAMS = ("epochs", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol", "seed", "teacher", "kd_alpha",
            "kd_temperature")
 
