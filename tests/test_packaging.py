@@ -51,7 +51,7 @@ def test_wheels_install_and_train_outside_the_checkout(tmp_path, tiny_data_yaml)
     runtime = _wheel(REPO / "code" / "runtime", tmp_path / "dist")
     wheel = zipfile.ZipFile(_wheel(REPO / "code", tmp_path / "dist2"))
     names = wheel.namelist()
-    for cfg in ("model/baseline.yaml", "data/synthetic.yaml", "data/mvtec.yaml", "search/default.yaml"):
+    for cfg in ("model/baseline.yaml", "data/synthetic.yaml", "data/mvtec.yaml", "search/default.yaml", "search/tiny.yaml"):
         assert f"slimnas/configs/{cfg}" in names
     assert not [n for n in names if n.startswith("slimnas_runtime/")]  # one copy: it comes from slimnas-runtime
     meta = wheel.read(next(n for n in names if n.endswith("METADATA"))).decode()

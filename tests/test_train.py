@@ -109,6 +109,26 @@ def test_resume_continues_where_it_stopped(tmp_path, tiny_model_yaml, tiny_data_
     assert [int(r["epoch"]) for r in rows] == [1, 2] and result.epochs_run == 2
 
 
+def test_time_budget_plans_the_epochs_from_the_first_one(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    def run(name, budget, epochs=50):
+        cfg = TrainConfig(**{**FAST, "epochs": epochs, "threads": 1, "time_budget": budget, "min_lr": 1e-5})
+        result = train(tiny_model_yaml, tiny_data_yaml, tmp_path / name, cfg, verbose=False)
+        return result, list(csv.DictReader(open(tmp_path / name / "metrics.csv")))
+
+    short, rows = run("short", 1e-3)  # less than one epoch: the first epoch is the whole run
+    assert short.epochs_run == 1
+    capped, _ = run("capped", 1e6, epochs=3)  # --epochs stays the upper bound
+    assert capped.epochs_run == 3
+    first = float(rows[0]["seconds"])
+    mid, rows = run("mid", 2.5 * first)
+    planned = int(2.5 * first // float(rows[0]["seconds"]))  # from this run's own first epoch
+    assert mid.epochs_run == max(1, planned) == len(rows)
+    assert float(rows[-1]["lr"]) == pytest.approx(1e-5)  # the cosine was re-planned to end on time
+    assert json.loads((tmp_path / "mid" / "results.json").read_text())["planned_epochs"] == mid.epochs_run
+    with pytest.raises(SlimnasError, match="time_budget must be > 0"):
+        train(tiny_model_yaml, tiny_data_yaml, tmp_path / "bad", TrainConfig(**{**FAST, "time_budget": 0}), verbose=False)
+
+
 def test_ema_weights_are_the_ones_scored_and_resume(tmp_path, tiny_model_yaml, tiny_data_yaml):
     from slimnas.train.evaluate import checkpoint_f1
 

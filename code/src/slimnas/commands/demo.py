@@ -22,8 +22,8 @@ from pathlib import Path
 from ..data.config import dataset_root, load_data_config, prepare_data
 from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
-from ..io import write_json, write_text
-from ..search import SearchConfig, load_search_space
+from ..io import read_yaml, write_json, write_text
+from ..search import load_search_space
 from ..train.checkpoint import load_checkpoint
 
 
@@ -47,8 +47,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/demo", help="run folder for every step's files")
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
-    p.add_argument("--space", default=None, help="search-space YAML, or a packaged one by name (default: default)")
-    p.add_argument("--budget", type=float, default=100,
+    p.add_argument("--space", default="tiny",
+                   help="search-space YAML, or a packaged one by name (default: tiny, the space of <= ~4 M MACs at 96-128 px)")
+    p.add_argument("--budget", type=float, default=80,
                    help="architecture search seconds (data preparation not counted; at least one model is trained)")
     p.add_argument("--search-epochs", type=int, default=6,
                    help="training epochs of a search trial that survives the rung (weak ones stop at epoch 2)")
@@ -66,7 +67,7 @@ def main() -> None:
     a = p.parse_args()
     out, t0 = Path(a.out), time.perf_counter()
     data_cfg = load_data_config(a.data)  # every config is checked before any step runs or any data is made
-    load_search_space(a.space or SearchConfig().space)
+    load_search_space(a.space)
     if a.teacher:
         load_checkpoint(a.teacher)  # a missing teacher fails now, not after the search
     if a.fresh:
@@ -77,7 +78,7 @@ def main() -> None:
     step(1, "architecture search (Optuna, macro-F1 vs MACs)",
          ["search", "--out", str(out), "--study", "search", "--n-trials", "100", "--timeout",
           f"{a.budget:g}", "--epochs", str(a.search_epochs), "--max-macs", a.max_macs, *data,
-          *(["--space", a.space] if a.space else [])], out / "search" / "best.json")
+          "--space", a.space], out / "search" / "best.json")
     best = json.loads((out / "search" / "best.json").read_text())
     step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",
          [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), "--dst", str(out / "train"), "--no-progress",
@@ -88,9 +89,13 @@ def main() -> None:
             f"{'MACs' if a.target_macs else 'measured latency'} target)",
          ["decompose", "--weight", str(out / "train" / "best.pt"), *rule, "--dst", str(out / "decompose")],
          out / "decompose" / "report.csv")
-    step(4, "fine-tune with distillation, export ONNX (FP32, INT8 if it wins), predict the test split",
-         ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"), "--epochs", str(a.ft_epochs),
-          "--int8", "--dst", str(out / "finetune"), *data], out / "finetune" / "export.json")
+    # a decomposition that kept the model whole (no layer ran faster factorised) lost nothing to recover
+    decomposed = bool(read_yaml(out / "decompose" / "rank_cfg.yaml"))
+    step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
+         + " export ONNX (FP32, INT8 if it wins), predict the test split",
+         ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
+          "--epochs", str(a.ft_epochs if decomposed else 0), "--int8", "--dst", str(out / "finetune"), *data],
+         out / "finetune" / "export.json")
 
     print("\n[5/5] the models side by side (ONNX Runtime, 1 thread, the same images)", flush=True)
     export = json.loads((out / "finetune" / "export.json").read_text())

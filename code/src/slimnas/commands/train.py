@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..train import TrainConfig, increment_path, resume_training, train
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
-HPARAMS = ("epochs", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol", "seed", "teacher", "kd_alpha",
+HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol", "seed", "teacher", "kd_alpha",
            "kd_temperature")
 
 
@@ -32,6 +32,9 @@ def main() -> None:
     p.add_argument("--resume", default=None, help="a run folder (or its last.pt) to continue, with its own model, data "
                                                   "and settings")
     p.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="train for this many seconds: the first epoch's time sets the epoch count (at most --epochs), "
+                        "and the cosine ends on time; for comparing models at equal wall-clock")
     p.add_argument("--batch-size", type=int, default=None, help="default: the data YAML's batch_size")
     p.add_argument("--lr", type=float, default=None, help=f"default {d.lr}")
     p.add_argument("--weight-decay", type=float, default=None, help=f"default {d.weight_decay}")
