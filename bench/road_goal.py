@@ -7,7 +7,7 @@ baseline YAML's test macro-F1, and beats timm mobilenetv3_small_050/100, at the 
 
 Everyone gets ``--budget`` seconds of this machine, one run at a time:
 
-1. The road: the search (default space, ASHA, MACs budget ``--max-macs``, default 4 M = 1/4 of the baseline's
+1. The road: the search (the ``tiny`` space, ASHA, MACs budget ``--max-macs``, default 4 M = 1/4 of the baseline's
    15.9 M) for ``--search`` seconds, then its recommended model (best val F1 within the budget) retrained with
    its searched hyper-parameters for the rest of the budget (``train --time-budget``: the first epoch's time sets
    the epoch count and the cosine ends on time). The retrain is repeated with ``--seeds`` (same time each).
@@ -53,6 +53,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=float, default=1800, help="wall-clock seconds each contender gets")
     p.add_argument("--search", type=float, default=None, help="search seconds of the road (default: half the budget)")
+    p.add_argument("--space", default="tiny", help="search space (the one made for ~4 M MACs)")
     p.add_argument("--search-epochs", type=int, default=9, help="epochs of a search trial that survives its rungs")
     p.add_argument("--max-macs", type=float, default=4e6)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the road's retrain")
@@ -60,7 +61,7 @@ def main() -> None:
     p.add_argument("--out", default="bench/results")
     a = p.parse_args()
     out, search_budget = Path(a.out), a.search or a.budget / 2
-    cfg = SearchConfig(study="road-goal-search", out=str(out), n_trials=10_000, timeout=search_budget,
+    cfg = SearchConfig(space=a.space, study="road-goal-search", out=str(out), n_trials=10_000, timeout=search_budget,
                        epochs=a.search_epochs, max_macs=a.max_macs)
     shutil.rmtree(cfg.run_dir, ignore_errors=True)  # a fresh study: the budget is the whole search
     shutil.rmtree(out / "road_goal", ignore_errors=True)
@@ -83,7 +84,7 @@ def main() -> None:
               "beats mobilenetv3_small_050": ours["test_mean"] > rows["timm mobilenetv3_small_050"]["test_mean"],
               "beats mobilenetv3_small_100": ours["test_mean"] > rows["timm mobilenetv3_small_100"]["test_mean"]}
     states = [t.state.name for t in study.trials]
-    command = (f"python bench/road_goal.py --budget {a.budget:g} --search {search_budget:g} --search-epochs "
+    command = (f"python bench/road_goal.py --budget {a.budget:g} --search {search_budget:g} --space {a.space} --search-epochs "
                f"{a.search_epochs} --seeds {' '.join(map(str, a.seeds))} --baseline-seeds "
                f"{' '.join(map(str, a.baseline_seeds))}")
     result = {**machine(), "command": command, "budget_s": a.budget, "search_s": round(search_s, 1),

@@ -53,6 +53,11 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
         assert 0 <= row["val_f1"] <= 1 and 0 <= row["test_f1"] <= 1 and row["bytes"] > 0 and row["ms_b1"] > 0
     table = (out / "summary.md").read_text()
     assert "| searched + trained |" in table and "test macro-F1" in table and "torch-free predictor" in table
+    finetune_cmd = r.stdout.split("$ slimnas finetune")[1].split("\n")[0]
+    if decomposed["macs"] == searched["macs"]:  # kept whole: nothing to recover, exported as it is, and said
+        assert "--epochs 0" in finetune_cmd and "the rows are the same model" in table
+    else:
+        assert "--epochs 1" in finetune_cmd
 
     trained_at = (out / "train" / "best.pt").stat().st_mtime_ns
     n_trials = len(optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'search' / 'study.db'}").trials)

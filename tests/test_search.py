@@ -152,6 +152,33 @@ def test_promotion_order_ranks_fronts_then_spread():
 
 # ------------------------------------------------------------------------------------------ the search
 
+def test_revalidate_picks_by_the_mean_over_splits_and_resumes(tmp_path, tiny_space_yaml, tiny_data_yaml):
+    cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, pruner="none", revalidate=2, revalidate_splits=1)
+    study = run_search(cfg)
+    run = cfg.run_dir
+    rows = list(csv.DictReader(open(run / "revalidated.csv")))
+    assert 1 <= len(rows) <= 2
+    means = {}
+    for r in rows:
+        trial = study.trials[int(r["trial"])]
+        f1s = [float(v) for v in r["val_f1_per_split"].split()]
+        extra = json.loads((run / "revalidate" / f"{trial.number:04d}-split1" / "results.json").read_text())
+        assert len(f1s) == 2 and f1s[0] == pytest.approx(trial.user_attrs["f1"], abs=1e-5)
+        assert f1s[1] == pytest.approx(extra["best_val_f1"], abs=1e-5)
+        assert extra["data"]["seed"] == 1 and extra["epochs"] == 1  # another split, the trial's own length
+        means[trial.number] = (f1s[0] + f1s[1]) / 2
+    best = max(means, key=lambda n: (round(means[n], 5), -study.trials[n].user_attrs["macs"]))
+    info = json.loads((run / "best.json").read_text())
+    assert info["trial"] == best and [r["recommended"] for r in rows].count("yes") == 1
+    assert len(info["f1_per_split"]) == 2
+    # a second run re-validates only what it has not: the earlier splits are not trained again
+    stamps = {p: p.stat().st_mtime_ns for p in (run / "revalidate").glob("*/results.json")}
+    run_search(dataclasses.replace(cfg, n_trials=1))
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    with pytest.raises(ConfigError, match="--revalidate must be an integer >= 0"):
+        run_search(dataclasses.replace(cfg, revalidate=-1))
+
+
 def test_search_writes_outputs_and_the_yaml_trains(tmp_path, tiny_space_yaml, tiny_data_yaml):
     cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml)
     study = run_search(cfg)

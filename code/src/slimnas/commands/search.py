@@ -69,12 +69,18 @@ def main() -> None:
                    help="seconds between running trials' heartbeats; a trial silent for twice that is failed and "
                         "retried (database storages; 0: off) (default: %(default)s)")
     p.add_argument("--retries", type=int, default=d.retries, help="reruns of a trial lost with its worker")
+    p.add_argument("--revalidate", type=int, default=d.revalidate,
+                   help="after the search, train this many best front trials again on other hold-out splits and "
+                        "recommend by the mean val F1 (less noisy than one split; outside --timeout) (default: off)")
+    p.add_argument("--revalidate-splits", type=int, default=d.revalidate_splits,
+                   help="extra hold-out splits per re-validated trial (default: %(default)s)")
     a = p.parse_args()
     cfg = SearchConfig(space=a.space, data=a.data, study=a.study, out=a.out, storage=a.storage, n_trials=a.n_trials,
                        timeout=a.timeout, n_workers=a.n_workers, epochs=a.epochs, steps=a.steps, sampler=a.sampler, mode=a.mode,
                        max_macs=a.max_macs, macs_convention=a.macs_convention, max_params=a.max_params, macs_ref=a.macs_ref, f1_ref=a.f1_ref,
                        pruner='none' if a.no_prune else a.pruner, reduction=a.reduction, prune_after=a.prune_after, seed=a.seed, device=a.device,
-                       heartbeat=a.heartbeat, retries=a.retries, objective=a.objective,
+                       heartbeat=a.heartbeat, retries=a.retries, objective=a.objective, revalidate=a.revalidate,
+                       revalidate_splits=a.revalidate_splits,
                        max_latency_ms=a.max_latency_ms, latency_threads=a.latency_threads, latency_batch=a.latency_batch)
     run_search(cfg)
 

@@ -4,12 +4,15 @@
 - ``pareto.csv`` and ``pareto/trial_NNNN.yaml``: the feasible Pareto front, cheapest first;
 - ``best.yaml``: the recommended model (best F1 within the budget, or best competition score);
 - ``pareto_front.html`` (two-objective mode), ``history.html`` (plotly) and ``pareto_front.png``
-  (matplotlib, for READMEs).
+  (matplotlib, for READMEs);
+- ``revalidated.csv`` (with ``--revalidate``): the best front trials' val F1 on every hold-out split, and the mean
+  the recommendation went by.
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -43,10 +46,20 @@ def pareto_front(trials: Sequence[FrozenTrial], key: str = "macs") -> list[Froze
     return sorted(front, key=lambda t: (t.user_attrs[key], -t.user_attrs["f1"]))
 
 
-def recommend(front: Sequence[FrozenTrial], cfg: "SearchConfig") -> FrozenTrial:
+def recommend(front: Sequence[FrozenTrial], cfg: "SearchConfig", revalidated: dict | None = None) -> FrozenTrial:
+    """Best F1 within the budget (or best competition score); with ``revalidated`` (trial -> F1 on extra splits),
+    only the re-validated trials compete, by their mean F1 over every split."""
+    if revalidated:
+        front = [t for t in front if str(t.number) in revalidated] or front
+    f1 = (lambda t: statistics.mean(split_f1s(t, revalidated))) if revalidated else (lambda t: t.user_attrs["f1"])
     if cfg.mode == "score":
-        return min(front, key=lambda t: competition_score(t.user_attrs["macs"], t.user_attrs["f1"], cfg.macs_ref, cfg.f1_ref))
-    return max(front, key=lambda t: (t.user_attrs["f1"], -t.user_attrs[cfg.cost_key]))
+        return min(front, key=lambda t: competition_score(t.user_attrs["macs"], f1(t), cfg.macs_ref, cfg.f1_ref))
+    return max(front, key=lambda t: (f1(t), -t.user_attrs[cfg.cost_key]))
+
+
+def split_f1s(trial: FrozenTrial, revalidated: dict) -> list[float]:
+    """The trial's val F1 on the search's split, then on every extra split it was trained on."""
+    return [trial.user_attrs["f1"], *revalidated.get(str(trial.number), [])]
 
 
 def trial_note(t: FrozenTrial) -> str:
@@ -89,7 +102,10 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
     if not done:
         return None
     front = pareto_front(done, cfg.cost_key)
-    best = recommend(front, cfg)
+    revalidated = study.user_attrs.get("revalidated", {})
+    best = recommend(front, cfg, revalidated)
+    if revalidated:
+        write_revalidated(front, revalidated, out / "revalidated.csv", best)
     write_csv(out / "pareto.csv", ["trial", "val_f1", "macs", "latency_ms", "params", "epochs", "seconds", "yaml"],
               [[t.number, t.user_attrs["f1"], t.user_attrs["macs"], t.user_attrs.get("latency_ms"), t.user_attrs["params"],
                 t.user_attrs.get("epochs"),
@@ -104,6 +120,7 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
         f" --{k.replace('_', '-')} {v:.6g}" if isinstance(v, float) else f" --{k.replace('_', '-')} {v}"
         for k, v in hparams.items())
     write_json(out / "best.json", {"trial": best.number, "f1": best.user_attrs["f1"], "macs": best.user_attrs["macs"],
+                                   **({"f1_per_split": split_f1s(best, revalidated)} if revalidated else {}),
                                    "latency_ms": best.user_attrs.get("latency_ms"), "objective": cfg.objective,
                                    "params": best.user_attrs["params"], "yaml": str(out / "best.yaml"),
                                    "train": hparams, "command": command})
@@ -169,3 +186,15 @@ def _plotly(study: optuna.Study, out: Path, cost_name: str = "MACs") -> None:
     for name, fig in figs.items():
         with atomic_path(out / name) as tmp:
             fig.write_html(str(tmp), include_plotlyjs="directory")
+
+
+def write_revalidated(front: Sequence[FrozenTrial], revalidated: dict, path, best: FrozenTrial | None) -> None:
+    rows = []
+    for t in front:
+        if str(t.number) not in revalidated:
+            continue
+        f1s = split_f1s(t, revalidated)
+        rows.append([t.number, t.user_attrs["macs"], round(statistics.mean(f1s), 5),
+                     round(statistics.stdev(f1s), 5) if len(f1s) > 1 else 0.0, " ".join(f"{v:.5f}" for v in f1s),
+                     "yes" if t is best else ""])
+    write_csv(path, ["trial", "macs", "mean_val_f1", "sd", "val_f1_per_split", "recommended"], rows)

@@ -36,6 +36,7 @@ from ..train.loop import TrainConfig
 from .objective import Budget, Objective, single_thread
 from .pruning import PRUNERS, DominancePruner, RungPruner
 from .report import trained, trial_note, write_report
+from .revalidate import revalidate
 from .space import load_search_space
 
 DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
@@ -71,6 +72,8 @@ class SearchConfig:
     device: str = "auto"
     heartbeat: int = 30  # seconds between a running trial's heartbeats (database storages); 0: off
     retries: int = 1  # times a trial lost with its worker is run again
+    revalidate: int = 0  # after the search: this many best front trials trained again on other hold-out splits
+    revalidate_splits: int = 2  # ... on this many more splits; the recommendation goes by the mean F1
 
     @property
     def run_dir(self) -> Path:
@@ -108,6 +111,10 @@ class SearchConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (or left out for no limit), got {v:g}")
         if self.pruner not in PRUNERS:
             raise ConfigError(f"unknown pruner {self.pruner!r} (use {', '.join(PRUNERS)})")
+        for name, low in (("revalidate", 0), ("revalidate_splits", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {v!r}")
         if isinstance(self.reduction, bool) or not isinstance(self.reduction, int) or self.reduction < 2:
             raise ConfigError(f"--reduction must be an integer >= 2, got {self.reduction!r}")
         if self.mode not in DIRECTIONS:
@@ -304,6 +311,8 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
         _optimize(cfg, 0, target)
         for p in procs:
             p.join()
+        if cfg.revalidate:  # outside --timeout: the final pick, not the search
+            revalidate(open_study(cfg), cfg, cfg.revalidate, cfg.revalidate_splits)
     finally:
         for p in procs:
             if p.is_alive():
