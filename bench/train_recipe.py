@@ -91,6 +91,10 @@ def main() -> None:
     ran = {(r["name"], r["seed"]) for r in rows}
     rows = [r for r in (json.loads(earlier.read_text())["rows"] if earlier.is_file() else [])
             if (r["name"], r["seed"]) not in ran] + rows
+    write_tables(out, rows, command)
+
+
+def write_tables(out: Path, rows: list[dict], command: str) -> None:
     result = {**machine(), "command": command, "rows": rows}
     write_json(out / "train_recipe.json", result)
     lines = [f"Synthetic data, split seed 0; {result['machine']}; {result['date']}.", "",
