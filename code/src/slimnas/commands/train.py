@@ -67,7 +67,7 @@ def main() -> None:
         result = resume_training(a.resume, a.model, a.data, {**given, **run, "batch_size": a.batch_size})
     else:
         model = a.model or DEFAULT_MODEL
-        data = load_data_config(a.data or DEFAULT_DATA, batch_size=a.batch_size)
+        data = load_data_config(a.data, batch_size=a.batch_size)  # None: DEFAULT_DATA
         out = Path(a.dst) if a.dst else increment_path(f"runs/train/{Path(model).stem}")
         result = train(model, data, out, TrainConfig(**given, **run))
     print(f"next: slimnas decompose --weight {result.out / 'best.pt'}")
