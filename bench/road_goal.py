@@ -4,6 +4,7 @@ baseline YAML's test macro-F1, and beats timm mobilenetv3_small_050/100, at the 
 
     python bench/road_goal.py --budget 1800            # the issue's 30 minutes (~2.5 h in all)
     python bench/road_goal.py --budget 600 --search 300
+    python bench/road_goal.py --budget 1800 --only mobilenetv3_small_050   # one contender; the rest kept
 
 Everyone gets ``--budget`` seconds of this machine, one run at a time:
 
@@ -15,10 +16,12 @@ Everyone gets ``--budget`` seconds of this machine, one run at a time:
    whole ``--budget`` with the same data and recipe (``--baseline-seeds``).
 
 Every model is scored on the labelled test split, which neither training nor the search looked at; the goal is
-judged on the means. Writes bench/results/road_goal.{json,md}; the study is in bench/results/road-goal-search/.
+judged on the means. Writes bench/results/road_goal.{json,md} after every contender (rows of an earlier run at the
+same budget are kept, so the contenders can run in separate sittings); the study is in bench/results/road-goal-search/.
 """
 
 import argparse
+import json
 import shutil
 import statistics
 import time
@@ -49,6 +52,67 @@ def seeded(model, out: Path, seeds: list[int], seconds: float, hparams: dict) ->
     return row
 
 
+def run_road(a, out: Path) -> tuple[dict, str, dict]:
+    """The search for ``--search`` seconds, then its pick retrained for the rest of the budget, per seed."""
+    cfg = SearchConfig(space=a.space, study="road-goal-search", out=str(out), n_trials=10_000, timeout=a.search,
+                       epochs=a.search_epochs, max_macs=a.max_macs)
+    shutil.rmtree(cfg.run_dir, ignore_errors=True)  # a fresh study: the budget is the whole search
+    shutil.rmtree(out / "road_goal" / "searched", ignore_errors=True)
+    t0 = time.perf_counter()
+    study = run_search(cfg)  # the deadline lets a started trial finish, so the search may overrun a little
+    search_s = time.perf_counter() - t0
+    best = recommend(pareto_front(trained(study)), cfg)
+    hparams = {k: v for k, v in train_hparams(best).items() if k != "batch_size"}
+    searched = ModelConfig.from_dict(best.user_attrs["model"], f"trial {best.number}")
+    retrain_s = max(a.budget - search_s, 60.0)
+    row = seeded(searched, out / "road_goal" / "searched", a.seeds, retrain_s, hparams)
+    states = [t.state.name for t in study.trials]
+    road = {"search_s": round(search_s, 1), "retrain_budget_s": round(retrain_s, 1),
+            "road_s": round(search_s + statistics.mean(row["seconds"]), 1), "trial": best.number, "hparams": hparams,
+            "trials": {s: states.count(s) for s in sorted(set(states))}, "seeds": a.seeds}
+    return road, f"searched (trial {best.number})", row
+
+
+def checks(result: dict) -> dict:
+    """The goal, judged on the rows there are; a contender not run yet leaves its check out."""
+    rows, road = result["rows"], result.get("road")
+    ours = next((r for k, r in rows.items() if k.startswith("searched")), None)
+    if ours is None:
+        return {}
+    out = {f"the road within {result['budget_s']:g} s (+2 %)": road["road_s"] <= result["budget_s"] * 1.02} if road else {}
+    if "baseline YAML" in rows:
+        base = rows["baseline YAML"]
+        out["at most 1/4 of the baseline YAML's MACs"] = ours["macs"] <= base["macs"] / 4
+        out["test F1 >= the baseline YAML's"] = ours["test_mean"] >= base["test_mean"]
+    for label in ("timm mobilenetv3_small_050", "timm mobilenetv3_small_100"):
+        if label in rows:
+            out[f"beats {label.split()[1]}"] = ours["test_mean"] > rows[label]["test_mean"]
+    return out
+
+
+def write_tables(result: dict, out: Path) -> None:
+    road, rows = result.get("road"), result["rows"]
+    missing = [label for label in ["searched", *BASELINES] if not any(k.startswith(label) for k in rows)]
+    head = f"Budget {result['budget_s'] / 60:.0f} min each."
+    if road:
+        head += (f" The road: a {road['search_s']:.0f} s search ({road['trials']}), then trial {road['trial']} "
+                 f"retrained for the remaining {road['retrain_budget_s']:.0f} s (seeds {road['seeds']}).")
+    lines = [f"{head} Each baseline trained for the whole budget. Test split never seen by training or search; "
+             f"{result['machine']}; {result['date']}.", "",
+             "| model | MACs | params | epochs in the budget | test macro-F1 per seed | mean ± sd | val F1 per seed |",
+             "|---|---:|---:|---|---|---:|---|"]
+    for label, r in rows.items():
+        lines.append(f"| {label} | {r['macs'] / 1e6:.2f} M | {r['params'] / 1e3:.0f} k | "
+                     f"{', '.join(map(str, r['epochs']))} | {', '.join(f'{v:.4f}' for v in r['test_f1'])} | "
+                     f"{r['test_mean']:.4f} ± {r['test_sd']:.4f} | {', '.join(f'{v:.4f}' for v in r['val_f1'])} |")
+    lines += ["", *(f"- {k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items())]
+    if missing:
+        lines.append(f"- not run yet at this budget: {', '.join(missing)}")
+    write_json(out / "road_goal.json", result)
+    write_text(out / "road_goal.md", "\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=float, default=1800, help="wall-clock seconds each contender gets")
@@ -57,57 +121,37 @@ def main() -> None:
     p.add_argument("--search-epochs", type=int, default=9, help="epochs of a search trial that survives its rungs")
     p.add_argument("--max-macs", type=float, default=4e6)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the road's retrain")
-    p.add_argument("--baseline-seeds", type=int, nargs="*", default=[0],
-                   help="seeds of each baseline (none: the road alone, e.g. to try another split of the budget)")
+    p.add_argument("--baseline-seeds", type=int, nargs="+", default=[0], help="seeds of each baseline")
+    p.add_argument("--only", nargs="+", choices=["road", *BASELINES.values()], default=["road", *BASELINES.values()],
+                   help="run these contenders; the others keep their rows from an earlier run at the same --budget")
     p.add_argument("--out", default="bench/results")
     a = p.parse_args()
-    out, search_budget = Path(a.out), a.search or a.budget / 2
-    cfg = SearchConfig(space=a.space, study="road-goal-search", out=str(out), n_trials=10_000, timeout=search_budget,
-                       epochs=a.search_epochs, max_macs=a.max_macs)
-    shutil.rmtree(cfg.run_dir, ignore_errors=True)  # a fresh study: the budget is the whole search
-    shutil.rmtree(out / "road_goal", ignore_errors=True)
-    t0 = time.perf_counter()
-    study = run_search(cfg)  # the deadline lets a started trial finish, so the search may overrun a little
-    search_s = time.perf_counter() - t0
-    best = recommend(pareto_front(trained(study)), cfg)
-    hparams = {k: v for k, v in train_hparams(best).items() if k != "batch_size"}
-    searched = ModelConfig.from_dict(best.user_attrs["model"], f"trial {best.number}")
-    retrain_s = max(a.budget - search_s, 60.0)
-    name = f"searched (trial {best.number})"
-    rows = {name: seeded(searched, out / "road_goal" / "searched", a.seeds, retrain_s, hparams)}
-    for label, model in BASELINES.items() if a.baseline_seeds else ():
-        rows[label] = seeded(model, out / "road_goal" / model, a.baseline_seeds, a.budget, {})
-    ours = rows[name]
-    road_s = search_s + statistics.mean(ours["seconds"])
-    checks = {f"the road within {a.budget:g} s (+2 %)": road_s <= a.budget * 1.02}
-    if a.baseline_seeds:
-        base = rows["baseline YAML"]
-        checks.update({"at most 1/4 of the baseline YAML's MACs": ours["macs"] <= base["macs"] / 4,
-                       "test F1 >= the baseline YAML's": ours["test_mean"] >= base["test_mean"],
-                       "beats mobilenetv3_small_050": ours["test_mean"] > rows["timm mobilenetv3_small_050"]["test_mean"],
-                       "beats mobilenetv3_small_100": ours["test_mean"] > rows["timm mobilenetv3_small_100"]["test_mean"]})
-    states = [t.state.name for t in study.trials]
-    command = (f"python bench/road_goal.py --budget {a.budget:g} --search {search_budget:g} --space {a.space} --search-epochs "
-               f"{a.search_epochs} --seeds {' '.join(map(str, a.seeds))} --baseline-seeds "
-               f"{' '.join(map(str, a.baseline_seeds))}")
-    result = {**machine(), "command": command, "budget_s": a.budget, "search_s": round(search_s, 1),
-              "retrain_budget_s": round(retrain_s, 1), "road_s": round(road_s, 1), "trial": best.number,
-              "hparams": hparams, "trials": {s: states.count(s) for s in sorted(set(states))}, "rows": rows,
-              "checks": checks, "met": all(checks.values())}
-    write_json(out / "road_goal.json", result)
-    lines = [f"Budget {a.budget / 60:.0f} min each. The road: a {search_s:.0f} s search ({result['trials']}), then "
-             f"trial {best.number} retrained for the remaining {retrain_s:.0f} s (seeds {a.seeds}); each baseline "
-             f"trained for the whole budget (seeds {a.baseline_seeds}). Test split never seen by training or search; "
-             f"{result['machine']}; {result['date']}.", "",
-             "| model | MACs | params | epochs in the budget | test macro-F1 per seed | mean ± sd | val F1 per seed |",
-             "|---|---:|---:|---|---|---:|---|"]
-    for label, r in rows.items():
-        lines.append(f"| {label} | {r['macs'] / 1e6:.2f} M | {r['params'] / 1e3:.0f} k | "
-                     f"{', '.join(map(str, r['epochs']))} | {', '.join(f'{v:.4f}' for v in r['test_f1'])} | "
-                     f"{r['test_mean']:.4f} ± {r['test_sd']:.4f} | {', '.join(f'{v:.4f}' for v in r['val_f1'])} |")
-    lines += ["", *(f"- {k}: {'yes' if v else 'NO'}" for k, v in checks.items())]
-    write_text(out / "road_goal.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    out = Path(a.out)
+    a.search = a.search or a.budget / 2
+    earlier = json.loads((out / "road_goal.json").read_text()) if (out / "road_goal.json").is_file() else {}
+    if earlier.get("budget_s") != a.budget:
+        earlier = {}
+    result = {**machine(), "budget_s": a.budget, "road": earlier.get("road"), "rows": earlier.get("rows", {}),
+              "commands": earlier.get("commands", [])}
+    result["commands"].append(f"python bench/road_goal.py --budget {a.budget:g} --search {a.search:g} --space {a.space} "
+                              f"--search-epochs {a.search_epochs} --seeds {' '.join(map(str, a.seeds))} "
+                              f"--baseline-seeds {' '.join(map(str, a.baseline_seeds))} --only {' '.join(a.only)}")
+    result["command"] = " && ".join(result["commands"])
+
+    def save() -> None:  # after every contender: an interrupted run keeps what it measured
+        result["checks"] = checks(result)
+        result["met"] = bool(result["checks"]) and all(result["checks"].values()) and len(result["checks"]) == 5
+        write_tables(result, out)
+
+    if "road" in a.only:
+        road, name, row = run_road(a, out)
+        result["rows"] = {name: row, **{k: v for k, v in result["rows"].items() if not k.startswith("searched")}}
+        result["road"] = road
+        save()
+    for label, model in BASELINES.items():
+        if model in a.only:
+            result["rows"][label] = seeded(model, out / "road_goal" / model, a.baseline_seeds, a.budget, {})
+            save()
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=900, help="search seconds per pruner")
     p.add_argument("--epochs", type=int, default=12, help="epochs of a fully trained search trial")
     p.add_argument("--pruners", nargs="+", default=["dominance", "asha"])
+    p.add_argument("--space", default="tiny", help="search space (the one made for ~4 M MACs)")
     p.add_argument("--max-macs", type=float, default=4e6)
     p.add_argument("--top", type=int, default=10, help="trials retrained for the proxy-fidelity check")
     p.add_argument("--retrain-epochs", type=int, default=30)
@@ -64,8 +65,8 @@ def main() -> None:
     a = p.parse_args()
     rows = []
     for pruner in a.pruners:
-        cfg = SearchConfig(study=f"fidelity-{pruner}", out=a.out, data=a.data, n_trials=10_000, timeout=a.budget,
-                           epochs=a.epochs, pruner=pruner, seed=a.seed, max_macs=a.max_macs)
+        cfg = SearchConfig(space=a.space, study=f"fidelity-{pruner}", out=a.out, data=a.data, n_trials=10_000,
+                           timeout=a.budget, epochs=a.epochs, pruner=pruner, seed=a.seed, max_macs=a.max_macs)
         shutil.rmtree(cfg.run_dir, ignore_errors=True)
         t0 = time.perf_counter()
         study = run_search(cfg)
@@ -96,12 +97,12 @@ def main() -> None:
                      "kendall_p": None if pval is None else round(float(pval), 3),
                      "top": top})
         print({k: v for k, v in rows[-1].items() if k != "top"}, flush=True)
-    command = (f"python bench/search_fidelity.py --budget {a.budget:g} --epochs {a.epochs} --top {a.top} "
+    command = (f"python bench/search_fidelity.py --space {a.space} --budget {a.budget:g} --epochs {a.epochs} --top {a.top} "
                f"--retrain-epochs {a.retrain_epochs} --seeds {' '.join(map(str, a.seeds))}")
     result = {**machine(), "command": command, "max_macs": a.max_macs, "rows": rows}
     out = Path(a.out)
     write_json(out / "search_fidelity.json", result)
-    lines = [f"Search {a.budget:g} s per pruner, {a.epochs} epochs per fully trained trial, MACs budget "
+    lines = [f"Search of the `{a.space}` space, {a.budget:g} s per pruner, {a.epochs} epochs per fully trained trial, MACs budget "
              f"{a.max_macs / 1e6:g} M, search seed {a.seed}; top {a.top} retrained {a.retrain_epochs} epochs "
              f"(seeds {a.seeds}); {result['machine']}; {result['date']}.", "",
              "| pruner | wall s | trials | epochs trained | val front HV | test front HV | best test F1 | Kendall τ (p) |",

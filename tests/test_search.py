@@ -70,6 +70,10 @@ def test_tiny_space_fits_its_budget_at_the_data_resolution():
         fits.append(report.macs <= 4e6)
         study.tell(trial, 0.0)
     assert 0.3 <= sum(fits) / len(fits) < 1  # the budget gate still has something to reject
+    study.enqueue_trial(space.start[0])  # the start point: every knob given, within the budget
+    trial = study.ask()
+    cfg, _ = space.sample(trial)
+    assert set(trial.params) == set(space.start[0]) and gate_count(cfg, 88)[1].macs <= 4e6
 
 
 @pytest.mark.parametrize("patch, culprit", [
@@ -79,6 +83,10 @@ def test_tiny_space_fits_its_budget_at_the_data_resolution():
     ({"head": {"channels": 0, "act": ["relu", "swishy"]}}, "head.act"),
     ({"input_size": {"low": 64, "high": 32}}, "input_size: range needs numbers with low <= high"),
     ({"stages": []}, "'stages' must be a non-empty list"),
+    ({"start": [{"stage1.chanels": 8}]}, "start[0]: unknown key 'stage1.chanels'; did you mean 'stage1.channels'?"),
+    ({"start": [{"input_size": 48}]}, "start[0].input_size: 48 is not in the space ([24, 32])"),
+    ({"start": [{"train.lr": 0.1}]}, "start[0].train.lr: 0.1 is not in the space"),
+    ({"start": {"input_size": 24}}, "'start' must be a list of mappings"),
 ])
 def test_bad_space_names_the_culprit(patch, culprit):
     with pytest.raises(ConfigError, match="space.yaml") as e:
@@ -211,11 +219,18 @@ def test_search_writes_outputs_and_the_yaml_trains(tmp_path, tiny_space_yaml, ti
     assert (tmp_path / "train" / "best.pt").is_file()
 
 
-def test_resume_adds_trials_and_keeps_the_old_ones(tmp_path, tiny_space_yaml, tiny_data_yaml):
-    cfg = _cfg(tmp_path, tiny_space_yaml, tiny_data_yaml, n_trials=3)
-    first = {t.number: (t.state, t.values) for t in run_search(cfg).trials}
+def test_resume_adds_trials_and_keeps_the_old_ones(tmp_path, tiny_data_yaml):
+    start = {"input_size": 32, "stage1.block": "MBConv", "stage1.channels": 16, "train.lr": 0.005}
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({**TINY_SPACE, "start": [start]}))
+    cfg = _cfg(tmp_path, space, tiny_data_yaml, n_trials=3)
+    trials = run_search(cfg).trials
+    assert {k: trials[0].params[k] for k in start} == start  # the start point is the first trial
+    first = {t.number: (t.state, t.values) for t in trials}
     study = run_search(dataclasses.replace(cfg, n_trials=2))
     assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    assert [t.params["input_size"] == 32 and t.params["stage1.block"] == "MBConv" and t.params["train.lr"] == 0.005
+            for t in study.trials].count(True) == 1  # not enqueued again on resume
     assert {t.number: (t.state, t.values) for t in study.trials if t.number < 3} == first
     assert len(_trials_csv(cfg)) == 5
 

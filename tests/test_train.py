@@ -13,6 +13,7 @@ from slimnas.data.config import build_data, load_data_config
 from slimnas.errors import CheckpointError, SlimnasError
 from slimnas.model import build_model
 from slimnas.train import TrainConfig, TrainingDiverged, load_checkpoint, model_from_checkpoint, train
+from slimnas.train.loop import plan_epochs
 from slimnas.train.metrics import confusion_matrix, macro_f1
 from slimnas.train.threads import available_cores, fastest_threads
 
@@ -109,7 +110,20 @@ def test_resume_continues_where_it_stopped(tmp_path, tiny_model_yaml, tiny_data_
     assert [int(r["epoch"]) for r in rows] == [1, 2] and result.epochs_run == 2
 
 
-def test_time_budget_plans_the_epochs_from_the_first_one(tmp_path, tiny_model_yaml, tiny_data_yaml):
+def test_plan_epochs_follows_the_pace_after_the_first_epoch():
+    assert plan_epochs(100, [10], 50) == 10  # the first epoch alone sets the first plan
+    assert plan_epochs(100, [10, 22, 34], 50) == 3 + 66 // 12  # then the pace of the later ones (12 s)
+    assert plan_epochs(50, [5.0, 10.4], 50) == 2 + 7  # epochs slower than the first: fewer than 50 // 5
+    assert plan_epochs(10, [6, 12], 50) == 2  # over the budget: stop now
+    assert plan_epochs(1e6, [1], 3) == 3  # --epochs stays the upper bound
+    # a standing plan is kept within 1 % over to two epochs under the budget, and re-drawn outside that
+    assert plan_epochs(100, [10, 22, 34], 50, planned=7) == 7  # ends at 82 s: less than two epochs (24 s) early
+    assert plan_epochs(100, [10, 22, 34], 50, planned=6) == 8  # would end at 70 s: longer
+    assert plan_epochs(100, [10, 22, 34], 50, planned=9) == 8  # would end at 106 s: shorter
+    assert plan_epochs(1e6, [1, 2], 3, planned=3) == 3  # capped by --epochs, well within the budget
+
+
+def test_time_budget_plans_the_epochs_from_the_measured_pace(tmp_path, tiny_model_yaml, tiny_data_yaml):
     def run(name, budget, epochs=50):
         cfg = TrainConfig(**{**FAST, "epochs": epochs, "threads": 1, "time_budget": budget, "min_lr": 1e-5})
         result = train(tiny_model_yaml, tiny_data_yaml, tmp_path / name, cfg, verbose=False)
@@ -121,8 +135,9 @@ def test_time_budget_plans_the_epochs_from_the_first_one(tmp_path, tiny_model_ya
     assert capped.epochs_run == 3
     first = float(rows[0]["seconds"])
     mid, rows = run("mid", 2.5 * first)
-    planned = int(2.5 * first // float(rows[0]["seconds"]))  # from this run's own first epoch
-    assert mid.epochs_run == max(1, planned) == len(rows)
+    ends = [float(r["seconds"]) for r in rows]
+    assert mid.epochs_run == len(rows) <= plan_epochs(2.5 * first, ends, 50)  # it stopped where its last plan said
+    assert ends[-1] <= 2.5 * first * 1.01 + (ends[-1] - ends[0]) / max(len(ends) - 1, 1)  # within one epoch of on time
     assert float(rows[-1]["lr"]) == pytest.approx(1e-5)  # the cosine was re-planned to end on time
     assert json.loads((tmp_path / "mid" / "results.json").read_text())["planned_epochs"] == mid.epochs_run
     with pytest.raises(SlimnasError, match="time_budget must be > 0"):
@@ -167,6 +182,27 @@ def test_distillation_from_a_teacher(tmp_path, tiny_model_yaml, tiny_data_yaml):
               verbose=False)
     with pytest.raises(SlimnasError, match="0 <= kd_alpha <= 1"):
         train(tiny_model_yaml, tiny_data_yaml, tmp_path / "x", TrainConfig(**{**FAST, "kd_alpha": 2.0}), verbose=False)
+
+
+def test_mixup_and_cutmix_mix_images_and_labels(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    from slimnas.errors import ConfigError
+    from slimnas.train.loop import make_mixing
+
+    assert make_mixing(TrainConfig(), 5, "ce") is None  # off by default
+    torch.manual_seed(0)
+    x, y = torch.rand(8, 3, 16, 16), torch.arange(8) % 5
+    for cfg in (TrainConfig(mixup=0.2), TrainConfig(cutmix=1.0), TrainConfig(mixup=0.2, cutmix=1.0)):
+        mx, my = make_mixing(cfg, 5, "ce")(x.clone(), y)
+        assert mx.shape == x.shape and my.shape == (8, 5) and not torch.equal(mx, x)
+        assert torch.allclose(my.sum(1), torch.ones(8)) and ((my > 0).sum(1) <= 2).all()  # two labels, mixed
+    with pytest.raises(ConfigError, match="needs the 'ce' loss; the data YAML sets loss: focal"):
+        make_mixing(TrainConfig(mixup=0.2), 5, "focal")
+    with pytest.raises(SlimnasError, match="Beta alphas >= 0"):
+        train(tiny_model_yaml, tiny_data_yaml, tmp_path / "x", TrainConfig(**{**FAST, "cutmix": -1.0}), verbose=False)
+    mixed = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "mixed",
+                  TrainConfig(**{**FAST, "epochs": 1, "threads": 1, "mixup": 0.2, "cutmix": 1.0}), verbose=False)
+    recorded = json.loads((mixed.out / "results.json").read_text())["train"]
+    assert recorded["mixup"] == 0.2 and recorded["cutmix"] == 1.0 and 0 <= mixed.best_f1 <= 1
 
 
 def test_a_teacher_at_another_size_sees_the_batch_resized(tmp_path):

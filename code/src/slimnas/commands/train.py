@@ -16,8 +16,8 @@ from ..errors import ConfigError
 from ..train import TrainConfig, increment_path, resume_training, train
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
-HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol", "seed", "teacher", "kd_alpha",
-           "kd_temperature")
+HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol", "mixup",
+           "cutmix", "seed", "teacher", "kd_alpha", "kd_temperature")
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
                                                   "and settings")
     p.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}")
     p.add_argument("--time-budget", type=float, default=None,
-                   help="train for this many seconds: the first epoch's time sets the epoch count (at most --epochs), "
+                   help="train for this many seconds: the measured pace sets the epoch count (at most --epochs), "
                         "and the cosine ends on time; for comparing models at equal wall-clock")
     p.add_argument("--batch-size", type=int, default=None, help="default: the data YAML's batch_size")
     p.add_argument("--lr", type=float, default=None, help=f"default {d.lr}")
@@ -45,6 +45,9 @@ def main() -> None:
     p.add_argument("--select-tol", type=float, default=None,
                    help=f"best.pt is the latest epoch within this val macro-F1 of the best (0: the single best epoch; "
                         f"default {d.select_tol:g})")
+    p.add_argument("--mixup", type=float, default=None, help=f"MixUp Beta alpha, e.g. 0.2 (0: off; default {d.mixup:g})")
+    p.add_argument("--cutmix", type=float, default=None,
+                   help=f"CutMix Beta alpha, e.g. 1.0; with --mixup, one of the two per batch (0: off; default {d.cutmix:g})")
     p.add_argument("--seed", type=int, default=None, help=f"default {d.seed}")
     p.add_argument("--teacher", default=None, help="a checkpoint (best.pt) trained on the same labels to distil from")
     p.add_argument("--kd-alpha", type=float, default=None,

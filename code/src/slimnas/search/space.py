@@ -16,6 +16,8 @@ Layout::
          kernel: [3, 5], se: [false, true], act: [relu, hswish]}
     head:   {channels: [0, 128], act: relu, dropout: [0.0, 0.2]}   # channels 0: no 1x1 conv before pooling
     train:  {lr: ..., weight_decay: ..., optimizer: [adamw, sgd], batch_size: [32, 64]}   # optional
+    start:  # optional: points a new study trains first (Optuna's enqueue_trial), e.g. a candidate known
+      - {input_size: 96, stem.channels: 16, stage1.block: MBConv}   # to be good; unnamed knobs are sampled
 
 Parameters are named ``stage2.block``, ``head.dropout``, ``train.lr``... so Optuna's plots and the
 dashboard read naturally.
@@ -59,7 +61,7 @@ SECTION_KEYS = {
     "head": ({"channels", "act", "dropout"}, {"channels": 0, "act": "relu", "dropout": 0.0}),
     "train": ({"lr", "weight_decay", "optimizer", "batch_size", "warmup_epochs"}, {}),
 }
-TOP_KEYS = {"input_size", "width_multiple", "depth_multiple", "stem", "stages", "head", "train", "name"}
+TOP_KEYS = {"input_size", "width_multiple", "depth_multiple", "stem", "stages", "head", "train", "name", "start"}
 
 
 def _is_range(spec: Any) -> bool:
@@ -115,6 +117,7 @@ class SearchSpace:
     width_multiple: Any = 1.0
     depth_multiple: Any = 1.0
     name: str | None = None
+    start: list[dict] = field(default_factory=list)  # parameter values to train first, by parameter name
     source: str = "<search space>"
 
     @classmethod
@@ -164,9 +167,21 @@ class SearchSpace:
                     create_act(act)
                 except ValueError as e:
                     raise ConfigError(f"{source}: {where}.act: {e}") from None
-        return cls(input_size=data["input_size"], stages=stages, stem=sections["stem"], head=sections["head"],
-                   train=sections["train"], width_multiple=data.get("width_multiple", 1.0),
-                   depth_multiple=data.get("depth_multiple", 1.0), name=data.get("name"), source=source)
+        space = cls(input_size=data["input_size"], stages=stages, stem=sections["stem"], head=sections["head"],
+                    train=sections["train"], width_multiple=data.get("width_multiple", 1.0),
+                    depth_multiple=data.get("depth_multiple", 1.0), name=data.get("name"), source=source)
+        space.start = _check_start(data.get("start") or [], space.params(), source)
+        return space
+
+    def params(self) -> dict[str, Any]:
+        """Every parameter of the space by its Optuna name, with its spec (a block's unused knobs included)."""
+        named = {"input_size": self.input_size, "width_multiple": self.width_multiple,
+                 "depth_multiple": self.depth_multiple}
+        named |= {f"stem.{k}": v for k, v in self.stem.items()} | {f"head.{k}": v for k, v in self.head.items()}
+        named |= {f"train.{k}": v for k, v in self.train.items()}
+        for i, st in enumerate(self.stages, 1):
+            named |= {f"stage{i}.{k}": v for k, v in st.items()}
+        return named
 
     def random_configs(self, n: int, seed: int = 0) -> list[ModelConfig]:
         """``n`` architectures drawn uniformly at random (Optuna's RandomSampler), e.g. to calibrate a latency table."""
@@ -201,6 +216,24 @@ class SearchSpace:
 def _unused(spec: Any) -> Any:
     """A knob's value when the block ignores it: any valid one (it changes nothing), never sampled."""
     return choices(spec)[0]
+
+
+def _allows(spec: Any, value: Any) -> bool:
+    if _is_range(spec):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and spec["low"] <= value <= spec["high"]
+    return value in (spec if isinstance(spec, list) else [spec])
+
+
+def _check_start(start: Any, params: dict[str, Any], source: str) -> list[dict]:
+    """The ``start`` points, each a mapping of parameter names to values the space allows."""
+    if not isinstance(start, list) or not all(isinstance(p, dict) for p in start):
+        raise ConfigError(f"{source}: 'start' must be a list of mappings of parameter names to values")
+    for i, point in enumerate(start):
+        _check_keys(point, set(params), f"{source}: start[{i}]")
+        for name, value in point.items():
+            if not _allows(params[name], value):
+                raise ConfigError(f"{source}: start[{i}].{name}: {value!r} is not in the space ({params[name]!r})")
+    return start
 
 
 def _check_keys(data: dict, known: set, where: str) -> None:

@@ -294,6 +294,9 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
         calibrate_latency(cfg)
     study = open_study(cfg)
     target = len(study.trials) + cfg.n_trials
+    start = [] if study.trials else load_search_space(cfg.space).start
+    for params in start:  # a new study trains the space's start points first (they count among --trials)
+        study.enqueue_trial(params)
     limits = ([f"{cfg.max_macs:g} MACs ({cfg.convention} convention)"] if cfg.max_macs else []) + \
         ([f"{cfg.max_latency_ms:g} ms"] if cfg.max_latency_ms else [])
     runtime = Runtime(cfg.latency_threads, cfg.latency_batch).describe()
@@ -302,7 +305,8 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
           f"{f', stopped at rungs {RungPruner(cfg.reduction).rungs(epochs)} unless in the top 1/{cfg.reduction}' if cfg.pruner == 'asha' else ''}"
           f"; F1 vs {'MACs' if cfg.objective == 'macs' else 'latency'} (latency predicted "
           f"for {runtime}); budget {' and '.join(limits) or 'none'}"
-          f"{f', {cfg.timeout:g} s' if cfg.timeout else ''} -> {cfg.run_dir}", flush=True)
+          f"{f', {cfg.timeout:g} s' if cfg.timeout else ''}{f'; {len(start)} start point(s) first' if start else ''}"
+          f" -> {cfg.run_dir}", flush=True)
     procs = [mp.get_context("spawn").Process(target=_worker_main, args=(cfg, w, target), name=f"slimnas-worker{w}")
              for w in range(1, cfg.n_workers)]
     try:

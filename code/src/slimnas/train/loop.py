@@ -19,9 +19,10 @@ import torch
 import torch.nn as nn
 from timm.scheduler import CosineLRScheduler
 from timm.utils import ModelEmaV3
+from torchvision.transforms import v2
 from tqdm import tqdm
 
-from ..errors import SlimnasError
+from ..errors import ConfigError, SlimnasError
 from ..io import write_csv, write_json
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .losses import build_loss, teacher_loss
@@ -36,8 +37,8 @@ class TrainingDiverged(SlimnasError):
 @dataclass
 class TrainConfig:
     epochs: int = 30  # with time_budget: at most this many
-    # seconds of training (validation included): after the first epoch the run plans as many epochs as fit, and the
-    # cosine ends on min_lr there. For comparisons at equal wall-clock (a small model gets more epochs than a big one).
+    # seconds of training (validation included): after every epoch the run plans as many epochs as fit at the
+    # measured pace, and the cosine ends on min_lr there. For comparisons at equal wall-clock (a small model gets more epochs than a big one).
     time_budget: float | None = None
     optimizer: str = "adamw"  # adamw | sgd
     lr: float = 6e-3  # with batch 32: +0.06 test macro-F1 over 3e-3 on the synthetic data (baseline, 12 epochs)
@@ -53,6 +54,10 @@ class TrainConfig:
     # rare label, F1 wobbles by ~0.02 between epochs of a plateau, and under a decaying lr the later epoch is the
     # better bet (measured: up to +0.03 test F1 over the single best val epoch). 0: the single best val epoch.
     select_tol: float = 0.02
+    # MixUp / CutMix (torchvision's, one of the two per batch when both are on): the Beta(alpha, alpha) of each;
+    # 0: off. Targets become label mixtures, so the loss must be cross-entropy.
+    mixup: float = 0.0
+    cutmix: float = 0.0
     teacher: str | None = None  # a checkpoint to distil from (same labels; any input size)
     kd_alpha: float = 0.5  # weight of the teacher's softened outputs in the loss
     kd_temperature: float = 4.0
@@ -72,6 +77,8 @@ def check_train_config(cfg: TrainConfig) -> None:
                            f"{cfg.kd_temperature}")
     if cfg.teacher is not None:
         load_checkpoint(cfg.teacher)  # a missing or unreadable teacher fails now, not after the data is made
+    if cfg.mixup < 0 or cfg.cutmix < 0:
+        raise SlimnasError(f"mixup and cutmix are Beta alphas >= 0 (0: off), got {cfg.mixup}, {cfg.cutmix}")
     if cfg.time_budget is not None and not cfg.time_budget > 0:
         raise SlimnasError(f"time_budget must be > 0 seconds, got {cfg.time_budget!r}")
     if not 0 <= cfg.select_tol < 1:
@@ -148,6 +155,15 @@ def set_threads(model: nn.Module, data, threads: int, verbose: bool) -> int:
     return n
 
 
+def make_mixing(cfg: TrainConfig, num_classes: int, loss: str):
+    """torchvision's MixUp and/or CutMix as set in ``cfg`` (one of them per batch), or None when both are off."""
+    chosen = ([v2.MixUp(alpha=cfg.mixup, num_classes=num_classes)] if cfg.mixup else []) + \
+             ([v2.CutMix(alpha=cfg.cutmix, num_classes=num_classes)] if cfg.cutmix else [])
+    if chosen and loss != "ce":
+        raise ConfigError(f"mixup/cutmix mix the labels, which needs the 'ce' loss; the data YAML sets loss: {loss}")
+    return v2.RandomChoice(chosen) if chosen else None
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, epochs: int, steps_per_epoch: int):
     """Linear warm-up, then a cosine that lands on ``min_lr`` at the last step of ``epochs``."""
     total = epochs * steps_per_epoch
@@ -155,6 +171,22 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, epochs: i
     # warm-up comes out of the cosine's length (warmup_prefix), so the last step lands on min_lr
     return CosineLRScheduler(optimizer, t_initial=max(total - warmup, 1), lr_min=cfg.min_lr, warmup_t=warmup,
                              warmup_lr_init=cfg.lr * 0.01, warmup_prefix=True, t_in_epochs=False)
+
+
+def plan_epochs(budget: float, ends: list[float], cap: int, planned: int | None = None) -> int:
+    """How many epochs fit ``budget`` seconds, given the elapsed seconds at the end of each epoch so far.
+
+    The pace is that of the epochs after the first (which also pays for start-up), once there are any; the
+    plan never drops below the epochs already run, so a run over its budget stops now. A current plan that
+    ends within 1 % over the budget to two epochs under it is kept, so the cosine is not re-drawn for noise.
+    """
+    done = len(ends)
+    pace = max(ends[0] if done == 1 else (ends[-1] - ends[0]) / (done - 1), 1e-3)
+    if planned is not None:
+        end = ends[-1] + (planned - done) * pace
+        if budget - 2 * pace <= end <= budget * 1.01 or (planned == cap and end <= budget * 1.01):
+            return planned
+    return max(done, min(cap, done + int((budget - ends[-1]) // pace)))
 
 
 @dataclass
@@ -186,9 +218,10 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
         train_loss = teacher_loss(cfg.teacher, data, device, cfg.kd_alpha, cfg.kd_temperature)
         if verbose:
             print(f"distilling from {cfg.teacher} (kd_alpha {cfg.kd_alpha:g}, kd_temperature {cfg.kd_temperature:g})")
+    mix = make_mixing(cfg, len(data.classes), data.cfg.loss)
     optimizer = make_optimizer(model, cfg)
     steps_per_epoch = max(len(train_loader), 1)
-    epochs = cfg.epochs  # planned; a time budget re-plans it after the first epoch
+    epochs = cfg.epochs  # planned; a time budget re-plans it after every epoch
     scheduler = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -213,7 +246,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best_f1, best_epoch, history = state["epoch"] + 1, state["best_f1"], state["best_epoch"], state["history"]
         top_f1 = state.get("top_f1", best_f1)
-        if cfg.time_budget and "planned_epochs" in state:  # the plan made in the first epoch stands
+        if cfg.time_budget and "planned_epochs" in state:  # the latest plan stands until the next epoch re-plans
             epochs = min(cfg.epochs, state["planned_epochs"])
             scheduler = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
         print(f"resuming from {resume} at epoch {start_epoch}")
@@ -225,6 +258,8 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not cfg.progress)
         for step, (x, y) in enumerate(bar):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if mix is not None:
+                x, y = mix(x, y)
             with torch.autocast(device.type, enabled=use_amp):
                 loss = train_loss(model, x, y, criterion) if train_loss else criterion(model(x), y)
             if not torch.isfinite(loss):
@@ -248,12 +283,16 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
                "val_f1": round(f1, 5), "val_acc": round(float((y_true == y_pred).mean()), 5),
                "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
         history.append(row)
-        if cfg.time_budget and epoch == 0:  # the first epoch's time (warm-up and validation included) sets the plan
-            epochs = max(1, min(cfg.epochs, int(cfg.time_budget // max(row["seconds"], 1e-3))))
-            scheduler = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
-            scheduler.step_update(steps_per_epoch)
-            if verbose:
-                print(f"time budget {cfg.time_budget:g} s: {row['seconds']:.1f} s per epoch -> {epochs} epochs", flush=True)
+        if cfg.time_budget:  # the plan follows the measured pace, so a run that slows down still ends on time
+            planned = plan_epochs(cfg.time_budget, [r["seconds"] for r in history], cfg.epochs,
+                                  epochs if epoch else None)
+            if planned != epochs:
+                epochs = planned
+                scheduler = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
+                scheduler.step_update((epoch + 1) * steps_per_epoch)
+                if verbose:
+                    print(f"time budget {cfg.time_budget:g} s: {row['seconds']:.1f} s after {epoch + 1} epoch(s) "
+                          f"-> {epochs} epochs", flush=True)
         top_f1 = max(top_f1, f1)
         improved = f1 >= top_f1 - cfg.select_tol
         if improved:
