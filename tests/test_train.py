@@ -1,6 +1,7 @@
 """Training end to end on tiny data: files written, checkpoints reload exactly, resume, NaN, pickles refused."""
 
 import csv
+import itertools
 import json
 import pickle
 
@@ -123,23 +124,33 @@ def test_plan_epochs_follows_the_pace_after_the_first_epoch():
     assert plan_epochs(1e6, [1, 2], 3, planned=3) == 3  # capped by --epochs, well within the budget
 
 
-def test_time_budget_plans_the_epochs_from_the_measured_pace(tmp_path, tiny_model_yaml, tiny_data_yaml):
+def test_time_budget_plans_the_epochs_from_the_measured_pace(tmp_path, tiny_model_yaml, tiny_data_yaml, monkeypatch):
+    import types
+
+    from slimnas.train import loop
+
     def run(name, budget, epochs=50):
         cfg = TrainConfig(**{**FAST, "epochs": epochs, "threads": 1, "time_budget": budget, "min_lr": 1e-5})
         result = train(tiny_model_yaml, tiny_data_yaml, tmp_path / name, cfg, verbose=False)
         return result, list(csv.DictReader(open(tmp_path / name / "metrics.csv")))
 
-    short, rows = run("short", 1e-3)  # less than one epoch: the first epoch is the whole run
+    short, _ = run("short", 1e-3)  # less than one epoch: the first epoch is the whole run
     assert short.epochs_run == 1
     capped, _ = run("capped", 1e6, epochs=3)  # --epochs stays the upper bound
     assert capped.epochs_run == 3
-    first = float(rows[0]["seconds"])
-    mid, rows = run("mid", 2.5 * first)
-    ends = [float(r["seconds"]) for r in rows]
-    assert mid.epochs_run == len(rows) <= plan_epochs(2.5 * first, ends, 50)  # it stopped where its last plan said
-    assert ends[-1] <= 2.5 * first * 1.01 + (ends[-1] - ends[0]) / max(len(ends) - 1, 1)  # within one epoch of on time
-    assert float(rows[-1]["lr"]) == pytest.approx(1e-5)  # the cosine was re-planned to end on time
-    assert json.loads((tmp_path / "mid" / "results.json").read_text())["planned_epochs"] == mid.epochs_run
+
+    def clock(steps):  # the loop reads the clock once at the start and once per epoch: each epoch takes steps[i] s
+        ticks = iter([0.0, *itertools.accumulate(steps)])
+        monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+
+    clock([1.0] * 10)  # a steady 1 s per epoch and a 5.5 s budget: 5 epochs, the cosine ending on the floor
+    steady, rows = run("steady", 5.5)
+    assert steady.epochs_run == 5 and float(rows[-1]["lr"]) == pytest.approx(1e-5)
+    assert json.loads((tmp_path / "steady" / "results.json").read_text())["planned_epochs"] == 5
+    clock([1.0, 1.0] + [2.0] * 10)  # epochs slow down from the third: the first plan (10) is cut to 6, on time
+    slowed, rows = run("slowed", 10.0)
+    assert slowed.epochs_run == 6 and float(rows[-1]["seconds"]) == 10.0
+    assert float(rows[-1]["lr"]) == pytest.approx(1e-5)  # re-drawn while there was time to land on the floor
     with pytest.raises(SlimnasError, match="time_budget must be > 0"):
         train(tiny_model_yaml, tiny_data_yaml, tmp_path / "bad", TrainConfig(**{**FAST, "time_budget": 0}), verbose=False)
 

@@ -293,14 +293,15 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
     if cfg.objective == "latency" or cfg.max_latency_ms:
         calibrate_latency(cfg)
     study = open_study(cfg)
-    target = len(study.trials) + cfg.n_trials
+    so_far = len(study.trials)
+    target = so_far + cfg.n_trials
     start = [] if study.trials else load_search_space(cfg.space).start
     for params in start:  # a new study trains the space's start points first (they count among --trials)
         study.enqueue_trial(params)
     limits = ([f"{cfg.max_macs:g} MACs ({cfg.convention} convention)"] if cfg.max_macs else []) + \
         ([f"{cfg.max_latency_ms:g} ms"] if cfg.max_latency_ms else [])
     runtime = Runtime(cfg.latency_threads, cfg.latency_batch).describe()
-    print(f"study {cfg.study!r}: {len(study.trials)} trials so far, adding {cfg.n_trials} on {cfg.n_workers} worker(s), "
+    print(f"study {cfg.study!r}: {so_far} trials so far, adding {cfg.n_trials} on {cfg.n_workers} worker(s), "
           f"{epochs} epochs each{f' ({cfg.steps} steps)' if cfg.steps else ''}"
           f"{f', stopped at rungs {RungPruner(cfg.reduction).rungs(epochs)} unless in the top 1/{cfg.reduction}' if cfg.pruner == 'asha' else ''}"
           f"; F1 vs {'MACs' if cfg.objective == 'macs' else 'latency'} (latency predicted "
