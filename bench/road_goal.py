@@ -37,6 +37,7 @@ from slimnas.search.report import pareto_front, recommend, train_hparams, traine
 BASELINES = {"baseline YAML": "baseline", "timm mobilenetv3_small_050": "mobilenetv3_small_050",
              "timm mobilenetv3_small_100": "mobilenetv3_small_100"}
 MAX_EPOCHS = 1000  # the time budget decides
+SITTING = time.strftime("%Y-%m-%d %H:%M:%S")  # this run of the script: rows of other runs ran at another machine pace
 
 
 def seeded(model, out: Path, seeds: list[int], seconds: float, hparams: dict) -> dict:
@@ -47,7 +48,8 @@ def seeded(model, out: Path, seeds: list[int], seconds: float, hparams: dict) ->
     row = {"macs": runs[0]["macs"], "params": runs[0]["params"], "seeds": seeds, "test_f1": test,
            "val_f1": [r["val_macro_f1"] for r in runs], "epochs": [r["epochs"] for r in runs],
            "seconds": [r["train_seconds"] for r in runs], "test_mean": round(statistics.mean(test), 4),
-           "test_sd": round(statistics.stdev(test), 4) if len(test) > 1 else 0.0}
+           "test_sd": round(statistics.stdev(test), 4) if len(test) > 1 else 0.0,
+           "measured": time.strftime("%Y-%m-%d %H:%M"), "sitting": SITTING}
     print(out.name, row, flush=True)
     return row
 
@@ -99,12 +101,16 @@ def write_tables(result: dict, out: Path) -> None:
                  f"retrained for the remaining {road['retrain_budget_s']:.0f} s (seeds {road['seeds']}).")
     lines = [f"{head} Each baseline trained for the whole budget. Test split never seen by training or search; "
              f"{result['machine']}; {result['date']}.", "",
-             "| model | MACs | params | epochs in the budget | test macro-F1 per seed | mean ± sd | val F1 per seed |",
-             "|---|---:|---:|---|---|---:|---|"]
+             "| model | MACs | params | epochs in the budget | test macro-F1 per seed | mean ± sd | val F1 per seed | measured |",
+             "|---|---:|---:|---|---|---:|---|---|"]
     for label, r in rows.items():
         lines.append(f"| {label} | {r['macs'] / 1e6:.2f} M | {r['params'] / 1e3:.0f} k | "
                      f"{', '.join(map(str, r['epochs']))} | {', '.join(f'{v:.4f}' for v in r['test_f1'])} | "
-                     f"{r['test_mean']:.4f} ± {r['test_sd']:.4f} | {', '.join(f'{v:.4f}' for v in r['val_f1'])} |")
+                     f"{r['test_mean']:.4f} ± {r['test_sd']:.4f} | {', '.join(f'{v:.4f}' for v in r['val_f1'])} | "
+                     f"{r.get('measured', 'earlier sitting')} |")
+    if len({r.get("sitting") for r in rows.values()}) > 1:
+        lines += ["", "Rows measured in different sittings ran at different machine speeds (epochs per second "
+                      "varied by up to 30 % here): compare rows of one sitting."]
     lines += ["", *(f"- {k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items())]
     if missing:
         lines.append(f"- not run yet at this budget: {', '.join(missing)}")
