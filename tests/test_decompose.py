@@ -223,6 +223,9 @@ def test_resolve_spec_fraction_defaults():
 
 def test_closed_form_errors_bound_the_fitted_ones():
     """--target-macs ranks candidates by the spectra: SVD exact, Tucker-2 between the larger tail and their sum."""
+    # the bounds are on the weights, the fitted error is probed on outputs: a rare unlucky weight draw lands
+    # 20 % over (once in CI, where xdist leaves the global RNG in any state); 40 seeds in a row all pass
+    torch.manual_seed(0)
     conv = torch.nn.Conv2d(24, 32, 3, bias=False)
     with torch.no_grad():  # a decaying spectrum, as trained weights have
         conv.weight.mul_(torch.logspace(0, -2, 32)[:, None, None, None])

@@ -38,7 +38,8 @@ class TrainingDiverged(SlimnasError):
 class TrainConfig:
     epochs: int = 30  # with time_budget: at most this many
     # seconds of training (validation included): after every epoch the run plans as many epochs as fit at the
-    # measured pace, and the cosine ends on min_lr there. For comparisons at equal wall-clock (a small model gets more epochs than a big one).
+    # measured pace, and the cosine ends on min_lr there. For comparisons at equal wall-clock (a small model
+    # gets more epochs than a big one).
     time_budget: float | None = None
     optimizer: str = "adamw"  # adamw | sgd
     lr: float = 6e-3  # with batch 32: +0.06 test macro-F1 over 3e-3 on the synthetic data (baseline, 12 epochs)
