@@ -40,12 +40,12 @@ def revalidate(study: optuna.Study, cfg: "SearchConfig", top: int, splits: int) 
     done = dict(study.user_attrs.get("revalidated", {}))  # JSON keys: trial numbers as strings
     for t in candidates(pareto_front(trained(study), cfg.cost_key), top):
         f1s = list(done.get(str(t.number), []))
+        hparams = train_hparams(t)  # the same model and settings on every split
+        batch_size = int(hparams.pop("batch_size", data_cfg.batch_size))
+        model = ModelConfig.from_dict(t.user_attrs["model"], f"trial {t.number}")
+        tcfg = TrainConfig(epochs=epochs, seed=cfg.seed, device=cfg.device, progress=False, **hparams)
         for split in range(len(f1s) + 1, splits + 1):
-            hparams = train_hparams(t)
-            model = ModelConfig.from_dict(t.user_attrs["model"], f"trial {t.number}")
-            data = dataclasses.replace(data_cfg, seed=data_cfg.seed + split,
-                                       batch_size=int(hparams.pop("batch_size", data_cfg.batch_size)))
-            tcfg = TrainConfig(epochs=epochs, seed=cfg.seed, device=cfg.device, progress=False, **hparams)
+            data = dataclasses.replace(data_cfg, seed=data_cfg.seed + split, batch_size=batch_size)
             out = cfg.run_dir / "revalidate" / f"{t.number:04d}-split{split}"
             result = train(model, data, out, tcfg, verbose=False)
             f1s.append(round(result.best_f1, 5))
