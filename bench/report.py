@@ -18,7 +18,8 @@ from slimnas.errors import ConfigError
 from slimnas.io import write_json, write_text
 
 SECTIONS = {  # bench name -> title, in reading order
-    "road_goal": "The F1 goal: the searched model against hand-designed ones, one wall-clock budget",
+    "road_goal_1800s": "The F1 goal: the searched model against hand-designed ones, 30 minutes each",
+    "road_goal_600s": "The F1 goal at 10 minutes each",
     "search_front": "Architecture search: the Pareto front against timm and the baseline",
     "search_pruning": "What early stopping saves in the search",
     "search_fidelity": "Multi-fidelity (ASHA) vs the dominance pruner, and how well the search ranks",
@@ -56,7 +57,7 @@ def main() -> None:
         raise ConfigError(f"{results}: no results for {missing}; run bench/run_all (or those benches) first")
     collected, lines = {}, ["# slimnas benchmark results", "",
                             f"Collected {machine()['date']} by `python bench/report.py`; `bench/run_all` re-runs "
-                            f"everything (about 7 hours on 2 CPU cores). Each section names its own machine, date "
+                            f"everything (about 8 hours on 2 CPU cores). Each section names its own machine, date "
                             f"and command.", ""]
     for name, title in SECTIONS.items():
         if (results / f"{name}.json").is_file():

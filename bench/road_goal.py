@@ -16,8 +16,9 @@ Everyone gets ``--budget`` seconds of this machine, one run at a time:
    whole ``--budget`` with the same data and recipe (``--baseline-seeds``).
 
 Every model is scored on the labelled test split, which neither training nor the search looked at; the goal is
-judged on the means. Writes bench/results/road_goal.{json,md} after every contender (rows of an earlier run at the
-same budget are kept, so the contenders can run in separate sittings); the study is in bench/results/road-goal-search/.
+judged on the means. Writes bench/results/road_goal_<budget>s.{json,md} (road_goal_1800s for the issue's 30 minutes)
+after every contender; rows of an earlier run at the same budget are kept, so the contenders can run in separate
+sittings (the table says when rows come from different sittings). The study is in bench/results/road-goal-search/.
 """
 
 import argparse
@@ -63,7 +64,8 @@ def run_road(a, out: Path) -> tuple[dict, str, dict]:
     t0 = time.perf_counter()
     study = run_search(cfg)  # the deadline lets a started trial finish, so the search may overrun a little
     search_s = time.perf_counter() - t0
-    best = recommend(pareto_front(trained(study)), cfg)
+    done = trained(study)
+    best = recommend(pareto_front(done), cfg)
     hparams = {k: v for k, v in train_hparams(best).items() if k != "batch_size"}
     searched = ModelConfig.from_dict(best.user_attrs["model"], f"trial {best.number}")
     retrain_s = max(a.budget - search_s, 60.0)
@@ -71,7 +73,7 @@ def run_road(a, out: Path) -> tuple[dict, str, dict]:
     states = [t.state.name for t in study.trials]
     road = {"search_s": round(search_s, 1), "retrain_budget_s": round(retrain_s, 1),
             "road_s": round(search_s + statistics.mean(row["seconds"]), 1), "trial": best.number, "hparams": hparams,
-            "trials": {s: states.count(s) for s in sorted(set(states))}, "seeds": a.seeds}
+            "trials": {s: states.count(s) for s in sorted(set(states))}, "trained": len(done), "seeds": a.seeds}
     return road, f"searched (trial {best.number})", row
 
 
@@ -92,13 +94,19 @@ def checks(result: dict) -> dict:
     return out
 
 
+def results_name(budget: float) -> str:
+    """One file per budget: the 10- and the 30-minute comparisons are kept side by side."""
+    return f"road_goal_{budget:g}s"
+
+
 def write_tables(result: dict, out: Path) -> None:
     road, rows = result.get("road"), result["rows"]
     missing = [label for label in ["searched", *BASELINES] if not any(k.startswith(label) for k in rows)]
     head = f"Budget {result['budget_s'] / 60:.0f} min each."
     if road:
-        head += (f" The road: a {road['search_s']:.0f} s search ({road['trials']}), then trial {road['trial']} "
-                 f"retrained for the remaining {road['retrain_budget_s']:.0f} s (seeds {road['seeds']}).")
+        trained_note = f", {road['trained']} trained to the end" if "trained" in road else ""
+        head += (f" The road: a {road['search_s']:.0f} s search ({road['trials']}{trained_note}), "
+                 f"then trial {road['trial']} retrained for the remaining {road['retrain_budget_s']:.0f} s (seeds {road['seeds']}).")
     lines = [f"{head} Each baseline trained for the whole budget. Test split never seen by training or search; "
              f"{result['machine']}; {result['date']}.", "",
              "| model | MACs | params | epochs in the budget | test macro-F1 per seed | mean ± sd | val F1 per seed | measured |",
@@ -114,15 +122,16 @@ def write_tables(result: dict, out: Path) -> None:
     lines += ["", *(f"- {k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items())]
     if missing:
         lines.append(f"- not run yet at this budget: {', '.join(missing)}")
-    write_json(out / "road_goal.json", result)
-    write_text(out / "road_goal.md", "\n".join(lines) + "\n")
+    name = results_name(result["budget_s"])
+    write_json(out / f"{name}.json", result)
+    write_text(out / f"{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=float, default=1800, help="wall-clock seconds each contender gets")
-    p.add_argument("--search", type=float, default=None, help="search seconds of the road (default: half the budget)")
+    p.add_argument("--search", type=float, default=None, help="search seconds of the road (default: a third of the budget)")
     p.add_argument("--space", default="tiny", help="search space (the one made for ~4 M MACs)")
     p.add_argument("--search-epochs", type=int, default=9, help="epochs of a search trial that survives its rungs")
     p.add_argument("--max-macs", type=float, default=4e6)
@@ -133,10 +142,9 @@ def main() -> None:
     p.add_argument("--out", default="bench/results")
     a = p.parse_args()
     out = Path(a.out)
-    a.search = a.search or a.budget / 2
-    earlier = json.loads((out / "road_goal.json").read_text()) if (out / "road_goal.json").is_file() else {}
-    if earlier.get("budget_s") != a.budget:
-        earlier = {}
+    a.search = a.search or a.budget / 3  # as measured at 30 min: 600 s of search, 1200 s for each retrain
+    written = out / f"{results_name(a.budget)}.json"
+    earlier = json.loads(written.read_text()) if written.is_file() else {}
     result = {**machine(), "budget_s": a.budget, "road": earlier.get("road"), "rows": earlier.get("rows", {}),
               "commands": earlier.get("commands", [])}
     result["commands"].append(f"python bench/road_goal.py --budget {a.budget:g} --search {a.search:g} --space {a.space} "

@@ -1,7 +1,7 @@
 """The bench scripts are not run by the tests (they take an hour), but they must at least import:
 a library refactor that breaks one should fail here, not an hour into bench/run_all."""
 
-from conftest import run_script
+from conftest import REPO, run_script
 
 BENCHES = ["train_baselines", "decompose_table", "deploy_latency", "search_pruning", "search_front", "search_fidelity",
            "train_recipe", "road_goal", "report"]
@@ -11,3 +11,31 @@ def test_every_bench_script_imports():
     code = "import sys; sys.path.insert(0, 'bench'); " + "; ".join(f"import {b}" for b in BENCHES)
     r = run_script("-c", code)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_road_goal_judges_the_goal_on_the_rows_it_has(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import road_goal
+
+    def row(macs, tests, sitting="a"):
+        return {"macs": macs, "params": 1000, "epochs": [10] * len(tests), "test_f1": tests, "val_f1": tests,
+                "test_mean": sum(tests) / len(tests), "test_sd": 0.0, "measured": "now", "sitting": sitting}
+
+    result = {"date": "d", "machine": "m", "budget_s": 1800.0,
+              "road": {"search_s": 600.0, "retrain_budget_s": 1200.0, "road_s": 1790.0, "trial": 1,
+                       "trials": {"COMPLETE": 4}, "seeds": [0, 1, 2]},
+              "rows": {"searched (trial 1)": row(3.9e6, [0.70, 0.68, 0.69]), "baseline YAML": row(15.9e6, [0.68])}}
+    result["checks"] = road_goal.checks(result)
+    assert result["checks"] == {"the road within 1800 s (+2 %)": True, "at most 1/4 of the baseline YAML's MACs": True,
+                                "test F1 >= the baseline YAML's": True}  # the timm rows are not run yet: no check
+    road_goal.write_tables(result, tmp_path)
+    table = (tmp_path / "road_goal_1800s.md").read_text()
+    assert "not run yet at this budget: timm mobilenetv3_small_050, timm mobilenetv3_small_100" in table
+    assert "different sittings" not in table
+
+    result["rows"]["timm mobilenetv3_small_050"] = row(4.7e6, [0.71], sitting="b")  # better than the road
+    result["checks"] = road_goal.checks(result)
+    assert result["checks"]["beats mobilenetv3_small_050"] is False
+    road_goal.write_tables(result, tmp_path)
+    table = (tmp_path / "road_goal_1800s.md").read_text()
+    assert "different sittings" in table and "- beats mobilenetv3_small_050: NO" in table
