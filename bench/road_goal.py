@@ -2,7 +2,7 @@
 """The F1 goal of the road: a searched model at <= 1/4 of the baseline YAML's MACs that scores at least the
 baseline YAML's test macro-F1, and beats timm mobilenetv3_small_050/100, at the same wall-clock.
 
-    python bench/road_goal.py --budget 1800            # the issue's 30 minutes (~2.5 h in all)
+    python bench/road_goal.py --budget 1800            # the issue's 30 minutes (~2.7 h in all)
     python bench/road_goal.py --budget 600 --search 300
     python bench/road_goal.py --budget 1800 --only mobilenetv3_small_050   # one contender; the rest kept
 
