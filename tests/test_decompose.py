@@ -249,11 +249,14 @@ def test_padding_same_and_valid_are_reproduced(method, layer):
     if method == "separable":  # exact only for rank-1 kernels
         with torch.no_grad():
             layer.weight.copy_(torch.randn(8, 1, 3, 1) * torch.randn(8, 1, 1, 3))
-    ranks = {"tucker": [12, 8], "cp": [6 * 6 * 9], "svd": [8], "separable": []}[method]
+    if method == "cp":  # an exact rank-3 kernel, which ALS recovers: a full-rank (324) CP of a random kernel is
+        with torch.no_grad():  # degenerate, and one CI draw diverged to 1.16 relative error
+            layer.weight.copy_(torch.einsum("ro,ri,rh,rw->oihw", *(torch.randn(3, n) for n in (6, 6, 3, 3))))
+    ranks = {"tucker": [12, 8], "cp": [3], "svd": [8], "separable": []}[method]
     seq = decompose(layer, method, ranks)
     x = torch.randn(2, layer.in_channels, 11, 11)
     with torch.no_grad():
-        assert seq(x).shape == layer(x).shape and _rel(seq(x), layer(x)) <= (1e-2 if method == "cp" else 1e-4)
+        assert seq(x).shape == layer(x).shape and _rel(seq(x), layer(x)) <= 1e-4
 
 
 def test_layers_no_method_reproduces_are_refused_by_name(tmp_path):
