@@ -5,6 +5,7 @@ baseline YAML's test macro-F1, and beats timm mobilenetv3_small_050/100, at the 
     python bench/road_goal.py --budget 1800            # the issue's 30 minutes (~2.7 h in all)
     python bench/road_goal.py --budget 600 --search 300
     python bench/road_goal.py --budget 1800 --only mobilenetv3_small_050   # one contender; the rest kept
+    python bench/road_goal.py --budget 1800 --only baseline --baseline-seeds 1 2 --add-seeds   # more seeds
 
 Everyone gets ``--budget`` seconds of this machine, one run at a time:
 
@@ -53,6 +54,16 @@ def seeded(model, out: Path, seeds: list[int], seconds: float, hparams: dict) ->
            "measured": time.strftime("%Y-%m-%d %H:%M"), "sitting": SITTING}
     print(out.name, row, flush=True)
     return row
+
+
+def merged(old: dict, new: dict) -> dict:
+    """``new`` seeds added to a row measured earlier (``--add-seeds``); each seed keeps the sitting it ran in."""
+    if set(old["seeds"]) & set(new["seeds"]):
+        raise SystemExit(f"--add-seeds: seeds {sorted(set(old['seeds']) & set(new['seeds']))} are in the row already")
+    row = {k: old[k] + new[k] for k in ("seeds", "test_f1", "val_f1", "epochs", "seconds")}
+    row["sittings"] = old.get("sittings", [old.get("sitting")] * len(old["seeds"])) + [SITTING] * len(new["seeds"])
+    return {**old, **row, "test_mean": round(statistics.mean(row["test_f1"]), 4),
+            "test_sd": round(statistics.stdev(row["test_f1"]), 4), "measured": f"{old['measured']} + {new['measured']}"}
 
 
 def run_road(a, out: Path) -> tuple[dict, str, dict]:
@@ -116,7 +127,7 @@ def write_tables(result: dict, out: Path) -> None:
                      f"{', '.join(map(str, r['epochs']))} | {', '.join(f'{v:.4f}' for v in r['test_f1'])} | "
                      f"{r['test_mean']:.4f} ± {r['test_sd']:.4f} | {', '.join(f'{v:.4f}' for v in r['val_f1'])} | "
                      f"{r.get('measured', 'earlier sitting')} |")
-    if len({r.get("sitting") for r in rows.values()}) > 1:
+    if len({s for r in rows.values() for s in r.get("sittings", [r.get("sitting")])}) > 1:
         lines += ["", "Rows measured in different sittings ran at different machine speeds (epochs per second "
                       "varied by up to 30 % here): compare rows of one sitting."]
     lines += ["", *(f"- {k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items())]
@@ -137,6 +148,8 @@ def main() -> None:
     p.add_argument("--max-macs", type=float, default=4e6)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the road's retrain")
     p.add_argument("--baseline-seeds", type=int, nargs="+", default=[0], help="seeds of each baseline")
+    p.add_argument("--add-seeds", action="store_true",
+                   help="add the --baseline-seeds runs to the baselines' earlier rows instead of replacing them")
     p.add_argument("--only", nargs="+", choices=["road", *BASELINES.values()], default=["road", *BASELINES.values()],
                    help="run these contenders; the others keep their rows from an earlier run at the same --budget")
     p.add_argument("--out", default="bench/results")
@@ -149,7 +162,8 @@ def main() -> None:
               "commands": earlier.get("commands", [])}
     result["commands"].append(f"python bench/road_goal.py --budget {a.budget:g} --search {a.search:g} --space {a.space} "
                               f"--search-epochs {a.search_epochs} --seeds {' '.join(map(str, a.seeds))} "
-                              f"--baseline-seeds {' '.join(map(str, a.baseline_seeds))} --only {' '.join(a.only)}")
+                              f"--baseline-seeds {' '.join(map(str, a.baseline_seeds))} --only {' '.join(a.only)}"
+                              + (" --add-seeds" if a.add_seeds else ""))
     result["command"] = " && ".join(result["commands"])
 
     def save() -> None:  # after every contender: an interrupted run keeps what it measured
@@ -164,7 +178,9 @@ def main() -> None:
         save()
     for label, model in BASELINES.items():
         if model in a.only:
-            result["rows"][label] = seeded(model, out / "road_goal" / model, a.baseline_seeds, a.budget, {})
+            row = seeded(model, out / "road_goal" / model, a.baseline_seeds, a.budget, {})
+            old = result["rows"].get(label)
+            result["rows"][label] = merged(old, row) if a.add_seeds and old else row
             save()
 
 
