@@ -20,6 +20,7 @@ from slimnas.io import write_json, write_text
 SECTIONS = {  # bench name -> title, in reading order
     "road_goal_1800s": "The F1 goal: the searched model against hand-designed ones, 30 minutes each",
     "road_goal_600s": "The F1 goal at 10 minutes each",
+    "error_kinds": "Where the errors are: the 30-minute checkpoints by kind of error",
     "search_front": "Architecture search: the Pareto front against timm and the baseline",
     "search_pruning": "What early stopping saves in the search",
     "search_fidelity": "Multi-fidelity (ASHA) vs the dominance pruner, and how well the search ranks",

@@ -1,10 +1,12 @@
 """The bench scripts are not run by the tests (they take an hour), but they must at least import:
 a library refactor that breaks one should fail here, not an hour into bench/run_all."""
 
+import numpy as np
+import pytest
 from conftest import REPO, run_script
 
 BENCHES = ["train_baselines", "decompose_table", "deploy_latency", "search_pruning", "search_front", "search_fidelity",
-           "train_recipe", "road_goal", "report"]
+           "train_recipe", "road_goal", "report", "error_kinds"]
 
 
 def test_every_bench_script_imports():
@@ -39,3 +41,33 @@ def test_road_goal_judges_the_goal_on_the_rows_it_has(tmp_path, monkeypatch):
     road_goal.write_tables(result, tmp_path)
     table = (tmp_path / "road_goal_1800s.md").read_text()
     assert "different sittings" in table and "- beats mobilenetv3_small_050: NO" in table
+
+
+def test_road_goal_adds_seeds_to_a_row_and_refuses_a_seed_twice(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import road_goal
+
+    def row(seeds, tests, sitting):
+        return {"macs": 1, "params": 1, "seeds": seeds, "test_f1": tests, "val_f1": tests, "epochs": [99] * len(seeds),
+                "seconds": [1800.0] * len(seeds), "test_mean": sum(tests) / len(tests), "test_sd": 0.0,
+                "measured": sitting, "sitting": sitting}
+
+    both = road_goal.merged(row([0], [0.70], "a"), row([1, 2], [0.68, 0.72], "b"))
+    assert both["seeds"] == [0, 1, 2] and both["test_f1"] == [0.70, 0.68, 0.72]
+    assert both["test_mean"] == 0.70 and both["test_sd"] == 0.02
+    assert both["sittings"] == ["a", road_goal.SITTING, road_goal.SITTING]
+    with pytest.raises(SystemExit, match=r"seeds \[1\] are in the row already"):
+        road_goal.merged(both, row([1], [0.5], "c"))
+
+
+def test_error_kinds_tells_missed_defects_from_false_alarms(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import error_kinds
+
+    classes = ["bottle-broken", "bottle-good", "cable-cut", "cable-good"]
+    y = np.array([0, 0, 1, 0, 2, 3, 1])
+    p = np.array([0, 1, 0, 2, 2, 3, 1])  # right, missed, false alarm, wrong category, right, right, right
+    assert error_kinds.error_kinds(y, p, classes) == {"errors": 3, "missed": 1, "false_alarm": 1, "wrong_defect": 0,
+                                                      "wrong_category": 1}
+    classes = ["pill-crack", "pill-color", "pill-good"]
+    assert error_kinds.error_kinds(np.array([0, 1]), np.array([1, 1]), classes)["wrong_defect"] == 1
