@@ -31,6 +31,7 @@ from pathlib import Path
 
 from common import machine, train_row
 from slimnas.cli import run_cli
+from slimnas.errors import ConfigError
 from slimnas.io import write_json, write_text
 from slimnas.model import ModelConfig
 from slimnas.search import SearchConfig, run_search
@@ -56,10 +57,14 @@ def seeded(model, out: Path, seeds: list[int], seconds: float, hparams: dict) ->
     return row
 
 
+def check_new_seeds(old: dict, seeds: list[int]) -> None:
+    if set(old["seeds"]) & set(seeds):
+        raise ConfigError(f"--add-seeds: seeds {sorted(set(old['seeds']) & set(seeds))} are in the row already")
+
+
 def merged(old: dict, new: dict) -> dict:
     """``new`` seeds added to a row measured earlier (``--add-seeds``); each seed keeps the sitting it ran in."""
-    if set(old["seeds"]) & set(new["seeds"]):
-        raise SystemExit(f"--add-seeds: seeds {sorted(set(old['seeds']) & set(new['seeds']))} are in the row already")
+    check_new_seeds(old, new["seeds"])
     row = {k: old[k] + new[k] for k in ("seeds", "test_f1", "val_f1", "epochs", "seconds")}
     row["sittings"] = old.get("sittings", [old.get("sitting")] * len(old["seeds"])) + [SITTING] * len(new["seeds"])
     return {**old, **row, "test_mean": round(statistics.mean(row["test_f1"]), 4),
@@ -165,6 +170,10 @@ def main() -> None:
                               f"--baseline-seeds {' '.join(map(str, a.baseline_seeds))} --only {' '.join(a.only)}"
                               + (" --add-seeds" if a.add_seeds else ""))
     result["command"] = " && ".join(result["commands"])
+
+    for label, model in BASELINES.items():  # refuse before 30 minutes of training, not after
+        if a.add_seeds and model in a.only and label in result["rows"]:
+            check_new_seeds(result["rows"][label], a.baseline_seeds)
 
     def save() -> None:  # after every contender: an interrupted run keeps what it measured
         result["checks"] = checks(result)

@@ -46,6 +46,7 @@ def test_road_goal_judges_the_goal_on_the_rows_it_has(tmp_path, monkeypatch):
 def test_road_goal_adds_seeds_to_a_row_and_refuses_a_seed_twice(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "bench"))
     import road_goal
+    from slimnas.errors import ConfigError
 
     def row(seeds, tests, sitting):
         return {"macs": 1, "params": 1, "seeds": seeds, "test_f1": tests, "val_f1": tests, "epochs": [99] * len(seeds),
@@ -56,7 +57,7 @@ def test_road_goal_adds_seeds_to_a_row_and_refuses_a_seed_twice(monkeypatch):
     assert both["seeds"] == [0, 1, 2] and both["test_f1"] == [0.70, 0.68, 0.72]
     assert both["test_mean"] == 0.70 and both["test_sd"] == 0.02
     assert both["sittings"] == ["a", road_goal.SITTING, road_goal.SITTING]
-    with pytest.raises(SystemExit, match=r"seeds \[1\] are in the row already"):
+    with pytest.raises(ConfigError, match=r"seeds \[1\] are in the row already"):
         road_goal.merged(both, row([1], [0.5], "c"))
 
 
