@@ -12,14 +12,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from common import machine
 from slimnas.cli import run_cli
 from slimnas.io import write_json, write_text
-from slimnas.train.checkpoint import model_from_checkpoint
-from slimnas.train.evaluate import build_data_for, split_loader
-from slimnas.train.loop import predict
+from slimnas.train.evaluate import checkpoint_predictions
 from slimnas.train.metrics import macro_f1
 
 KINDS = {"missed": "defect called good", "false_alarm": "good called a defect",
@@ -47,10 +44,9 @@ def main() -> None:
     a = p.parse_args()
     rows = []
     for weight in a.checkpoints:
-        model, ckpt = model_from_checkpoint(weight)
-        _, y, pred = predict(model, split_loader(build_data_for(weight, a.data, ckpt), a.split), torch.device("cpu"))
+        y, pred, classes = checkpoint_predictions(weight, a.data, a.split)
         rows.append({"checkpoint": weight, "macro_f1": round(macro_f1(y, pred), 4), "images": len(y),
-                     **error_kinds(y, pred, ckpt["classes"])})
+                     **error_kinds(y, pred, classes)})
     lines = [f"Errors on the {a.split} split by kind; {machine()['date']}.", "",
              "| checkpoint | macro-F1 | images | errors | " + " | ".join(KINDS.values()) + " |",
              "|---|---:|---:|---:|" + "---:|" * len(KINDS)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
@@ -45,7 +46,16 @@ def split_f1(model: nn.Module, bundle: DataBundle, split: str = "val", device: t
     return macro_f1(y, p)
 
 
+def checkpoint_predictions(weight: str | Path, data: str | Path | DataConfig | None = None,
+                           split: str = "test") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """True and predicted label indices of the checkpoint ``weight`` on ``split`` of ``data``, and its classes."""
+    model, ckpt = model_from_checkpoint(weight)
+    device = resolve_device("auto")
+    _, y, p = predict(model.to(device), split_loader(build_data_for(weight, data, ckpt), split), device)
+    return y, p, ckpt["classes"]
+
+
 def checkpoint_f1(weight: str | Path, data: str | Path | DataConfig | None = None, split: str = "test") -> float:
     """Macro-F1 of the checkpoint ``weight`` on ``split`` of ``data`` (default: the embedded synthetic data)."""
-    model, ckpt = model_from_checkpoint(weight)
-    return split_f1(model, build_data_for(weight, data, ckpt), split)
+    y, p, _ = checkpoint_predictions(weight, data, split)
+    return macro_f1(y, p)
