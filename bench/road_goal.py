@@ -6,6 +6,7 @@ baseline YAML's test macro-F1, and beats timm mobilenetv3_small_050/100, at the 
     python bench/road_goal.py --budget 600 --search 300
     python bench/road_goal.py --budget 1800 --only mobilenetv3_small_050   # one contender; the rest kept
     python bench/road_goal.py --budget 1800 --only baseline --baseline-seeds 1 2 --add-seeds   # more seeds
+    python bench/road_goal.py --budget 1800 --final-fit   # every retrain on train + val (road_goal_1800s_final_fit)
 
 Everyone gets ``--budget`` seconds of this machine, one run at a time:
 
@@ -15,6 +16,9 @@ Everyone gets ``--budget`` seconds of this machine, one run at a time:
    the epoch count and the cosine ends on time). The retrain is repeated with ``--seeds`` (same time each).
 2. The baselines: the baseline YAML and timm mobilenetv3_small_050/100 (from scratch), each trained for the
    whole ``--budget`` with the same data and recipe (``--baseline-seeds``).
+
+With ``--final-fit`` every one of those trainings (not the search, which needs val to choose) runs on train + val
+and keeps its last epoch (``train --final-fit``); its rows go to their own files, ``..._final_fit``.
 
 Every model is scored on the labelled test split, which neither training nor the search looked at; the goal is
 judged on the means. Writes bench/results/road_goal_<budget>s.{json,md} (road_goal_1800s for the issue's 30 minutes)
@@ -73,19 +77,21 @@ def merged(old: dict, new: dict) -> dict:
 
 def run_road(a, out: Path) -> tuple[dict, str, dict]:
     """The search for ``--search`` seconds, then its pick retrained for the rest of the budget, per seed."""
-    cfg = SearchConfig(space=a.space, study="road-goal-search", out=str(out), n_trials=10_000, timeout=a.search,
-                       epochs=a.search_epochs, max_macs=a.max_macs)
+    runs = out / runs_name(a.final_fit)
+    cfg = SearchConfig(space=a.space, study=f"{runs.name}-search".replace("_", "-"), out=str(out), n_trials=10_000,
+                       timeout=a.search, epochs=a.search_epochs, max_macs=a.max_macs)
     shutil.rmtree(cfg.run_dir, ignore_errors=True)  # a fresh study: the budget is the whole search
-    shutil.rmtree(out / "road_goal" / "searched", ignore_errors=True)
+    shutil.rmtree(runs / "searched", ignore_errors=True)
     t0 = time.perf_counter()
     study = run_search(cfg)  # the deadline lets a started trial finish, so the search may overrun a little
     search_s = time.perf_counter() - t0
     done = trained(study)
     best = recommend(pareto_front(done), cfg)
     hparams = {k: v for k, v in train_hparams(best).items() if k != "batch_size"}
+    retrain = {**hparams, "final_fit": a.final_fit}
     searched = ModelConfig.from_dict(best.user_attrs["model"], f"trial {best.number}")
     retrain_s = max(a.budget - search_s, 60.0)
-    row = seeded(searched, out / "road_goal" / "searched", a.seeds, retrain_s, hparams)
+    row = seeded(searched, runs / "searched", a.seeds, retrain_s, retrain)
     states = [t.state.name for t in study.trials]
     road = {"search_s": round(search_s, 1), "retrain_budget_s": round(retrain_s, 1),
             "road_s": round(search_s + statistics.mean(row["seconds"]), 1), "trial": best.number, "hparams": hparams,
@@ -110,9 +116,14 @@ def checks(result: dict) -> dict:
     return out
 
 
-def results_name(budget: float) -> str:
-    """One file per budget: the 10- and the 30-minute comparisons are kept side by side."""
-    return f"road_goal_{budget:g}s"
+def runs_name(final_fit: bool) -> str:
+    """The folder of the trained checkpoints (bench/results/road_goal/<model>/seed<N>/best.pt)."""
+    return "road_goal_final_fit" if final_fit else "road_goal"
+
+
+def results_name(budget: float, final_fit: bool = False) -> str:
+    """One file per budget and recipe: the 10- and the 30-minute comparisons are kept side by side."""
+    return f"road_goal_{budget:g}s" + ("_final_fit" if final_fit else "")
 
 
 def write_tables(result: dict, out: Path) -> None:
@@ -125,7 +136,8 @@ def write_tables(result: dict, out: Path) -> None:
                  f"then trial {road['trial']} retrained for the remaining {road['retrain_budget_s']:.0f} s (seeds {road['seeds']}).")
     lines = [f"{head} Each baseline trained for the whole budget. Test split never seen by training or search; "
              f"{result['machine']}; {result['date']}.", "",
-             "| model | MACs | params | epochs in the budget | test macro-F1 per seed | mean ± sd | val F1 per seed | measured |",
+             "| model | MACs | params | epochs in the budget | test macro-F1 per seed | mean ± sd | "
+             f"{'val F1 per seed (val trained on)' if result.get('final_fit') else 'val F1 per seed'} | measured |",
              "|---|---:|---:|---|---|---:|---|---|"]
     for label, r in rows.items():
         lines.append(f"| {label} | {r['macs'] / 1e6:.2f} M | {r['params'] / 1e3:.0f} k | "
@@ -138,7 +150,7 @@ def write_tables(result: dict, out: Path) -> None:
     lines += ["", *(f"- {k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items())]
     if missing:
         lines.append(f"- not run yet at this budget: {', '.join(missing)}")
-    name = results_name(result["budget_s"])
+    name = results_name(result["budget_s"], result.get("final_fit", False))
     write_json(out / f"{name}.json", result)
     write_text(out / f"{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
@@ -157,18 +169,20 @@ def main() -> None:
                    help="add the --baseline-seeds runs to the baselines' earlier rows instead of replacing them")
     p.add_argument("--only", nargs="+", choices=["road", *BASELINES.values()], default=["road", *BASELINES.values()],
                    help="run these contenders; the others keep their rows from an earlier run at the same --budget")
+    p.add_argument("--final-fit", action="store_true",
+                   help="every retrain and baseline on train + val, keeping the last epoch (the search still holds val out)")
     p.add_argument("--out", default="bench/results")
     a = p.parse_args()
     out = Path(a.out)
     a.search = a.search or a.budget / 3  # as measured at 30 min: 600 s of search, 1200 s for each retrain
-    written = out / f"{results_name(a.budget)}.json"
+    written = out / f"{results_name(a.budget, a.final_fit)}.json"
     earlier = json.loads(written.read_text()) if written.is_file() else {}
-    result = {**machine(), "budget_s": a.budget, "road": earlier.get("road"), "rows": earlier.get("rows", {}),
+    result = {**machine(), "budget_s": a.budget, "final_fit": a.final_fit, "road": earlier.get("road"), "rows": earlier.get("rows", {}),
               "commands": earlier.get("commands", [])}
     result["commands"].append(f"python bench/road_goal.py --budget {a.budget:g} --search {a.search:g} --space {a.space} "
                               f"--search-epochs {a.search_epochs} --seeds {' '.join(map(str, a.seeds))} "
                               f"--baseline-seeds {' '.join(map(str, a.baseline_seeds))} --only {' '.join(a.only)}"
-                              + (" --add-seeds" if a.add_seeds else ""))
+                              + (" --add-seeds" if a.add_seeds else "") + (" --final-fit" if a.final_fit else ""))
     result["command"] = " && ".join(result["commands"])
 
     for label, model in BASELINES.items():  # refuse before 30 minutes of training, not after
@@ -187,7 +201,8 @@ def main() -> None:
         save()
     for label, model in BASELINES.items():
         if model in a.only:
-            row = seeded(model, out / "road_goal" / model, a.baseline_seeds, a.budget, {})
+            row = seeded(model, out / runs_name(a.final_fit) / model, a.baseline_seeds, a.budget,
+                         {"final_fit": a.final_fit})
             old = result["rows"].get(label)
             result["rows"][label] = merged(old, row) if a.add_seeds and old else row
             save()

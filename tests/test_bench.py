@@ -42,6 +42,11 @@ def test_road_goal_judges_the_goal_on_the_rows_it_has(tmp_path, monkeypatch):
     table = (tmp_path / "road_goal_1800s.md").read_text()
     assert "different sittings" in table and "- beats mobilenetv3_small_050: NO" in table
 
+    result["final_fit"] = True  # trained on train + val: its own files, and val F1 is no longer held out
+    road_goal.write_tables(result, tmp_path)
+    assert "val F1 per seed (val trained on)" in (tmp_path / "road_goal_1800s_final_fit.md").read_text()
+    assert "(val trained on)" not in (tmp_path / "road_goal_1800s.md").read_text()
+
 
 def test_road_goal_adds_seeds_to_a_row_and_refuses_a_seed_twice(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "bench"))

@@ -75,6 +75,35 @@ def test_best_checkpoint_is_the_latest_epoch_within_the_tolerance(tmp_path, tiny
     assert load_checkpoint(tmp_path / "tol0.99" / "best.pt")["metrics"]["epoch"] == 3
 
 
+def test_final_fit_trains_on_train_and_val_and_keeps_the_last_epoch(tmp_path, tiny_model_yaml, tiny_data_yaml,
+                                                                   monkeypatch):
+    from slimnas.data.config import DataBundle
+
+    bundle = build_data(load_data_config(tiny_data_yaml))
+    both = bundle.with_val_in_train()
+    n_train, n_val = len(bundle.train), len(bundle.val)
+    assert len(both.train) == n_train + n_val and both.val is bundle.val and len(bundle.train) == n_train
+    assert both.train.labels == bundle.train.labels + bundle.val.labels
+    assert both.train.transform is bundle.train.transform  # val images are augmented like the training ones
+    assert (both.train.images[n_train] == bundle.val.images[0]).all()
+    weights = both.class_weights()  # the sampler balances the labels over train + val
+    counts = torch.bincount(torch.tensor(both.train.labels), minlength=88).clamp(min=1).float()
+    assert torch.allclose(weights, (1 / counts) / (1 / counts).mean())
+
+    trained_on = []  # the training set fit() draws its batches from
+    loaders = DataBundle.loaders
+    monkeypatch.setattr(DataBundle, "loaders", lambda self, *a: trained_on.append(len(self.train)) or loaders(self, *a))
+    out = tmp_path / "final"
+    result = train(tiny_model_yaml, tiny_data_yaml, out, TrainConfig(**{**FAST, "epochs": 3, "final_fit": True}),
+                   verbose=False)
+    assert trained_on == [n_train + n_val]
+    assert result.best_epoch == 3 and load_checkpoint(out / "best.pt")["metrics"]["epoch"] == 3  # no val selection
+    results = json.loads((out / "results.json").read_text())
+    assert results["val_held_out"] is False and results["train"]["final_fit"] is True
+    best, last = load_checkpoint(out / "best.pt")["state_dict"], load_checkpoint(out / "last.pt")["state_dict"]
+    assert all(torch.equal(best[k], last[k]) for k in last)
+
+
 def test_same_seed_same_result(tmp_path, tiny_model_yaml, tiny_data_yaml):
     # bit-identical needs the same thread count too; the auto count is pinned from the first run's record
     a = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "a", TrainConfig(**{**FAST, "epochs": 1}), verbose=False)

@@ -5,6 +5,7 @@ With no arguments it trains the tiny baseline on the embedded synthetic MVTec lo
   slimnas train --model my.yaml --data mvtec --dst runs/train/mine
   slimnas train --resume runs/train/mine      # same model, data and settings as the run started with
   slimnas train --model runs/search/best.yaml --teacher runs/train/baseline/best.pt   # distil from a bigger model
+  slimnas train --model runs/search/best.yaml --time-budget 1200 --final-fit        # refit on train + val
 """
 
 import argparse
@@ -16,7 +17,7 @@ from ..errors import ConfigError
 from ..train import TrainConfig, increment_path, resume_training, train
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
-HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol", "mixup",
+HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol", "final_fit", "mixup",
            "cutmix", "seed", "teacher", "kd_alpha", "kd_temperature")
 
 
@@ -45,6 +46,9 @@ def main() -> None:
     p.add_argument("--select-tol", type=float, default=None,
                    help=f"best.pt is the latest epoch within this val macro-F1 of the best (0: the single best epoch; "
                         f"default {d.select_tol:g})")
+    p.add_argument("--final-fit", action="store_true", default=None,
+                   help="train on train + val and keep the last epoch: the refit once --epochs or --time-budget and "
+                        "the other settings are chosen (val is then not held out; the test split scores it)")
     p.add_argument("--mixup", type=float, default=None, help=f"MixUp Beta alpha, e.g. 0.2 (0: off; default {d.mixup:g})")
     p.add_argument("--cutmix", type=float, default=None,
                    help=f"CutMix Beta alpha, e.g. 1.0; with --mixup, one of the two per batch (0: off; default {d.cutmix:g})")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -193,6 +194,14 @@ class DataBundle:
         counts = Counter(self.train.labels)
         w = torch.tensor([counts.get(i, 1) for i in range(len(self.classes))], dtype=torch.float) ** -self.cfg.sampler_power
         return w / w.mean()
+
+    def with_val_in_train(self) -> DataBundle:
+        """The same data with the val images added to the training set (the final fit); val stays as it is."""
+        train = copy.copy(self.train)
+        train.items = self.train.items + self.val.items
+        if self.train.images is not None:
+            train.images = self.train.images + self.val.images
+        return replace(self, train=train)
 
     def loaders(self, batch_size: int | None = None) -> tuple[DataLoader, DataLoader]:
         bs = batch_size or self.cfg.batch_size

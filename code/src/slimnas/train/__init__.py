@@ -57,8 +57,9 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
         if verbose:
             print(layer_table(net))
             print(macs.table())
-            print(f"data: {data_cfg.kind} {len(bundle.classes)} classes, {len(bundle.train)} train / {len(bundle.val)} "
-                  f"val images at {data_cfg.img_size}px")
+            trained_on = f"{len(bundle.train)} train + {len(bundle.val)} val (final fit)" if cfg.final_fit else \
+                f"{len(bundle.train)} train / {len(bundle.val)} val"
+            print(f"data: {data_cfg.kind} {len(bundle.classes)} classes, {trained_on} images at {data_cfg.img_size}px")
         if not resume:  # a resumed run keeps the configs it started with
             write_yaml(out / "model.yaml", model_cfg.to_dict())
             write_yaml(out / "data.yaml", data_cfg.to_dict())
@@ -68,7 +69,9 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
         test_f1 = score_test_split(out, bundle)
     if verbose:
         tested = f", test macro-F1 {test_f1:.4f}" if test_f1 is not None else ""
-        print(f"best val macro-F1 {result.best_f1:.4f} (epoch {result.best_epoch}){tested} at {macs.macs / 1e6:.2f} M "
+        chosen = (f"last epoch {result.best_epoch} (final fit; val trained on: macro-F1 {result.best_f1:.4f})"
+                  if cfg.final_fit else f"best val macro-F1 {result.best_f1:.4f} (epoch {result.best_epoch})")
+        print(f"{chosen}{tested} at {macs.macs / 1e6:.2f} M "
               f"MACs, {macs.params / 1e3:.1f} k params, {result.seconds:.0f} s -> {out / 'best.pt'}")
     return result
 

@@ -55,6 +55,9 @@ class TrainConfig:
     # rare label, F1 wobbles by ~0.02 between epochs of a plateau, and under a decaying lr the later epoch is the
     # better bet (measured: up to +0.03 test F1 over the single best val epoch). 0: the single best val epoch.
     select_tol: float = 0.02
+    # the refit once the settings are chosen: train on train + val, and best.pt is the last epoch. Val is no longer
+    # held out (its F1 is still logged, and chooses nothing), so score such a run on a test split.
+    final_fit: bool = False
     # MixUp / CutMix (torchvision's, one of the two per batch when both are on): the Beta(alpha, alpha) of each;
     # 0: off. Targets become label mixtures, so the loss must be cross-entropy.
     mixup: float = 0.0
@@ -212,6 +215,8 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
     device = resolve_device(cfg.device)
     model.to(device)
     threads = set_threads(model, data, cfg.threads, verbose) if device.type == "cpu" else None
+    if cfg.final_fit:
+        data = data.with_val_in_train()
     train_loader, val_loader = data.loaders()
     weight = data.class_weights().to(device) if data.cfg.class_weights else None
     criterion = build_loss(data.cfg.loss, weight, data.cfg.label_smoothing, data.cfg.focal_gamma).to(device)
@@ -295,7 +300,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
                     print(f"time budget {cfg.time_budget:g} s: {row['seconds']:.1f} s after {epoch + 1} epoch(s) "
                           f"-> {epochs} epochs", flush=True)
         top_f1 = max(top_f1, f1)
-        improved = f1 >= top_f1 - cfg.select_tol
+        improved = cfg.final_fit or f1 >= top_f1 - cfg.select_tol
         if improved:
             best_f1, best_epoch = f1, epoch + 1
             save_checkpoint(out / "best.pt", scored, **ckpt_common,
@@ -321,6 +326,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
     seconds = time.perf_counter() - t0
     result = TrainResult(best_f1, best_epoch, len(history), seconds, out)
     write_json(out / "results.json", {"best_val_f1": best_f1, "best_epoch": best_epoch, "top_val_f1": top_f1,
+                                      "val_held_out": not cfg.final_fit,
                                       "epochs": len(history), "planned_epochs": epochs,
                                       "train_seconds": round(seconds, 1), "cpu_threads": threads, **(metrics or {}),
                                       "train": {k: v for k, v in asdict(cfg).items() if k != "progress"},
