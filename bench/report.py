@@ -19,6 +19,7 @@ from slimnas.io import write_json, write_text
 
 SECTIONS = {  # bench name -> title, in reading order
     "road_goal_1800s": "The F1 goal: the searched model against hand-designed ones, 30 minutes each",
+    "road_goal_1800s_final_fit": "The F1 goal at 30 minutes each, every model refit on train + val",
     "road_goal_600s": "The F1 goal at 10 minutes each",
     "error_kinds": "Where the errors are: the 30-minute checkpoints by kind of error",
     "search_front": "Architecture search: the Pareto front against timm and the baseline",
@@ -58,7 +59,7 @@ def main() -> None:
         raise ConfigError(f"{results}: no results for {missing}; run bench/run_all (or those benches) first")
     collected, lines = {}, ["# slimnas benchmark results", "",
                             f"Collected {machine()['date']} by `python bench/report.py`; `bench/run_all` re-runs "
-                            f"everything (about 8 hours on 2 CPU cores). Each section names its own machine, date "
+                            f"everything (about 10 hours on 2 CPU cores). Each section names its own machine, date "
                             f"and command.", ""]
     for name, title in SECTIONS.items():
         if (results / f"{name}.json").is_file():
