@@ -17,8 +17,8 @@ from ..errors import ConfigError
 from ..train import TrainConfig, increment_path, resume_training, train
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
-HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol", "final_fit", "mixup",
-           "cutmix", "seed", "teacher", "kd_alpha", "kd_temperature")
+HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol",
+           "final_fit", "mixup", "cutmix", "seed", "teacher", "kd_alpha", "kd_temperature")
 
 
 def main() -> None:
