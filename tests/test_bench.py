@@ -47,6 +47,17 @@ def test_road_goal_judges_the_goal_on_the_rows_it_has(tmp_path, monkeypatch):
     assert "val F1 per seed (val trained on)" in (tmp_path / "road_goal_1800s_final_fit.md").read_text()
     assert "(val trained on)" not in (tmp_path / "road_goal_1800s.md").read_text()
 
+    road = {**result["road"], "search_s": 300.0, "retrain_budget_s": 1500.0, "trial": 0}  # a road with a shorter search
+    road_goal.with_road(result, road, "searched (trial 0)", row(2.5e6, [0.72, 0.71, 0.73]))
+    assert list(result["rows"])[0] == "searched (trial 0)" and "searched (trial 1)" not in result["rows"]
+    assert result["earlier_roads"][0]["road"]["search_s"] == 600.0
+    assert result["earlier_roads"][0]["rows"]["searched (trial 1)"]["test_f1"] == [0.70, 0.68, 0.69]
+    road_goal.write_tables(result, tmp_path)
+    table = (tmp_path / "road_goal_1800s_final_fit.md").read_text()
+    assert "a 300 s search" in table and "trial 0 retrained for the remaining 1500 s" in table
+    assert "An earlier road at this budget: a 600 s search, searched (trial 1) retrained 1200 s" in table
+    assert "test F1 0.7000, 0.6800, 0.6900 (mean 0.6900" in table
+
 
 def test_road_goal_adds_seeds_to_a_row_and_refuses_a_seed_twice(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "bench"))
