@@ -135,6 +135,10 @@ def results_name(budget: float, final_fit: bool = False) -> str:
     return f"road_goal_{budget:g}s" + ("_final_fit" if final_fit else "")
 
 
+def f1s(values: list[float]) -> str:
+    return ", ".join(f"{v:.4f}" for v in values)
+
+
 def write_tables(result: dict, out: Path) -> None:
     road, rows = result.get("road"), result["rows"]
     missing = [label for label in ["searched", *BASELINES] if not any(k.startswith(label) for k in rows)]
@@ -150,8 +154,8 @@ def write_tables(result: dict, out: Path) -> None:
              "|---|---:|---:|---|---|---:|---|---|"]
     for label, r in rows.items():
         lines.append(f"| {label} | {r['macs'] / 1e6:.2f} M | {r['params'] / 1e3:.0f} k | "
-                     f"{', '.join(map(str, r['epochs']))} | {', '.join(f'{v:.4f}' for v in r['test_f1'])} | "
-                     f"{r['test_mean']:.4f} ± {r['test_sd']:.4f} | {', '.join(f'{v:.4f}' for v in r['val_f1'])} | "
+                     f"{', '.join(map(str, r['epochs']))} | {f1s(r['test_f1'])} | "
+                     f"{r['test_mean']:.4f} ± {r['test_sd']:.4f} | {f1s(r['val_f1'])} | "
                      f"{r.get('measured', 'earlier sitting')} |")
     if len({s for r in rows.values() for s in r.get("sittings", [r.get("sitting")])}) > 1:
         lines += ["", "Rows measured in different sittings ran at different machine speeds (epochs per second "
@@ -160,7 +164,7 @@ def write_tables(result: dict, out: Path) -> None:
         for label, r in e["rows"].items():
             lines += ["", f"An earlier road at this budget: a {e['road']['search_s']:.0f} s search, {label} retrained "
                           f"{e['road']['retrain_budget_s']:.0f} s: {r['macs'] / 1e6:.2f} M MACs, epochs "
-                          f"{', '.join(map(str, r['epochs']))}, test F1 {', '.join(f'{v:.4f}' for v in r['test_f1'])} "
+                          f"{', '.join(map(str, r['epochs']))}, test F1 {f1s(r['test_f1'])} "
                           f"(mean {r['test_mean']:.4f} ± {r['test_sd']:.4f}; {r.get('measured', 'earlier sitting')})."]
     lines += ["", *(f"- {k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items())]
     if missing:
