@@ -88,3 +88,33 @@ def test_error_kinds_tells_missed_defects_from_false_alarms(monkeypatch):
                                                       "wrong_category": 1}
     classes = ["pill-crack", "pill-color", "pill-good"]
     assert error_kinds.error_kinds(np.array([0, 1]), np.array([1, 1]), classes)["wrong_defect"] == 1
+
+
+def test_search_fidelity_ranks_trials_as_the_search_did(monkeypatch):
+    """Further trained first (stopping a trial at a rung ranked it below those that went on), then by val F1;
+    duplicates, budget rejections and failures were never trained and are not ranked."""
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import optuna
+    import search_fidelity
+    from optuna.trial import TrialState, create_trial
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+
+    def add(state, curve=None, **attrs):
+        values = [max(curve or [0.0]), 1.0] if state == TrialState.COMPLETE else None
+        extra = {"f1_curve": curve, "epochs": len(curve)} if curve else {}
+        study.add_trial(create_trial(state=state, values=values, user_attrs={**extra, **attrs}))
+
+    add(TrialState.COMPLETE, [0.1, 0.2, 0.3])                  # 0
+    add(TrialState.PRUNED, [0.1, 0.35])                       # 1: best F1 so far, but stopped at epoch 2
+    add(TrialState.COMPLETE, [0.1, 0.2, 0.4])                  # 2
+    add(TrialState.COMPLETE, [0.1, 0.2, 0.5], duplicate_of=2)  # 3: a twin of 2, not trained again
+    add(TrialState.PRUNED, [0.3])                             # 4
+    add(TrialState.COMPLETE, rejected="over budget")          # 5: never trained
+    add(TrialState.FAIL, [0.9])                               # 6: diverged
+    assert [t.number for t in search_fidelity.search_order(study)] == [2, 0, 1, 4]
+
+    t, p = search_fidelity.tau([0, -1, -2, -3], [0.5, 0.4, 0.3, 0.2])
+    assert t == 1.0 and 0 < p < 1
+    assert search_fidelity.tau([0, -1, -2, -3], [0.2, 0.3, 0.4, 0.5])[0] == -1.0
+    assert search_fidelity.tau([0], [0.5]) == (None, None)
