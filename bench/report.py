@@ -9,6 +9,7 @@ copied beside RESULTS.md (bench/search_front.png) so that RESULTS.md and the REA
 
 import argparse
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from common import machine
 from slimnas.cli import run_cli
 from slimnas.errors import ConfigError
 from slimnas.io import write_json, write_text
+
+RUN_ALL = Path(__file__).with_name("run_all")
 
 SECTIONS = {  # bench name -> title, in reading order
     "road_goal_1800s": "The F1 goal: the searched model against hand-designed ones, 30 minutes each",
@@ -57,9 +60,10 @@ def main() -> None:
                and not (n in earlier and SECTIONS[n] in earlier_md)]
     if missing:
         raise ConfigError(f"{results}: no results for {missing}; run bench/run_all (or those benches) first")
+    duration = re.search(r"# About (.+?);", RUN_ALL.read_text()).group(1)  # run_all's own estimate: said once
     collected, lines = {}, ["# slimnas benchmark results", "",
                             f"Collected {machine()['date']} by `python bench/report.py`; `bench/run_all` re-runs "
-                            f"everything (about 10.5 hours on 2 CPU cores). Each section names its own machine, date "
+                            f"everything (about {duration}). Each section names its own machine, date "
                             f"and command.", ""]
     for name, title in SECTIONS.items():
         if (results / f"{name}.json").is_file():
