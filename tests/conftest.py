@@ -61,10 +61,10 @@ def tiny_model_yaml(tmp_path) -> Path:
     return path
 
 
-def run_script(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run a repo script or module with this interpreter, as a user would."""
+def run_script(*args: str, cwd: Path = REPO, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a repo script or module with this interpreter, as a user would (``env``: extra variables)."""
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})})
 
 
 TINY_SPACE = {

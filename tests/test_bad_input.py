@@ -184,6 +184,119 @@ def _busy_dst(tmp_path, f):
     return ["train.py", "--model", f["model"], "--data", f["data"], "--epochs", "1"], "another slimnas run is writing here"
 
 
+# --------------------------------------------- issue 28: the second catalogue (secrets, containment, keys, outputs)
+
+def _csv_row_case(csv_name, edit, argv_of, expected):
+    """Edit one row of a private copy's CSV (``edit(row_fields) -> row_fields``) and run ``argv_of(root, cfg, f)``."""
+    def build(tmp_path, f):
+        root, cfg = _data_copy(f["tiny_dataset"], tmp_path)
+        lines = (root / csv_name).read_text().splitlines()
+        lines[2] = ",".join(edit(lines[2].split(","), lines))
+        (root / csv_name).write_text("\n".join(lines) + "\n")
+        return argv_of(root, cfg, f), expected
+    return build
+
+
+def _train_on(root, cfg, f):
+    return ["train.py", "--model", f["model"], "--data", str(cfg), "--epochs", "1"]
+
+
+def _predict_on(root, cfg, f):
+    return ["-m", "slimnas.runtime", f["onnx"], str(root)]
+
+
+def _file_name(value):
+    def edit(fields, _):
+        fields[1] = value
+        return fields
+    return edit
+
+
+def _repeat_index(fields, lines):
+    fields[0] = lines[1].split(",")[0]
+    return fields
+
+
+def _same_name_in_two_folders(tmp_path, f):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(next(Path(f["images"]).glob("*.png")), tmp_path / sub / "x.png")
+    return ["-m", "slimnas.runtime", f["onnx"], str(tmp_path / "a"), str(tmp_path / "b")], "'x.png'"
+
+
+def _out_is_an_input(which):
+    def build(tmp_path, f):
+        model = tmp_path / "m.onnx"
+        shutil.copy(f["onnx"], model)
+        image = tmp_path / "img.png"
+        shutil.copy(next(Path(f["images"]).glob("*.png")), image)
+        out = {"model": model, "image": image}[which]
+        return ["-m", "slimnas.runtime", str(model), str(image), "--out", str(out)], "is an input of this command"
+    return build
+
+
+def _decompose_over_its_weight(tmp_path, f):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(f["ckpt"], run / "best.pt")
+    return ["decompose.py", "--weight", str(run / "best.pt"), "--dst", str(run), "--save_name", "best.pt",
+            "--exist-ok", "--no-timing"], "which is an input of this command"
+
+
+def _teacher_of_other_labels(tmp_path, f):
+    ckpt = load_checkpoint(f["ckpt"])
+    teacher = tmp_path / "teacher.pt"
+    torch.save({**ckpt, "classes": list(reversed(ckpt["classes"]))}, teacher)  # same shape, other label order
+    return ["train.py", "--model", f["model"], "--data", f["data"], "--epochs", "1", "--teacher", str(teacher)], \
+        "classes differ from the data's"
+
+
+def _dst_holds_a_run(command):
+    def build(tmp_path, f):
+        argv = {"train": ["train.py", "--model", f["model"], "--data", f["data"], "--epochs", "1"],
+                "decompose": ["decompose.py", "--weight", f["ckpt"], "--no-timing"],
+                "finetune": ["finetune_inference.py", "--weight", f["ckpt"], "--data", f["data"], "--epochs", "0"]}
+        return [*argv[command], "--dst", str(tmp_path / "out")], "already holds a run"
+    return build
+
+
+def _existing_file_as(argv):
+    def build(tmp_path, f):
+        blocker = tmp_path / "blocker"
+        blocker.write_text("a file, not a folder")
+        return [a.format(**f, tmp=tmp_path) for a in argv], "blocker: is a file"
+    return build
+
+
+def _under_a_file(tmp_path, f):
+    (tmp_path / "plain").write_text("x")
+    return ["-m", "slimnas.runtime", f["onnx"], f["images"], "--out", str(tmp_path / "plain" / "p.csv")], \
+        "is a file, not a folder"
+
+
+def _onnx_with_metadata(edit, expected):
+    def build(tmp_path, f):
+        import onnx
+
+        proto = onnx.load(f["onnx"])
+        meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
+        edit(meta)
+        del proto.metadata_props[:]
+        for k, v in meta.items():
+            proto.metadata_props.add(key=k, value=json.dumps(v))
+        bad = tmp_path / "edited.onnx"
+        onnx.save(proto, str(bad))
+        return ["-m", "slimnas.runtime", str(bad), f["images"]], expected
+    return build
+
+
+def _bad_rank_yaml(tmp_path, f):
+    cfg = tmp_path / "ranks.yaml"
+    cfg.write_text("backbone.0.conv: {method: tucker\n  ranks: [2, 3]\n")
+    return ["decompose.py", "--weight", f["ckpt"], "--rank_cfg", str(cfg), "--no-timing"], "at line"
+
+
+
 class _Payload:
     """Unpickling this runs code: it creates ``path``. Loading must refuse before that happens."""
 
@@ -259,6 +372,65 @@ CASES = {
                                                "kwargs.checkpoint_path is not allowed"),
     "failed parity check": _flag_case(["finetune_inference.py", "--weight", "{ckpt}", "--data", "{data}", "--epochs", "0",
                                        "--parity-tol", "1e-12"], "out/model.onnx: ONNX logits differ from PyTorch"),
+    # issue 28: secrets never printed
+    "storage password in a query parameter": _flag_case(
+        ["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--out", "{tmp}/runs", "--storage",
+         "postgresql://127.0.0.1:1/slimnas?user=u&password=secret&sslmode=disable"], "password=***"),
+    "storage password percent-encoded": _flag_case(
+        ["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--out", "{tmp}/runs", "--storage",
+         "postgresql://u:s%65cret@127.0.0.1:1/slimnas"], "postgresql://127.0.0.1:1/slimnas: cannot open"),
+    "storage URL with a password from SLIMNAS_STORAGE": _flag_case(
+        ["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--out", "{tmp}/runs"],
+        "postgresql://127.0.0.1:1/slimnas?passwd=***: cannot open"),
+    # containment: a CSV names files inside its folder only
+    "CSV file_name with ..": _csv_row_case("train_df.csv", _file_name("../../x.png"), _train_on, "is outside"),
+    "CSV file_name absolute": _csv_row_case("train_df.csv", _file_name("/etc/passwd"), _train_on,
+                                            "'/etc/passwd' is outside"),
+    "predictor: test_df.csv file_name with ..": _csv_row_case("test_df.csv", _file_name("../train/00000.png"),
+                                                              _predict_on, "is outside"),
+    # unique keys
+    "duplicate index in test_df.csv (training)": _csv_row_case("test_df.csv", _repeat_index, _train_on,
+                                                               "appear more than once"),
+    "duplicate index in test_df.csv (predictor)": _csv_row_case("test_df.csv", _repeat_index, _predict_on,
+                                                                "appear more than once"),
+    "two input folders that both hold x.png": _same_name_in_two_folders,
+    # inputs are never outputs
+    "predictor --out is the model": _out_is_an_input("model"),
+    "predictor --out is an input image": _out_is_an_input("image"),
+    "decompose --save_name over its own --weight": _decompose_over_its_weight,
+    "train --teacher of other labels into a finished run": _teacher_of_other_labels,
+    "train into a folder holding a run": _dst_holds_a_run("train"),
+    "decompose into a folder holding a run": _dst_holds_a_run("decompose"),
+    "finetune into a folder holding a run": _dst_holds_a_run("finetune"),
+    # output locations checked before the work
+    "train --dst is a file": _existing_file_as(["train.py", "--model", "{model}", "--data", "{data}", "--dst",
+                                                "{tmp}/blocker"]),
+    "decompose --dst is a file": _existing_file_as(["decompose.py", "--weight", "{ckpt}", "--dst", "{tmp}/blocker"]),
+    "finetune --dst is a file": _existing_file_as(["finetune_inference.py", "--weight", "{ckpt}", "--epochs", "0",
+                                                   "--dst", "{tmp}/blocker"]),
+    "search --out is a file": _existing_file_as(["tune_architecture.py", "--space", "{space}", "--data", "{data}",
+                                                 "--out", "{tmp}/blocker"]),
+    "demo --out is a file": _existing_file_as(["demo.py", "--data", "{data}", "--out", "{tmp}/blocker"]),
+    "predictor --out under a file": _under_a_file,
+    "storage journal in a missing folder": _flag_case(
+        ["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--out", "{tmp}/runs", "--storage",
+         "{tmp}/no/such/dir/study.log"], "does not exist"),
+    # loaded models are checked
+    "ONNX metadata with fewer classes than logits": _onnx_with_metadata(
+        lambda m: m.update(classes=m["classes"][:3]), "metadata names 3 classes but the graph outputs"),
+    "ONNX metadata input_size unlike the graph": _onnx_with_metadata(
+        lambda m: m.update(input_size=m["input_size"] + 8), "does not fit the graph's input"),
+    "predictor with a provider not installed": _flag_case(
+        ["-m", "slimnas.runtime", "{onnx}", "{images}", "--provider", "NoSuchExecutionProvider"], "is not available"),
+    "latency command on a corrupt ONNX file": _flag_case(["-m", "slimnas.latency", "{tmp}/corrupt.onnx"],
+                                                         "corrupt.onnx: not a loadable ONNX model"),
+    "latency command with a provider not installed": _flag_case(
+        ["-m", "slimnas.latency", "{model}", "--provider", "NoSuchExecutionProvider"], "is not available"),
+    # one line, every error
+    "rank_cfg YAML error": _bad_rank_yaml,
+    "argparse: a flag of the wrong type": _flag_case(["train.py", "--epochs", "three"],
+                                                     "argument --epochs: invalid int value: 'three'"),
+    "argparse: an unknown flag": _flag_case(["decompose.py", "--targt-macs", "0.5"], "unrecognized arguments: --targt-macs"),
 }
 
 
@@ -281,7 +453,11 @@ def test_bad_input_catalogue(case, tmp_path, trained, exported, tiny_model_yaml,
     fixtures = {"tiny_dataset": tiny_dataset, "ckpt": str(trained), "model": str(tiny_model_yaml),
                 "data": str(tiny_data_yaml), "images": str(tiny_dataset / "test"), "space": str(tiny_space_yaml),
                 "onnx": str(exported), "timm_bad": str(timm_bad)}
+    (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x07garbage" * 50)
     argv, expected = CASES[case](tmp_path, fixtures)
+    folders_before = {p for p in tmp_path.rglob("*") if p.is_dir()}
+    env = {"SLIMNAS_STORAGE": "postgresql://u:secret@127.0.0.1:1/slimnas?passwd=secret"} \
+        if case == "storage URL with a password from SLIMNAS_STORAGE" else {}
     # an earlier run's result sits where this command writes: it must survive the failure untouched
     dst = tmp_path / "out"
     dst.mkdir()
@@ -289,8 +465,10 @@ def test_bad_input_catalogue(case, tmp_path, trained, exported, tiny_model_yaml,
                 for name in ("best.pt", "predictions.csv", "decomposed.pt", "model.onnx")}
     for name, data in precious.items():
         (dst / name).write_bytes(data)
-    out_flag = ["--out", str(dst / "predictions.csv")] if argv[0] == "-m" else ["--dst", str(dst)]
-    if argv[0] == "tune_architecture.py":
+    # --exist-ok: the earlier run may be replaced, so each case reaches the error it is about (the refusal
+    # without --exist-ok is a case of its own)
+    out_flag = ["--out", str(dst / "predictions.csv")] if argv[0] == "-m" else ["--dst", str(dst), "--exist-ok"]
+    if argv[0] in ("tune_architecture.py", "demo.py") or "--dst" in argv or argv[:2] == ["-m", "slimnas.latency"]:
         out_flag = []
     if argv[0] == "-m" and "--out" in argv:
         out_flag = []
@@ -298,7 +476,7 @@ def test_bad_input_catalogue(case, tmp_path, trained, exported, tiny_model_yaml,
         with run_lock(dst):  # another run holds the folder
             r = run_script(*argv, *out_flag)
     else:
-        r = run_script(*argv, *out_flag)
+        r = run_script(*argv, *out_flag, env=env)
     lines = r.stderr.strip().splitlines()  # progress bars may come first; the error is one line, the last
     errors = [line for line in lines if line.startswith("error: ")]
     if os.environ.get("SLIMNAS_CATALOGUE_OUT"):  # the README/closing-note table: case, message, exit code
@@ -310,13 +488,12 @@ def test_bad_input_catalogue(case, tmp_path, trained, exported, tiny_model_yaml,
     assert len(errors) == 1 and lines[-1] == errors[0], r.stderr[-1500:]
     assert expected in errors[0], (expected, errors[0])
     assert {name: (dst / name).read_bytes() for name in precious} == precious
-    new = {p.name for p in dst.iterdir()} - set(precious)
-    assert not [n for n in new if n.endswith(".tmp")]  # no temp file left behind
-    assert new <= {"model.yaml", "data.yaml", "train.yaml"}  # at most the run's own configs, written before training
-    for name in new:
-        assert yaml.safe_load((dst / name).read_text())
+    assert {p.name for p in dst.iterdir()} == set(precious)  # a failed command leaves the folder as it was
     assert not (tmp_path / "pwned").exists()  # no pickle payload ran
-    assert "secret" not in r.stderr  # credentials in a storage URL are not echoed
+    assert "secret" not in r.stderr + r.stdout  # credentials in a storage URL are not echoed ...
+    for p in tmp_path.rglob("*"):  # ... nor written anywhere
+        assert not p.is_file() or b"secret" not in p.read_bytes(), p
+    assert not [p for p in tmp_path.rglob("*") if p.is_dir() and p not in folders_before and not any(p.iterdir())]
 
 
 def test_nan_mid_training_keeps_the_last_good_checkpoint(tmp_path, tiny_data_yaml):
@@ -368,3 +545,84 @@ def test_model_yaml_parser_builds_or_names_the_entry(middle):
         return
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 5)
+
+
+# ------------------------------------------------------------------ issue 28: the cases that are not one CLI call
+
+@pytest.mark.parametrize("url, secret", [
+    ("postgresql://user:hunter2@db:5432/s", "hunter2"),
+    ("postgresql://db/s?user=u&password=hunter2&sslmode=require", "hunter2"),
+    ("postgresql://db/s?sslpassword=hunter2", "hunter2"),
+    ("mysql+pymysql://u:hun%74er2@db/s", "hunter2"),  # percent-encoded: the driver may print either form
+    ("postgresql//u:hunter2@db/s", "hunter2"),  # malformed, still holding one
+])
+def test_storage_secrets_are_masked_in_every_form(url, secret):
+    from slimnas.search.storage import redact, shown
+
+    encoded = "hun%74er2" if "%" in url else secret
+    assert secret not in shown(url) and encoded not in shown(url) and "db" in shown(url)
+    driver = f'connection to "{url}" failed: password authentication failed for {secret} ({encoded})'
+    assert secret not in redact(driver, url) and encoded not in redact(driver, url)
+
+
+def test_storage_url_comes_from_the_environment(monkeypatch):
+    from slimnas.search.storage import STORAGE_ENV, storage_url
+
+    monkeypatch.setenv(STORAGE_ENV, "postgresql://u@db/s")
+    assert storage_url(None, "sqlite:///x.db") == "postgresql://u@db/s"
+    assert storage_url("journal.log", "sqlite:///x.db") == "journal.log"  # the flag still wins
+    monkeypatch.delenv(STORAGE_ENV)
+    assert storage_url(None, "sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_predictor_reads_a_train_df_where_training_does(tiny_dataset):
+    from slimnas.data.sources import list_source
+    from slimnas.runtime import list_inputs
+
+    listed = list_inputs([tiny_dataset / "train_df.csv"])
+    assert [p for _, p in listed] == [p for p, _ in list_source("dacon_csv", tiny_dataset).train]
+    assert all(p.parent == tiny_dataset / "train" for _, p in listed)
+    assert [i for i, _ in listed] == [r.split(",")[0] for r in (tiny_dataset / "train_df.csv").read_text().split()[1:]]
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(tiny_dataset, tmp_path):
+    from slimnas.data.sources import list_source
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_dataset, root)
+    for name in ("train_df.csv", "test_df.csv"):  # as Excel's "CSV UTF-8" saves them
+        (root / name).write_bytes(b"\xef\xbb\xbf" + (root / name).read_bytes())
+    assert len(list_source("dacon_csv", root).train) == len(list_source("dacon_csv", tiny_dataset).train)
+
+
+def test_a_refused_teacher_leaves_no_folder_behind(tmp_path, tiny_model_yaml, tiny_data_yaml, trained):
+    ckpt = load_checkpoint(trained)
+    teacher = tmp_path / "teacher.pt"
+    torch.save({**ckpt, "classes": list(reversed(ckpt["classes"]))}, teacher)
+    dst = tmp_path / "new" / "run"
+    r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml), "--epochs", "1",
+                   "--teacher", str(teacher), "--dst", str(dst))
+    assert r.returncode == 2 and "classes differ" in r.stderr.splitlines()[-1]
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_unwritable_output_folder_is_refused_before_the_work(tmp_path, exported, tiny_dataset):
+    """The predictor refuses a read-only --out folder before it predicts anything. Root may write anywhere a
+    mode allows, so the folder is made read-only the way root cannot bypass: a read-only bind mount, in a
+    private mount namespace (``unshare``)."""
+    import subprocess
+    import sys
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    predict = [sys.executable, "-m", "slimnas.runtime", str(exported), str(tiny_dataset / "test"),
+               "--out", str(locked / "p.csv")]
+    script = (f"mount --bind {locked} {locked} && mount -o remount,bind,ro {locked} && touch {locked}/probe 2>/dev/null;"
+              f" [ ! -e {locked}/probe ] || exit 77; exec \"$@\"")
+    r = subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", *predict], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if r.returncode not in (0, 2):  # no unshare, no privilege to mount, or the mount did not make it read-only
+        pytest.skip(f"cannot make a read-only folder here (unshare/mount: exit {r.returncode} {r.stderr.strip()[-200:]})")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == f"error: --out {locked / 'p.csv'}: {locked} is not writable"
+    assert not list(locked.iterdir())

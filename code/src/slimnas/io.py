@@ -7,17 +7,18 @@ so an interrupted run never leaves a half-written YAML, CSV or checkpoint behind
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from slimnas_runtime.io import atomic_path, write_csv  # one copy, shared with the deploy-only runtime
+from slimnas_runtime.io import atomic_path, file_set, recover, write_csv  # one copy, shared with the runtime
+from slimnas_runtime.layout import read_csv
 
 from .errors import ConfigError, SlimnasError
 
-__all__ = ["atomic_path", "read_csv", "read_yaml", "run_lock", "write_csv", "write_json", "write_text", "write_yaml"]
+__all__ = ["atomic_path", "file_set", "made_dirs", "parse_problem", "read_csv", "read_yaml", "recover", "run_lock", "write_csv", "write_json",
+           "write_text", "write_yaml"]
 
 
 @contextlib.contextmanager
@@ -28,12 +29,34 @@ def run_lock(folder: str | os.PathLike) -> Iterator[Path]:
     An advisory ``flock``, released by the OS however the process ends; the file is removed on release
     (the inode check makes that safe against a run that opened it just before).
     """
+    with made_dirs(folder, keep=False) as folder, _locked(folder):
+        yield folder
+
+
+@contextlib.contextmanager
+def made_dirs(folder: str | os.PathLike, keep: bool = True) -> Iterator[Path]:
+    """``mkdir -p folder`` for the block; the folders it made are removed again if they are left empty when the
+    block fails (or, with ``keep=False``, however it ends): a refused run leaves no empty folders behind."""
     folder = Path(folder)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
+    ok = False
+    try:
+        yield folder
+        ok = True
+    finally:
+        if not (ok and keep):
+            for p in created:
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # no flock (Windows): run unlocked
-        yield folder
+        yield
         return
     path = folder / ".lock"
     while True:
@@ -54,7 +77,7 @@ def run_lock(folder: str | os.PathLike) -> Iterator[Path]:
         f.truncate()
         f.write(f"pid {os.getpid()}")
         f.flush()
-        yield folder
+        yield
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -87,17 +110,12 @@ def read_yaml(path: str | os.PathLike) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not valid YAML ({parse_problem(e)})") from None
 
 
-def read_csv(path: str | os.PathLike, required: Sequence[str]) -> list[dict[str, str]]:
-    """Read a CSV into dicts, checking that the ``required`` columns are present."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ConfigError(f"{path}: missing column(s) {missing}; found {reader.fieldnames}")
-        return list(reader)
+def parse_problem(e: Exception) -> str:
+    """A YAML/JSON parser's error in one line: what is wrong and where (PyYAML's own spans four lines)."""
+    mark = getattr(e, "problem_mark", None)
+    if mark is not None:
+        return f"{getattr(e, 'problem', None) or e.__class__.__name__} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(e).split())

@@ -2,38 +2,40 @@
 
 The same command as ``python -m slimnas_runtime``, ``python -m slimnas.runtime`` and ``slimnas predict``.
 
-IMAGES are image files, folders (searched recursively), or a competition test layout (a folder with
-test_df.csv + test/, or the CSV itself). Writes ``index,label`` (+ top-k columns with --topk).
+IMAGES are image files, folders (searched recursively), or a competition layout (a folder with
+test_df.csv + test/, or a layout CSV itself). Writes ``index,label`` (+ top-k columns with --topk).
 """
 
-import argparse
 from pathlib import Path
 
-from .cli import run_cli
+from .cli import ArgumentParser, check_output_file, run_cli
 from .errors import DataError
 from .predictor import Predictor, list_inputs, write_predictions
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="slimnas-predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="slimnas-predict", description=__doc__)
     p.add_argument("model", help="an ONNX file exported by finetune_inference.py")
     p.add_argument("images", nargs="+")
     p.add_argument("--out", default="predictions.csv")
     p.add_argument("--topk", type=int, default=None, help="also write the k most likely labels and probabilities")
     p.add_argument("--tta", action="store_true", help="average over the label-preserving flips/turns the model's data declares (invariant_to)")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--provider", action="append", default=None,
+                   help="ONNX Runtime execution provider, in order of preference (default: CUDA when present, else CPU)")
     a = p.parse_args()
     if a.batch_size < 1:
         raise DataError(f"--batch-size must be >= 1, got {a.batch_size}")
     if Path(a.out).is_dir():
         raise DataError(f"--out {a.out}: is a folder; give the CSV file to write (e.g. {Path(a.out) / 'predictions.csv'})")
-    predictor = Predictor(a.model)
+    predictor = Predictor(a.model, a.provider)
     if a.topk is not None and not 1 <= a.topk <= len(predictor.classes):
         raise DataError(f"--topk must be between 1 and the model's {len(predictor.classes)} classes, got {a.topk}")
     if a.tta:
         predictor.check_tta()
     items = list_inputs(a.images)
+    csvs = [Path(i) / "test_df.csv" for i in a.images if Path(i).is_dir()]
+    check_output_file(a.out, "--out", [a.model, *a.images, *csvs, *(path for _, path in items)])
     probs = predictor.predict([path for _, path in items], a.batch_size, a.tta)
     out = write_predictions(a.out, [i for i, _ in items], probs, predictor.classes, a.topk or 0)
     print(f"{len(items)} predictions -> {out}")

@@ -7,7 +7,6 @@ std), so the predictor reproduces the evaluation transform of training: RGB conv
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -18,8 +17,7 @@ import onnxruntime as ort
 from .errors import DataError
 from .images import load_image, normalize, resize
 from .io import write_csv
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+from .layout import IMAGE_SUFFIXES, check_unique, layout_rows
 
 
 def read_metadata(sess: ort.InferenceSession) -> dict:
@@ -40,26 +38,56 @@ def make_session(path: str | Path, providers: Sequence[str] | None = None,
     if threads:
         opts.intra_op_num_threads = threads
     available = ort.get_available_providers()
+    unknown = [p for p in providers or () if p not in available]
+    if unknown:
+        raise DataError(f"execution provider {', '.join(unknown)} is not available in this onnxruntime "
+                        f"{ort.__version__} (available: {', '.join(available)})")
     providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     return ort.InferenceSession(str(path), opts, providers=list(providers))
+
+
+def load_session(path: str | Path, providers: Sequence[str] | None = None,
+                 threads: int | None = None) -> ort.InferenceSession:
+    """:func:`make_session` on a file that must exist and load; any failure is one ``DataError`` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: ONNX model not found")
+    try:
+        return make_session(path, providers, threads)
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - ORT raises its own types for corrupt files
+        raise DataError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+
+
+def check_metadata(sess: ort.InferenceSession, meta: dict, path: Path) -> tuple[list[str], int]:
+    """(classes, input_size) from the metadata, checked against the graph: a class list shorter than the
+    logits would put a label on the wrong index without a word."""
+    missing = [k for k in ("classes", "input_size", "mean", "std") if k not in meta]
+    if missing:
+        raise DataError(f"{path}: metadata lacks {missing}; export it with finetune_inference.py")
+    classes, size = meta["classes"], meta["input_size"]
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise DataError(f"{path}: metadata 'classes' must be a non-empty list of names, got {str(classes)[:60]}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise DataError(f"{path}: metadata 'input_size' must be a positive integer, got {size!r}")
+    logits = sess.get_outputs()[0].shape
+    if len(logits) != 2 or (isinstance(logits[1], int) and logits[1] != len(classes)):
+        raise DataError(f"{path}: metadata names {len(classes)} classes but the graph outputs {logits[1:]} logits; "
+                        f"the file was edited or mixed up, re-export it")
+    dims = sess.get_inputs()[0].shape
+    if len(dims) != 4 or any(isinstance(d, int) and d != want for d, want in zip(dims[1:], (3, size, size))):
+        raise DataError(f"{path}: metadata input_size {size} does not fit the graph's input {dims}; re-export it")
+    return classes, size
 
 
 class Predictor:
     def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None):
         path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: ONNX model not found")
-        try:
-            self.session = make_session(path, providers, threads)
-        except Exception as e:  # noqa: BLE001 - ORT raises its own types for corrupt files
-            raise DataError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        self.session = load_session(path, providers, threads)
         self.meta = read_metadata(self.session)
-        missing = [k for k in ("classes", "input_size", "mean", "std") if k not in self.meta]
-        if missing:
-            raise DataError(f"{path}: metadata lacks {missing}; export it with finetune_inference.py")
         self.path = path
-        self.classes: list[str] = self.meta["classes"]
-        self.input_size = int(self.meta["input_size"])
+        self.classes, self.input_size = check_metadata(self.session, self.meta, path)
         self.resize_mode = self.meta.get("resize", "resize")
 
     def preprocess(self, paths: Sequence[str | Path]) -> np.ndarray:
@@ -100,29 +128,30 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def list_inputs(items: Iterable[str | Path]) -> list[tuple[str, Path]]:
-    """(index, path) pairs from image files, folders of images, or a competition test layout
-    (a folder with ``test_df.csv`` + ``test/``, or the ``test_df.csv`` itself)."""
+    """(index, path) pairs from image files, folders of images, or a competition layout (a folder with
+    ``test_df.csv`` + ``test/``, or a layout CSV itself: ``test_df.csv`` rows are read in ``test/``,
+    ``train_df.csv`` rows in ``train/``, as training reads them).
+
+    Every index is unique over all ``items``: two folders that both hold ``x.png`` are refused, since their
+    predictions could not be told apart.
+    """
+    items = [Path(i) for i in items]
     out: list[tuple[str, Path]] = []
-    for item in map(Path, items):
-        csv_path = item if item.suffix == ".csv" else item / "test_df.csv"
+    for item in items:
+        csv_path = item if item.suffix.lower() == ".csv" else item / "test_df.csv"
         if csv_path.is_file():
-            root = csv_path.parent
-            with open(csv_path, newline="") as f:
-                for row in csv.DictReader(f):
-                    if "index" not in row or "file_name" not in row:
-                        raise DataError(f"{csv_path}: needs columns index,file_name")
-                    name = row["file_name"]
-                    path = root / name if (root / name).exists() else root / "test" / Path(name).name
-                    out.append((row["index"], path))
+            out += [(index, path) for index, path, _ in layout_rows(csv_path)]
         elif item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not files:
                 raise DataError(f"{item}: no images found")
-            out += [(str(p.relative_to(item)), p) for p in files]
+            out += [(p.relative_to(item).as_posix(), p) for p in files]
         elif item.is_file():
             out.append((item.name, item))
         else:
             raise DataError(f"{item}: no such file or folder")
+    check_unique((i for i, _ in out), "the inputs (" + ", ".join(map(str, items[:3])) + (", …" if len(items) > 3 else "")
+                 + ")")
     return out
 
 

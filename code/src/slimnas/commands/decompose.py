@@ -12,10 +12,10 @@ The rank_cfg actually used is always written next to the output, to edit and rep
   slimnas decompose --weight best.pt --rank_cfg runs/decompose/baseline/rank_cfg.yaml
 """
 
-import argparse
 from pathlib import Path
 
-from ..decompose.run import decompose_checkpoint
+from ..cli import ArgumentParser, check_output_dir
+from ..decompose.run import OUTPUTS, decompose_checkpoint
 from ..errors import ConfigError
 from ..latency.measure import Runtime
 from ..train import increment_path
@@ -29,7 +29,7 @@ def newest_checkpoint() -> Path:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--weight", default=None, help="checkpoint to decompose (default: newest runs/train/*/best.pt)")
     p.add_argument("--rank_cfg", "--rank-cfg", dest="rank_cfg", default=None, help="YAML/JSON ranks per layer")
     p.add_argument("--target-macs", type=float, default=None, help="keep this fraction of the MACs (default 0.5)")
@@ -43,6 +43,7 @@ def main() -> None:
     p.add_argument("--no-timing", action="store_true", help="skip measuring the layers and models on ONNX Runtime")
     p.add_argument("--dst", "--out", dest="dst", default=None, help="output folder (default runs/decompose/<run>)")
     p.add_argument("--save_name", "--save-name", dest="save_name", default="decomposed.pt")
+    p.add_argument("--exist-ok", action="store_true", help="replace an earlier decomposition in --dst (default: refuse)")
     a = p.parse_args()
     for flag, v in (("--target-macs", a.target_macs), ("--target-latency", a.target_latency), ("--energy", a.energy)):
         if v is not None and not 0 < v <= 1:
@@ -53,6 +54,8 @@ def main() -> None:
         p.error("--target-latency measures the runtime; drop --no-timing")
     weight = Path(a.weight) if a.weight else newest_checkpoint()
     out = Path(a.dst) if a.dst else increment_path(Path("runs/decompose") / weight.parent.name)
+    outputs = [a.save_name, *OUTPUTS]
+    check_output_dir(out, "--dst", [weight, a.rank_cfg], outputs, outputs, a.exist_ok)
     runtime = None if a.no_timing else Runtime(a.threads, a.batch)
     result = decompose_checkpoint(weight, out, a.rank_cfg, a.target_macs, a.energy, a.vbmf, a.method, a.save_name,
                                   target_latency=a.target_latency, runtime=runtime)

@@ -10,7 +10,6 @@ as an ONNX file scored and timed with ONNX Runtime.
   slimnas demo --data mvtec --budget 1800 --epochs 30 --out runs/mvtec
 """
 
-import argparse
 import json
 import shlex
 import shutil
@@ -19,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..cli import ArgumentParser, check_output_dir
 from ..data.config import dataset_root, load_data_config, prepare_data
 from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
@@ -44,7 +44,7 @@ def step(n: int, title: str, argv: list[str], done: Path) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--out", default="runs/demo", help="run folder for every step's files")
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
     p.add_argument("--space", default="tiny",
@@ -66,6 +66,7 @@ def main() -> None:
     p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")
     a = p.parse_args()
     out, t0 = Path(a.out), time.perf_counter()
+    check_output_dir(out, "--out", [a.data, a.space, a.teacher])
     data_cfg = load_data_config(a.data)  # every config is checked before any step runs or any data is made
     load_search_space(a.space)
     if a.teacher:
@@ -81,20 +82,22 @@ def main() -> None:
           "--space", a.space], out / "search" / "best.json")
     best = json.loads((out / "search" / "best.json").read_text())
     step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",
-         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), "--dst", str(out / "train"), "--no-progress",
+         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), "--dst", str(out / "train"), "--exist-ok",
+          "--no-progress",
           *(["--teacher", a.teacher] if a.teacher else [])],
          out / "train" / "results.json")
     rule = ["--target-macs", f"{a.target_macs:g}"] if a.target_macs else ["--target-latency", f"{a.target_latency:g}"]
     step(3, f"decompose its convolutions (Tucker-2 / SVD, ranks chosen for a "
             f"{'MACs' if a.target_macs else 'measured latency'} target)",
-         ["decompose", "--weight", str(out / "train" / "best.pt"), *rule, "--dst", str(out / "decompose")],
+         ["decompose", "--weight", str(out / "train" / "best.pt"), *rule, "--dst", str(out / "decompose"), "--exist-ok"],
          out / "decompose" / "report.csv")
     # a decomposition that kept the model whole (no layer ran faster factorised) lost nothing to recover
     decomposed = bool(read_yaml(out / "decompose" / "rank_cfg.yaml"))
     step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
          + " export ONNX (FP32, INT8 if it wins), predict the test split",
          ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
-          "--epochs", str(a.ft_epochs if decomposed else 0), "--int8", "--dst", str(out / "finetune"), *data],
+          "--epochs", str(a.ft_epochs if decomposed else 0), "--int8", "--dst", str(out / "finetune"), "--exist-ok",
+          *data],
          out / "finetune" / "export.json")
 
     print("\n[5/5] the models side by side (ONNX Runtime, 1 thread, the same images)", flush=True)

@@ -10,9 +10,9 @@ images) and predicts the synthetic test split with the torch-free predictor.
   slimnas finetune --img_root my_images/ --dst runs/finetune/mine
 """
 
-import argparse
 from pathlib import Path
 
+from ..cli import ArgumentParser, check_output_dir
 from ..data.config import dataset_root, load_data_config
 from ..decompose.run import decompose_checkpoint
 from ..errors import ConfigError
@@ -34,7 +34,7 @@ def newest_decomposed() -> Path:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--weight", default=None, help="checkpoint to fine-tune (default: newest decomposed.pt)")
     p.add_argument("--rank_cfg", "--rank-cfg", dest="rank_cfg", default=None,
                    help="decompose --weight (an undecomposed checkpoint) with this rank_cfg first")
@@ -56,9 +56,14 @@ def main() -> None:
     p.add_argument("--save_name", "--save-name", dest="save_name", default="model.onnx")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--exist-ok", action="store_true", help="replace an earlier run in --dst (default: refuse)")
     a = p.parse_args()
     weight = Path(a.weight) if a.weight else newest_decomposed()
     out = Path(a.dst) if a.dst else increment_path(Path("runs/finetune") / weight.parent.name)
+    int8 = Path(a.save_name).with_suffix(".int8.onnx").name
+    outputs = [a.save_name, int8, "export.json", "predictions.csv", "best.pt", "last.pt", "metrics.csv", "decomposed"]
+    check_output_dir(out, "--dst", [weight, a.teacher, a.rank_cfg, a.img_root, a.data, a.model], outputs,
+                     [a.save_name, "export.json", "best.pt", "predictions.csv"], a.exist_ok)
     if a.model and ModelConfig.from_dict(load_checkpoint(weight)["model"]) != load_model_config(a.model):
         raise ConfigError(f"--model {a.model} is not the architecture stored in {weight}; drop --model "
                           f"(checkpoints carry their model YAML)")

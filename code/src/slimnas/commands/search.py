@@ -6,12 +6,13 @@ runs/search/: the Pareto front (pareto.csv, pareto/*.yaml, pareto_front.png/.htm
 to the same study; Ctrl-C stops cleanly and keeps every finished trial.
 
   slimnas search --n-trials 50 --timeout 3600 --max-macs 5e6
-  slimnas search --storage postgresql://user:pw@host/db --study big   # one per machine
+  PGPASSWORD=... slimnas search --storage postgresql://user@host/db --study big   # one per machine
+  SLIMNAS_STORAGE=postgresql://user@host/db slimnas search --study big          # the same, URL from the env
   optuna-dashboard sqlite:///runs/search/study.db
 """
 
-import argparse
 
+from ..cli import ArgumentParser
 from ..search import SearchConfig, run_search
 
 
@@ -22,14 +23,15 @@ def _limit(text: str) -> float | None:
 
 def main() -> None:
     d = SearchConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--space", default=d.space, help="search-space YAML (default: %(default)s)")
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
     p.add_argument("--study", default=d.study, help="study name; an existing one is resumed (default: %(default)s)")
     p.add_argument("--out", default=d.out, help="outputs go to OUT/STUDY/ (default: %(default)s)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL (postgresql://, mysql://, sqlite:///) or a journal file *.log "
-                        "(default: sqlite:///OUT/STUDY/study.db)")
+                        "(default: $SLIMNAS_STORAGE, else sqlite:///OUT/STUDY/study.db); keep passwords in "
+                        "PGPASSWORD or ~/.pgpass, not here")
     p.add_argument("--n-trials", type=int, default=d.n_trials, help="trials to add in this run (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     p.add_argument("--n-workers", type=int, default=d.n_workers, help="worker processes on this machine (default: 1)")

@@ -8,13 +8,13 @@ With no arguments it trains the tiny baseline on the embedded synthetic MVTec lo
   slimnas train --model runs/search/best.yaml --time-budget 1200 --final-fit        # refit on train + val
 """
 
-import argparse
 from pathlib import Path
 
+from ..cli import ArgumentParser, check_output_dir
 from ..configs import packaged
 from ..data.config import DEFAULT_DATA, load_data_config
 from ..errors import ConfigError
-from ..train import TrainConfig, increment_path, resume_training, train
+from ..train import RUN_FILES, TrainConfig, increment_path, resume_training, train
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
 HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol",
@@ -23,7 +23,7 @@ HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_e
 
 def main() -> None:
     d = TrainConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__)
     # every default is None here, so --resume can tell what the user set from what they left alone
     p.add_argument("--model", default=None, help=f"model YAML (a slimnas backbone or 'timm: name'), or a packaged one by name: "
                                                   f"{', '.join(packaged('model'))} (default {DEFAULT_MODEL})")
@@ -62,6 +62,7 @@ def main() -> None:
                    help="CPU threads (default 0: time 1 against one per core on this model now, keep the faster)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--exist-ok", action="store_true", help="replace a finished run in --dst (default: refuse)")
     a = p.parse_args()
     for flag, v in (("--epochs", a.epochs), ("--batch-size", a.batch_size)):
         if v is not None and v < 1:
@@ -76,6 +77,8 @@ def main() -> None:
         model = a.model or DEFAULT_MODEL
         data = load_data_config(a.data, batch_size=a.batch_size)  # None: DEFAULT_DATA
         out = Path(a.dst) if a.dst else increment_path(f"runs/train/{Path(model).stem}")
+        check_output_dir(out, "--dst", [a.model, a.data, a.teacher], RUN_FILES, RUN_FILES, a.exist_ok,
+                         hint=f"continue it with --resume {out}")
         result = train(model, data, out, TrainConfig(**given, **run))
     print(f"next: slimnas decompose --weight {result.out / 'best.pt'}")
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from slimnas_runtime.layout import IMAGE_SUFFIXES, check_unique, layout_rows
+
 from ..errors import DataError
 from ..io import read_csv
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass
@@ -63,20 +63,22 @@ def dacon_csv(root: Path, skip_missing: bool = False) -> Source:
     """The competition layout: ``train_df.csv`` (index,file_name,class,state,label) + ``train/``,
     optional ``test_df.csv`` (index,file_name) + ``test/`` and ``test_labels.csv`` (index,label)."""
     csv = root / "train_df.csv"
-    rows = read_csv(csv, ["file_name", "label"])
-    _check_unique(rows, csv)
-    pairs = [(root / "train" / r["file_name"], r["label"]) for i, r in enumerate(rows)
-             if _exists(root / "train" / r["file_name"], f"{csv} row {i + 1}", skip_missing)]
+    listed = layout_rows(csv, ["label"], skip_missing=True)  # file names inside train/, unique indexes
+    _check_unique([r for _, _, r in listed], csv)
+    pairs = [(path, r["label"]) for i, (_, path, r) in enumerate(listed)
+             if _exists(path, f"{csv} row {i + 1}", skip_missing)]
     if not pairs:
         raise DataError(f"{csv}: no training images")
     classes, train = _index_labels(pairs)
     test, answers = [], None
     if (root / "test_df.csv").is_file():
         tcsv = root / "test_df.csv"
-        test = [(r["index"], root / "test" / r["file_name"]) for i, r in enumerate(read_csv(tcsv, ["index", "file_name"]))
-                if _exists(root / "test" / r["file_name"], f"{tcsv} row {i + 1}", skip_missing)]
+        test = [(index, path) for i, (index, path, _) in enumerate(layout_rows(tcsv, ["index"], skip_missing=True))
+                if _exists(path, f"{tcsv} row {i + 1}", skip_missing)]
     if (root / "test_labels.csv").is_file():
-        answers = {r["index"]: r["label"] for r in read_csv(root / "test_labels.csv", ["index", "label"])}
+        rows = read_csv(root / "test_labels.csv", ["index", "label"])
+        check_unique((r["index"] for r in rows), str(root / "test_labels.csv"))
+        answers = {r["index"]: r["label"] for r in rows}
         unseen = sorted(set(answers.values()) - set(classes))
         if unseen:
             raise DataError(f"{root / 'test_labels.csv'}: label(s) never seen in training: {unseen[:5]}")

@@ -25,6 +25,7 @@ import torch.nn as nn
 import yaml
 
 from ..errors import ConfigError
+from ..io import parse_problem
 from .methods import (DEFAULT_METHOD, FITS, METHODS, decompose, fraction_limits, kind, layer_macs, n_params,
                       rank_limits, relative_error, separable_energy, shell, unsupported)
 from .ranks import Spectra, energy_rank, evbmf_rank, greedy_under_budget, unfold
@@ -69,7 +70,7 @@ def load_rank_cfg(path: str | Path) -> dict:
     try:
         data = json.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
     except (ValueError, yaml.YAMLError) as e:
-        raise ConfigError(f"rank_cfg {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+        raise ConfigError(f"rank_cfg {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {parse_problem(e)}") from None
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"rank_cfg {path}: must map layer names to {{method, ranks}} or a fraction")
     return data

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..io import run_lock, write_csv, write_json, write_yaml
+from ..io import file_set, run_lock, write_csv, write_json, write_yaml
 from ..latency.measure import Runtime
 from ..latency.table import LatencyTable
 from ..macs import count_macs
@@ -15,6 +15,7 @@ from ..train.checkpoint import model_from_checkpoint, save_checkpoint
 from .model import auto_rank_cfg, decompose_model, input_sizes, load_rank_cfg, replace_layer, resolve_spec
 from .timing import LayerTimer, ModelTimer, layer_shape
 
+OUTPUTS = ("rank_cfg.yaml", "report.csv", "latency.json")  # written with the checkpoint, as one set
 REPORT_COLUMNS = ["layer", "shape", "method", "ranks", "macs_before", "macs_after", "params_before", "params_after",
                   "rel_error", "ms_before", "ms_after"]
 
@@ -54,6 +55,9 @@ def decompose_checkpoint(weight: str | Path, out: str | Path, rank_cfg: str | Pa
         raise ConfigError(f"choose one way to set ranks, got {', '.join(rules)}")
     if target_latency is not None and runtime is None:
         raise ConfigError("--target-latency needs a runtime to measure on")
+    if (Path(out) / save_name).resolve() == Path(weight).resolve():
+        raise ConfigError(f"{weight}: is the checkpoint being decomposed; writing {save_name} into {out} would "
+                          f"replace it: give another output folder or save name")
     model, ckpt = model_from_checkpoint(weight)
     if ckpt.get("decomposition"):
         raise ConfigError(f"{weight}: is already decomposed; decompose the original checkpoint instead")
@@ -88,7 +92,7 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
     sizes = input_sizes(model, size)  # each layer's input, which its replacement keeps
     rows = tried = decompose_model(model, spec, size)
     after = count_macs(model, size)
-    timed = {}
+    timed, latency_record = {}, None
     if not rows:
         print("no layer is decomposed: " + ("none is measured faster in a factorised form on "
               f"{model_timer.runtime.describe()}" if target and target[0] == "--target-latency" else
@@ -109,24 +113,28 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
                   f"(report.csv keeps what was tried)", file=sys.stderr, flush=True)
             for name, original in originals.items():
                 replace_layer(model, name, original)
-            write_json(out / "latency.json", {"runtime": model_timer.runtime.describe(), "before": timed["before"].as_dict(),
-                                              "after": timed["after"].as_dict(), "slower": True, "reverted": True})
+            latency_record = {"runtime": model_timer.runtime.describe(), "before": timed["before"].as_dict(),
+                              "after": timed["after"].as_dict(), "slower": True, "reverted": True}
             spec, after, timed, rows = {}, before, {}, []
     metrics = {**ckpt.get("metrics", {}), "macs": after.macs, "params": after.params,
                "macs_undecomposed": before.macs, "params_undecomposed": before.params}
     metrics["decomposed_from"] = str(weight)  # finetune_inference.py distils from it by default
     metrics.pop("val_f1", None)  # no longer true of this model; fine-tuning measures it again
-    path = save_checkpoint(out / save_name, model, ckpt["model"], ckpt["classes"], ckpt["preprocessing"],
-                           metrics=metrics, decomposition=spec)
-    cfg_path = write_yaml(out / "rank_cfg.yaml", spec)
-    write_csv(out / "report.csv", REPORT_COLUMNS,
-              [[r.get(c, "") if c != "ranks" else " ".join(map(str, r[c])) for c in REPORT_COLUMNS] for r in tried])
-    result = DecomposeResult(path, Path(cfg_path), rows, before.macs, after.macs, before.params, after.params)
+    result = DecomposeResult(out / save_name, out / "rank_cfg.yaml", rows, before.macs, after.macs, before.params,
+                             after.params)
     if timed:
         result.ms_before, result.ms_after = timed["before"].ms, timed["after"].ms
         result.runtime = model_timer.runtime.describe()
-        write_json(out / "latency.json", {"runtime": result.runtime, "before": timed["before"].as_dict(),
-                                          "after": timed["after"].as_dict(), "slower": result.slower})
+        latency_record = {"runtime": result.runtime, "before": timed["before"].as_dict(),
+                          "after": timed["after"].as_dict(), "slower": result.slower}
+    with file_set(out, "decompose", [save_name, *OUTPUTS]) as files:  # a kill leaves the old set or the new one
+        save_checkpoint(files.path(save_name), model, ckpt["model"], ckpt["classes"], ckpt["preprocessing"],
+                        metrics=metrics, decomposition=spec)
+        write_yaml(files.path("rank_cfg.yaml"), spec)
+        write_csv(files.path("report.csv"), REPORT_COLUMNS,
+                  [[r.get(c, "") if c != "ranks" else " ".join(map(str, r[c])) for c in REPORT_COLUMNS] for r in tried])
+        if latency_record:
+            write_json(files.path("latency.json"), latency_record)
     if verbose:
         print(format_report(result))
     if result.slower:

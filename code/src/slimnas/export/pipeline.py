@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from ..io import atomic_path, write_json
+from ..io import file_set, write_json
 from ..macs import count_macs
 from ..train.checkpoint import model_from_checkpoint
 from ..latency.measure import onnx_latencies
@@ -41,28 +41,30 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
                 "val_f1": ckpt.get("metrics", {}).get("val_f1"), "decomposed": bool(ckpt.get("decomposition")),
                 "producer": "slimnas"}
     val_loader = bundle.loaders()[1]
-    fp32 = out / save_name
-    with atomic_path(fp32) as staged:  # only a file that passed the parity check replaces an existing one
+    fp32, int8_name = out / save_name, Path(save_name).with_suffix(".int8.onnx").name
+    # the ONNX files and export.json are one set: a failed parity check or a kill leaves the old set whole
+    with file_set(out, "export", [save_name, int8_name, "export.json"]) as files:
+        staged = files.path(save_name)
         export_onnx(model, staged, size, metadata)
         checked = parity(model, staged, val_loader, tol, name=fp32)
-    report = {"onnx": str(fp32), "bytes": fp32.stat().st_size, "macs": macs.macs, "params": macs.params,
-              "parity": checked, "f1_fp32": onnx_f1(fp32, val_loader),
-              "ms_fp32_b1": onnx_latencies({"fp32": fp32}, size)["fp32"].ms, "int8": None}
-    if verbose:
-        p = report["parity"]
-        print(f"exported {fp32} ({report['bytes'] / 1e3:.0f} kB): parity on {p['images']} val images, max |diff| "
-              f"{p['max_abs_diff']:.1e}, top-1 agreement {p['top1_agreement']:.1%}; ORT macro-F1 {report['f1_fp32']:.4f}, "
-              f"{report['ms_fp32_b1']:.3f} ms/image")
-    if int8:
-        q = quantize_int8(fp32, out / Path(save_name).with_suffix(".int8.onnx"), calibration_loader(bundle))
-        ms = onnx_latencies({"fp32": fp32, "int8": q}, size)  # side by side: separate timings mislead
-        report.update(f1_int8=onnx_f1(q, val_loader), ms_fp32_b1=ms["fp32"].ms, ms_int8_b1=ms["int8"].ms,
-                      latency_spread={k: round(t.spread, 4) for k, t in ms.items()})
-        keep, why = keep_int8(report["f1_fp32"], report["f1_int8"], ms["fp32"], ms["int8"])
-        report.update(int8_kept=keep, int8_reason=why, int8=str(q) if keep else None)
-        if not keep:
-            q.unlink()
+        report = {"onnx": str(fp32), "bytes": staged.stat().st_size, "macs": macs.macs, "params": macs.params,
+                  "parity": checked, "f1_fp32": onnx_f1(staged, val_loader),
+                  "ms_fp32_b1": onnx_latencies({"fp32": staged}, size)["fp32"].ms, "int8": None}
         if verbose:
-            print(f"INT8 {'kept' if keep else 'dropped'}: {why}")
-    write_json(out / "export.json", report)
+            p = report["parity"]
+            print(f"exported {fp32} ({report['bytes'] / 1e3:.0f} kB): parity on {p['images']} val images, max |diff| "
+                  f"{p['max_abs_diff']:.1e}, top-1 agreement {p['top1_agreement']:.1%}; ORT macro-F1 "
+                  f"{report['f1_fp32']:.4f}, {report['ms_fp32_b1']:.3f} ms/image")
+        if int8:
+            q = quantize_int8(staged, files.path(int8_name), calibration_loader(bundle))
+            ms = onnx_latencies({"fp32": staged, "int8": q}, size)  # side by side: separate timings mislead
+            report.update(f1_int8=onnx_f1(q, val_loader), ms_fp32_b1=ms["fp32"].ms, ms_int8_b1=ms["int8"].ms,
+                          latency_spread={k: round(t.spread, 4) for k, t in ms.items()})
+            keep, why = keep_int8(report["f1_fp32"], report["f1_int8"], ms["fp32"], ms["int8"])
+            report.update(int8_kept=keep, int8_reason=why, int8=str(out / int8_name) if keep else None)
+            if not keep:
+                q.unlink()  # not a member of the new set: an earlier run's INT8 file goes with it
+            if verbose:
+                print(f"INT8 {'kept' if keep else 'dropped'}: {why}")
+        write_json(files.path("export.json"), report)
     return report

@@ -10,16 +10,15 @@ whole model is then timed too, so the table shows how far the sum of pieces pred
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..cli import run_cli
-from .measure import Runtime
+from ..cli import ArgumentParser, run_cli
+from .measure import Runtime, check_provider
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__)
     p.add_argument("model", help="model YAML (or packaged name), checkpoint (.pt) or ONNX file")
     p.add_argument("--input-size", type=int, default=None, help="image size (default: the model's own, else 96)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
@@ -29,6 +28,7 @@ def main() -> None:
     if a.threads < 1 or a.batch < 1:
         raise ConfigError(f"--threads and --batch must be >= 1, got {a.threads} and {a.batch}")
     runtime = Runtime(a.threads, a.batch, a.provider)
+    check_provider(runtime)
     from .profile import profile_model, profile_onnx
 
     path = Path(a.model)

@@ -18,6 +18,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..errors import ConfigError, DataError
+
 
 @dataclasses.dataclass(frozen=True)
 class Runtime:
@@ -103,18 +105,31 @@ def _settled(per_call: dict[str, list[float]], names: list[str], tol: float) -> 
     return all(stable([x / y for x, y in zip(per_call[name], ref)]) for name in names[1:])
 
 
-def session(model: str | Path | bytes, runtime: Runtime):
-    """An ONNX Runtime session for ``runtime`` (ORT's own graph optimisations on, as deployed)."""
+def check_provider(runtime: Runtime) -> None:
+    """Refuse an execution provider this onnxruntime build lacks, naming the ones it has."""
     import onnxruntime as ort
 
+    if runtime.provider not in ort.get_available_providers():
+        raise ConfigError(f"execution provider {runtime.provider} is not available in this onnxruntime "
+                          f"{ort.__version__} (available: {', '.join(ort.get_available_providers())})")
+
+
+def session(model: str | Path | bytes, runtime: Runtime):
+    """An ONNX Runtime session for ``runtime`` (ORT's own graph optimisations on, as deployed); a file that does
+    not load is a ``DataError`` naming it."""
+    import onnxruntime as ort
+
+    check_provider(runtime)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = runtime.threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if runtime.provider not in ort.get_available_providers():
-        raise RuntimeError(f"{runtime.provider} is not available in this onnxruntime "
-                           f"(available: {', '.join(ort.get_available_providers())})")
-    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts, providers=[runtime.provider])
+    if isinstance(model, bytes):
+        return ort.InferenceSession(model, opts, providers=[runtime.provider])
+    try:
+        return ort.InferenceSession(str(model), opts, providers=[runtime.provider])
+    except Exception as e:  # noqa: BLE001 - ORT raises its own types for missing and corrupt files
+        raise DataError(f"{model}: not a loadable ONNX model ({type(e).__name__}: {str(e).splitlines()[0]})") from None
 
 
 def session_call(sess, runtime: Runtime, shape: Sequence[int] | None = None) -> Callable[[], object]:

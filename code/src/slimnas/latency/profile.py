@@ -68,6 +68,7 @@ def profile_onnx(path: Path, runtime: Runtime, runs: int = 200) -> str:
 
     if not path.is_file():
         raise ConfigError(f"{path}: ONNX file not found")
+    session(path, runtime)  # a corrupt file or a missing provider: one line, before the profiler starts
     with tempfile.TemporaryDirectory() as tmp:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.enable_profiling = runtime.threads, True

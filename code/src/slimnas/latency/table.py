@@ -20,8 +20,10 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import platform
+import sys
 import warnings
 from pathlib import Path
 
@@ -91,28 +93,55 @@ def onnx_bytes(module: nn.Module, shape: tuple) -> bytes:
     return buf.getvalue()
 
 
+EXPORTER = {"exporter": "torchscript", "opset": 18}  # how pieces are exported (onnx_bytes): part of every timing
+
+
 class LatencyTable:
-    """Measured milliseconds of model pieces on one runtime, cached in ``path`` (JSON)."""
+    """Measured milliseconds of model pieces on one runtime, cached in ``path`` (JSON).
+
+    The cache is only a cache: a file that is unreadable, of another shape, or made with other versions
+    (CPU, ONNX Runtime, torch, exporter, opset, slimnas) is measured again, with a one-line warning for
+    damage. Several processes may share it: :meth:`save` merges under a lock, so no writer loses another's
+    entries.
+    """
 
     def __init__(self, runtime: Runtime = Runtime(), path: str | Path | None = None):
         self.runtime = runtime
         self.path = Path(path) if path else default_path(runtime)
-        self.entries: dict[str, dict] = {}
-        if self.path.is_file():
-            try:
-                stored = json.loads(self.path.read_text())
-                if stored.get("context") == self.context():
-                    self.entries = stored["entries"]
-            except (ValueError, KeyError):
-                pass  # a damaged cache is only a cache: measure again
+        self.entries: dict[str, dict] = self._read()
         self._overhead: float | None = self.entries.get("__overhead__", {}).get("ms")
 
     def context(self) -> dict:
+        from .. import __version__
+
         return {"cpu": cpu_name(), "ort": ort_version(), "provider": self.runtime.provider,
-                "threads": self.runtime.threads, "batch": self.runtime.batch}
+                "threads": self.runtime.threads, "batch": self.runtime.batch, "torch": torch.__version__,
+                **EXPORTER, "slimnas": __version__}
+
+    def _read(self) -> dict[str, dict]:
+        """The cached entries that are well-formed and were measured in this context."""
+        if not self.path.is_file():
+            return {}
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            return _damaged(self.path, f"not readable JSON ({type(e).__name__})")
+        if not isinstance(stored, dict) or not isinstance(stored.get("entries"), dict):
+            return _damaged(self.path, "not a latency table (no 'entries' mapping)")
+        if stored.get("context") != self.context():
+            return {}  # another machine, runtime or version: its timings do not hold here
+        good = {k: v for k, v in stored["entries"].items() if _well_formed(k, v)}
+        if len(good) < len(stored["entries"]):
+            _damaged(self.path, f"{len(stored['entries']) - len(good)} malformed entr(ies) dropped")
+        return good
 
     def save(self) -> None:
-        write_json(self.path, {"context": self.context(), "entries": self.entries})
+        """Write the table, merged with what other processes saved since it was read (under a lock)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self.path.with_name(self.path.name + ".lock")):
+            merged = {**self._read(), **self.entries}
+            write_json(self.path, {"context": self.context(), "entries": merged})
+            self.entries = merged
 
     @staticmethod
     def key(module: nn.Module, shape: tuple) -> str:
@@ -166,6 +195,40 @@ class LatencyTable:
         self.entries["__calibration__"] = {"fit": [float(a), float(b)], "models": len(models),
                                            "rms_ms": rms(x @ [a, b]), "raw_rms_ms": rms(x[:, 0])}
         return self.entries["__calibration__"]
+
+
+def _well_formed(key: str, entry) -> bool:
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+    if not isinstance(entry, dict):
+        return False
+    if key == "__calibration__":
+        fit = entry.get("fit")
+        return isinstance(fit, list) and len(fit) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v)
+                                                               for v in fit)
+    return number(entry.get("ms"))
+
+
+def _damaged(path: Path, why: str) -> dict:
+    print(f"warning: latency cache {path}: {why}; measuring again", file=sys.stderr, flush=True)
+    return {}
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive ``flock`` on ``path`` (blocking), so concurrent writers of the cache take turns."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): unlocked
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def default_path(runtime: Runtime) -> Path:

@@ -18,17 +18,16 @@ import logging
 import math
 import multiprocessing as mp
 import os
-import re
 import time
 import warnings
 from pathlib import Path
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend
 
 from ..data.config import load_data_config, prepare_data, split_source
+from ..cli import check_output_dir
 from ..errors import ConfigError, SlimnasError
+from ..io import made_dirs
 from ..latency.measure import Runtime
 from ..latency.table import LatencyTable
 from ..model import build_model
@@ -38,6 +37,7 @@ from .pruning import PRUNERS, DominancePruner, RungPruner
 from .report import trained, trial_note, write_report
 from .revalidate import revalidate
 from .space import load_search_space
+from .storage import check_storage, make_storage as open_storage, storage_url
 
 DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
 
@@ -128,62 +128,16 @@ class SearchConfig:
                               f"{self.latency_batch}")
         if self.convention not in ("aten", "pytorch"):
             raise ConfigError(f"unknown MACs convention {self.convention!r} (use 'aten' or 'pytorch')")
+        check_output_dir(self.out, "--out")
+        if storage_url(self.storage, ""):
+            check_storage(storage_url(self.storage, ""))
         if not self.macs_ref > 0 or not 0 < self.f1_ref <= 1:
             raise ConfigError(f"--macs-ref must be > 0 and --f1-ref in (0, 1], got {self.macs_ref:g}, {self.f1_ref:g}")
 
 
 def make_storage(cfg: SearchConfig):
-    url = cfg.storage or f"sqlite:///{(cfg.run_dir / 'study.db').as_posix()}"
-    if url.endswith(".log") and "://" not in url:
-        return JournalStorage(JournalFileBackend(url))
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():  # heartbeats are marked experimental; slimnas relies on them knowingly
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            heartbeat = {"heartbeat_interval": cfg.heartbeat, "grace_period": 2 * cfg.heartbeat,
-                         "heartbeat_stale_trial_callback": RetryLostTrial(cfg.retries)} if cfg.heartbeat > 0 else {}
-            return RDBStorage(url, engine_kwargs=kwargs, **heartbeat)
-    except ImportError:  # the database driver is missing
-        driver = "'psycopg[binary]'" if url.startswith("postgresql") else "the driver SQLAlchemy names in the URL"
-        raise ConfigError(f"--storage {_shown(url)}: the database driver is not installed "
-                          f"(pip install {driver})") from None
-    except Exception as e:  # noqa: BLE001 - unreachable host, bad credentials, unwritable file: SQLAlchemy's many kinds
-        reason = _redact(str(getattr(e, "orig", None) or e).strip().splitlines()[0], url)
-        raise ConfigError(f"--storage {_shown(url)}: cannot open the study database ({reason})") from None
-
-
-def _shown(url: str) -> str:
-    """The storage URL without its credentials, for error messages (malformed URLs included)."""
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        return f"{scheme}://{rest.rpartition('@')[2]}"
-    if "@" in url:  # not a URL SQLAlchemy can parse, but it may still hold a password
-        return re.match(r"[\w+.-]*", url).group() + "…@" + url.rpartition("@")[2]
-    return url
-
-
-def _redact(text: str, url: str) -> str:
-    """``text`` (a driver's message) with the URL's password and user:password removed, wherever they appear."""
-    scheme, _, rest = url.partition("://")
-    creds = rest.rpartition("@")[0] if "@" in rest else ""
-    for secret in filter(None, (creds, creds.partition(":")[2])):
-        text = text.replace(secret, "***")
-    return text
-
-
-class RetryLostTrial(RetryHeartbeatStaleTrialCallback):
-    """Optuna's retry of a trial whose heartbeat stopped, saying so in the search log."""
-
-    def __init__(self, max_retry: int):
-        super().__init__(max_retry)
-        self.max_retry = max_retry
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        runs = len(trial.system_attrs.get("retry_history", [])) + 1  # this trial's lineage, the lost one included
-        then = ("running it again with the same parameters" if runs <= self.max_retry
-                else f"not retried: lost {runs} times")
-        print(f"trial {trial.number:>4} FAIL     its worker stopped answering (no heartbeat); {then}", flush=True)
-        super().__call__(study, trial)
+    default = f"sqlite:///{(cfg.run_dir / 'study.db').as_posix()}"
+    return open_storage(storage_url(cfg.storage, default), cfg.heartbeat, cfg.retries)
 
 
 def make_sampler(cfg: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
@@ -200,9 +154,10 @@ def make_sampler(cfg: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSamp
 
 def open_study(cfg: SearchConfig, worker: int = 0) -> optuna.Study:
     cfg.check()
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(study_name=cfg.study, storage=make_storage(cfg), sampler=make_sampler(cfg, worker),
-                                directions=DIRECTIONS[cfg.mode], load_if_exists=True)
+    with made_dirs(cfg.run_dir):  # a storage that does not open leaves no empty run folder
+        study = optuna.create_study(study_name=cfg.study, storage=make_storage(cfg),
+                                    sampler=make_sampler(cfg, worker), directions=DIRECTIONS[cfg.mode],
+                                    load_if_exists=True)
     wanted = [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else optuna.study.StudyDirection.MINIMIZE
               for d in DIRECTIONS[cfg.mode]]
     if study.directions != wanted:

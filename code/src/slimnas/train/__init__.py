@@ -13,10 +13,16 @@ from ..macs import count_macs
 from ..model import ModelConfig, build_model, check_model_config, layer_table, load_model_config
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .evaluate import split_f1
+from .losses import check_teacher
 from .loop import TrainConfig, TrainingDiverged, TrainResult, check_train_config, fit, seed_everything
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "fit", "increment_path", "load_checkpoint",
+__all__ = ["RUN_FILES", "TrainConfig", "TrainResult", "TrainingDiverged", "fit", "increment_path", "load_checkpoint",
            "model_from_checkpoint", "resume_training", "save_checkpoint", "train"]
+
+
+# what a train run leaves in its folder: a folder holding one of these holds a run (refused unless --exist-ok)
+RUN_FILES = ("best.pt", "last.pt", "model.yaml", "data.yaml", "train.yaml", "results.json", "metrics.csv",
+             "confusion_matrix.csv", "per_class.csv")
 
 
 def increment_path(path: str | Path) -> Path:
@@ -51,6 +57,8 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
     with run_lock(out):
         prepare_data(data_cfg)
         bundle = build_data(data_cfg)
+        if cfg.teacher:  # refused before anything is written: a failed start leaves the folder as it was
+            check_teacher(cfg.teacher, bundle)
         seed_everything(cfg.seed)  # weight init is part of what the seed fixes
         net = build_model(model_cfg, num_classes=len(bundle.classes), input_size=data_cfg.img_size)
         macs = count_macs(net, data_cfg.img_size, per_layer=verbose)
@@ -60,11 +68,13 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
             trained_on = f"{len(bundle.train)} train + {len(bundle.val)} val (final fit)" if cfg.final_fit else \
                 f"{len(bundle.train)} train / {len(bundle.val)} val"
             print(f"data: {data_cfg.kind} {len(bundle.classes)} classes, {trained_on} images at {data_cfg.img_size}px")
-        if not resume:  # a resumed run keeps the configs it started with
+        def write_configs() -> None:  # with the first checkpoint: a run that fails before it writes nothing
             write_yaml(out / "model.yaml", model_cfg.to_dict())
             write_yaml(out / "data.yaml", data_cfg.to_dict())
             write_yaml(out / "train.yaml", train_settings(cfg))
+
         result = fit(net, bundle, cfg, out, model_cfg.to_dict(), resume=resume,
+                     before_first_save=None if resume else write_configs,  # a resumed run keeps its configs
                      metrics={"macs": macs.macs, "params": macs.params, "macs_convention": macs.convention})
         test_f1 = score_test_split(out, bundle)
     if verbose:

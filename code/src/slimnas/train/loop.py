@@ -204,11 +204,14 @@ class TrainResult:
 
 def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: dict, metrics: dict | None = None,
         resume: str | Path | None = None, on_epoch: Callable[[int, dict], None] | None = None,
-        verbose: bool = True, train_loss: Callable | None = None, decomposition: dict | None = None) -> TrainResult:
+        verbose: bool = True, train_loss: Callable | None = None, decomposition: dict | None = None,
+        before_first_save: Callable[[], None] | None = None) -> TrainResult:
     """Train ``model`` on ``data`` (a :class:`DataBundle`); see the module docstring for the files written.
 
     ``train_loss(model, x, y, criterion)`` replaces the plain ``criterion(model(x), y)``; by default it is
     distillation from ``cfg.teacher`` when one is set. ``decomposition`` is stored in the checkpoints of a decomposed model so they load again.
+    ``before_first_save()`` runs just before the first file is written, so a run that fails in its first epoch
+    leaves ``out`` as it was.
     """
     out = Path(out)
     seed_everything(cfg.seed)
@@ -300,6 +303,8 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
                     print(f"time budget {cfg.time_budget:g} s: {row['seconds']:.1f} s after {epoch + 1} epoch(s) "
                           f"-> {epochs} epochs", flush=True)
         top_f1 = max(top_f1, f1)
+        if before_first_save is not None and epoch == start_epoch:
+            before_first_save()
         improved = cfg.final_fit or f1 >= top_f1 - cfg.select_tol
         if improved:
             best_f1, best_epoch = f1, epoch + 1

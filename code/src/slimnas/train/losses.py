@@ -60,8 +60,14 @@ def distillation_loss(teacher: nn.Module, alpha: float = 0.5, temperature: float
 
 
 def teacher_loss(teacher: str | Path, data, device: torch.device, alpha: float = 0.5, temperature: float = 4.0):
-    """:func:`distillation_loss` from the checkpoint ``teacher``, checked against ``data`` (a DataBundle): the same
-    classes in the same order, and the same normalisation (its input size may differ)."""
+    """:func:`distillation_loss` from the checkpoint ``teacher``, checked by :func:`check_teacher`."""
+    model, ckpt = check_teacher(teacher, data)
+    return distillation_loss(model.to(device), alpha, temperature, int(ckpt["preprocessing"]["input_size"]))
+
+
+def check_teacher(teacher: str | Path, data) -> tuple[nn.Module, dict]:
+    """The teacher's model and checkpoint, refused unless it fits ``data`` (a DataBundle): the same classes in the
+    same order, and the same normalisation (its input size may differ)."""
     model, ckpt = model_from_checkpoint(teacher)
     if ckpt["classes"] != list(data.classes):
         raise ConfigError(f"--teacher {teacher}: its {len(ckpt['classes'])} classes differ from the data's "
@@ -71,4 +77,4 @@ def teacher_loss(teacher: str | Path, data, device: torch.device, alpha: float =
     if mismatched:
         raise ConfigError(f"--teacher {teacher}: trained with another {', '.join(mismatched)} than this data "
                           f"({', '.join(f'{k} {pre[k]} vs {own[k]}' for k in mismatched)})")
-    return distillation_loss(model.to(device), alpha, temperature, int(pre["input_size"]))
+    return model, ckpt

@@ -1,14 +1,13 @@
 """``python -m slimnas.data.synthetic --out DIR --scale 1 --size 128``: write the synthetic dataset."""
 
-import argparse
 
-from ...cli import run_cli
+from ...cli import ArgumentParser, run_cli
 from .defects import DEFAULT_DEFECT_SCALE
 from .generate import generate
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m slimnas.data.synthetic", description=__doc__)
+    p = ArgumentParser(prog="python -m slimnas.data.synthetic", description=__doc__)
     p.add_argument("--out", default="data/synthetic", help="output folder (replaced if it exists)")
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the competition's image counts")
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
