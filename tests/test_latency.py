@@ -48,12 +48,13 @@ def test_calibration_predicts_models_it_was_not_fitted_on(tmp_path):
     from slimnas.latency.table import measure_model
 
     table = LatencyTable(Runtime(), tmp_path / "t.json")
-    fit = table.calibrate([(_tiny(c), s) for c, s in ((8, 32), (16, 48), (24, 64), (16, 32))])
+    # models big enough (0.1-0.5 ms) that the call overhead and a loaded machine's noise do not dominate
+    fit = table.calibrate([(_tiny(c), s) for c, s in ((16, 64), (32, 96), (48, 128), (32, 64))])
     assert table.calibrated and fit["models"] == 4 and fit["fit"][0] > 0
-    for model, size in ((_tiny(12), 40), (_tiny(20), 56)):  # held out: never timed whole before
+    for model, size in ((_tiny(24), 80), (_tiny(40), 112)):  # held out: never timed whole before
         predicted, measured = table.predict(model, size)["ms"], measure_model(model, size).ms
         # a broken fit (a sign, a unit, pieces counted twice) is off by far more than timing noise
-        assert 0.6 < predicted / measured < 1.6, (size, predicted, measured)
+        assert 0.5 < predicted / measured < 2.0, (size, predicted, measured)
 
 
 DAMAGED = {  # what a cache file can hold after a crash, a hand edit or another version's bug
