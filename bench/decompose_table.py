@@ -25,7 +25,7 @@ from slimnas.errors import ConfigError
 from slimnas.export import export_onnx
 from slimnas.io import write_json, write_text
 from slimnas.macs import count_macs
-from slimnas.train.checkpoint import model_from_checkpoint
+from slimnas.checkpoint import model_from_checkpoint
 from slimnas.train.loop import predict
 from slimnas.train.metrics import macro_f1
 

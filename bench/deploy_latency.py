@@ -24,7 +24,7 @@ from slimnas.export.check import onnx_f1, session
 from slimnas.export.pipeline import export_checkpoint
 from slimnas.io import write_json, write_text
 from slimnas.train import TrainConfig
-from slimnas.train.checkpoint import load_checkpoint, model_from_checkpoint
+from slimnas.checkpoint import load_checkpoint, model_from_checkpoint
 from slimnas.train.evaluate import build_data_for, split_f1
 from slimnas.train.finetune import finetune
 

@@ -28,7 +28,7 @@ from slimnas.io import write_json, write_text
 from slimnas.latency.measure import Runtime, interleaved, session, session_call
 from slimnas.macs import count_macs
 from slimnas.model import build_model
-from slimnas.train.checkpoint import model_from_checkpoint, save_checkpoint
+from slimnas.checkpoint import model_from_checkpoint, save_checkpoint
 
 CLASSES = [f"class{i}" for i in range(88)]
 

@@ -21,7 +21,7 @@ from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import ConfigError
 from slimnas.macs import count_macs
 from slimnas.model import build_model, load_model_config
-from slimnas.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from slimnas.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 def _rel(a, b):
@@ -192,7 +192,7 @@ def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_
 
     # every conv at full Tucker rank: three convs where there was one, and more MACs: measured slower
     model, _ = model_from_checkpoint(checkpoint)
-    from slimnas.decompose.model import decomposable
+    from slimnas.factorized import decomposable
 
     (tmp_path / "full.yaml").write_text(yaml.safe_dump({n: 1.0 for n, m in decomposable(model).items()
                                                          if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1) and m.groups == 1}))
@@ -286,7 +286,7 @@ def test_layers_no_method_reproduces_are_refused_by_name(tmp_path):
             self.ok = nn.Conv2d(8, 8, 3, padding=1)
 
     net = Net()
-    from slimnas.decompose.model import decomposable
+    from slimnas.factorized import decomposable
 
     assert list(decomposable(net)) == ["ok"]  # the automatic rules never touch the others
     for name, why in (("same", "Conv2dSame is not a plain Conv2d"), ("std", "StdConv2d is not a plain Conv2d"),
@@ -300,7 +300,8 @@ def test_resnet18_decomposes_exactly_at_full_rank():
     torch.manual_seed(0)
     model = build_model({"timm": "resnet18"}, num_classes=10).eval()
     from slimnas.decompose import apply_decomposition
-    from slimnas.decompose.model import decomposable, decompose_model
+    from slimnas.decompose.model import decompose_model
+    from slimnas.factorized import decomposable
 
     # every kind of layer it has (7×7 stem, 3×3 conv → BN pairs, strided 1×1 shortcuts, the linear head),
     # leaving out the 256/512-channel 3×3 convs only to keep the test fast

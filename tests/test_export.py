@@ -21,7 +21,7 @@ from slimnas.export.quantize import keep_int8
 from slimnas.latency.measure import Timing, interleaved
 from slimnas.runtime import Predictor
 from slimnas.train import TrainConfig, train
-from slimnas.train.checkpoint import model_from_checkpoint
+from slimnas.checkpoint import model_from_checkpoint
 from slimnas.train.finetune import build_data_for, finetune, freeze
 
 MODEL = {"backbone": [[1, "Conv", [16, 3, 2]], [1, "Conv", [32, 3, 2]], [1, "InvertedResidualv2", [32, 2, 1]],

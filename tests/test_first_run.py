@@ -203,7 +203,7 @@ def test_energy_rule_splits_a_depthwise_conv_only_when_rank_one_holds_the_energy
 
 
 def test_cp_rank_fraction_is_a_fraction_of_the_break_even_rank():
-    from slimnas.decompose.model import resolve_spec
+    from slimnas.factorized import resolve_spec
 
     model = nn.Sequential(nn.Conv2d(16, 32, 3))
     spec = resolve_spec(model, {"0": {"method": "cp", "ranks": 0.5}})

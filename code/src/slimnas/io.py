@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from slimnas_runtime.io import atomic_path, file_set, recover, write_csv  # one copy, shared with the runtime
 from slimnas_runtime.layout import read_csv

@@ -24,7 +24,7 @@ from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
 from ..io import read_yaml, write_json, write_text
 from ..search import load_search_space
-from ..train.checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint
 
 
 class StepFailed(SlimnasError):

@@ -22,120 +22,12 @@ import tensorly as tl
 import torch
 import torch.nn as nn
 
-METHODS = ("tucker", "cp", "svd", "separable")
-
-
-def kind(layer: nn.Module) -> str:
-    """``conv`` (k×k, groups 1), ``pointwise`` (1×1, groups 1), ``depthwise``, ``linear`` or ``other``
-    (what no method here reproduces exactly: see :func:`unsupported`)."""
-    if unsupported(layer):
-        return "other"
-    if type(layer) is nn.Linear:
-        return "linear"
-    if type(layer) is nn.Conv2d:
-        if layer.groups == 1:
-            return "pointwise" if layer.kernel_size == (1, 1) else "conv"
-        if layer.groups == layer.in_channels == layer.out_channels:
-            return "depthwise"
-    return "other"
-
-
-def unsupported(layer: nn.Module) -> str | None:
-    """Why a conv or linear cannot be replaced by factor layers that compute the same thing, or ``None``.
-
-    Only plain ``nn.Conv2d`` / ``nn.Linear`` are decomposed: a subclass may change the weight or the
-    padding in ``forward`` (timm's ``Conv2dSame`` pads at run time, ``StdConv2d`` standardises the
-    weight), and factors fitted to the stored weight would then compute something else, silently.
-    """
-    if isinstance(layer, (nn.Conv2d, nn.Linear)) and type(layer) not in (nn.Conv2d, nn.Linear):
-        return (f"a {type(layer).__name__} is not a plain {'Conv2d' if isinstance(layer, nn.Conv2d) else 'Linear'}: "
-                f"its forward changes the weight or the padding, so factors of the stored weight would not "
-                f"compute the same")
-    if type(layer) is nn.Conv2d:
-        if isinstance(layer.padding, str) and layer.padding != "valid":
-            if any(s != 1 for s in layer.stride) or any(d * (k - 1) % 2 for k, d in zip(layer.kernel_size, layer.dilation)):
-                return f"padding={layer.padding!r} with an even kernel or a stride pads asymmetrically"
-        if layer.padding_mode != "zeros":
-            return f"padding_mode={layer.padding_mode!r}: only zero padding is reproduced by the factor convs"
-        if layer.groups > 1 and not layer.groups == layer.in_channels == layer.out_channels:
-            return (f"a grouped conv (groups={layer.groups}) is already factorised by its groups; only dense "
-                    f"(groups 1) and depthwise convs are decomposed")
-    return None
-
-
-def _padding(layer: nn.Conv2d) -> tuple[int, int]:
-    """Numeric padding (``'same'`` at stride 1 with odd effective kernels is symmetric, ``'valid'`` is 0)."""
-    if layer.padding == "valid":
-        return (0, 0)
-    if layer.padding == "same":
-        return tuple(d * (k - 1) // 2 for k, d in zip(layer.kernel_size, layer.dilation))
-    return layer.padding
-
-
-FITS = {"tucker": {"conv"}, "cp": {"conv"}, "svd": {"pointwise", "linear"}, "separable": {"depthwise"}}
-DEFAULT_METHOD = {"conv": "tucker", "pointwise": "svd", "linear": "svd", "depthwise": "separable"}
-
-
-def rank_limits(layer: nn.Module, method: str) -> list[int]:
-    """The largest meaningful value of each rank of ``method`` on ``layer``."""
-    if method == "tucker":
-        return [layer.out_channels, layer.in_channels]
-    if method == "cp":
-        kh, kw = layer.kernel_size
-        return [layer.out_channels * layer.in_channels * kh * kw]  # any R is valid; this is the trivial bound
-    if method == "svd":
-        c_out, c_in = (layer.out_features, layer.in_features) if isinstance(layer, nn.Linear) else (layer.out_channels, layer.in_channels)
-        return [min(c_out, c_in)]
-    return []
-
-
-def fraction_limits(layer: nn.Module, method: str) -> list[int]:
-    """What a rank *fraction* is a fraction of: the full rank, except for CP, whose rank has no useful
-    upper bound; there 1.0 is the break-even rank, where the factors cost as many weights as the kernel."""
-    if method == "cp":
-        kh, kw = layer.kernel_size
-        c_out, c_in = layer.out_channels, layer.in_channels
-        return [max(1, c_out * c_in * kh * kw // (c_out + c_in + kh + kw))]
-    return rank_limits(layer, method)
-
+from ..factorized import _padding, shell
 
 def separable_energy(layer: nn.Conv2d) -> float:
     """The share of a depthwise kernel's energy its rank-1 separable split keeps (1.0: exact)."""
     s2 = np.linalg.svd(layer.weight.detach().double().cpu().numpy()[:, 0], compute_uv=False) ** 2
     return float(s2[:, 0].sum() / max(s2.sum(), 1e-300))
-
-
-def _conv(c_in, c_out, k, stride=1, padding=0, dilation=1, groups=1, bias=False) -> nn.Conv2d:
-    return nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias)
-
-
-def shell(layer: nn.Module, method: str, ranks: list[int]) -> nn.Sequential:
-    """The replacement's structure, with untrained weights."""
-    has_bias = layer.bias is not None
-    if method == "tucker":
-        r_out, r_in = ranks
-        return nn.Sequential(_conv(layer.in_channels, r_in, 1),
-                             _conv(r_in, r_out, layer.kernel_size, layer.stride, _padding(layer), layer.dilation),
-                             _conv(r_out, layer.out_channels, 1, bias=has_bias))
-    if method == "cp":
-        (r,) = ranks
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, _padding(layer), layer.dilation
-        return nn.Sequential(_conv(layer.in_channels, r, 1),
-                             _conv(r, r, (kh, 1), (sh, 1), (ph, 0), (dh, 1), groups=r),
-                             _conv(r, r, (1, kw), (1, sw), (0, pw), (1, dw), groups=r),
-                             _conv(r, layer.out_channels, 1, bias=has_bias))
-    if method == "svd":
-        (r,) = ranks
-        if isinstance(layer, nn.Linear):
-            return nn.Sequential(nn.Linear(layer.in_features, r, bias=False), nn.Linear(r, layer.out_features, bias=has_bias))
-        return nn.Sequential(_conv(layer.in_channels, r, 1, layer.stride, _padding(layer)),
-                             _conv(r, layer.out_channels, 1, bias=has_bias))
-    if method == "separable":
-        c = layer.in_channels
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, _padding(layer), layer.dilation
-        return nn.Sequential(_conv(c, c, (kh, 1), (sh, 1), (ph, 0), (dh, 1), groups=c),
-                             _conv(c, c, (1, kw), (1, sw), (0, pw), (1, dw), groups=c, bias=has_bias))
-    raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
 
 
 def _svd(m: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:

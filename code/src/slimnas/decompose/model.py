@@ -13,12 +13,10 @@ next to every decomposed model, so it can be edited and replayed with ``--rank_c
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -26,14 +24,9 @@ import yaml
 
 from ..errors import ConfigError
 from ..io import parse_problem
-from .methods import (DEFAULT_METHOD, FITS, METHODS, decompose, fraction_limits, kind, layer_macs, n_params,
-                      rank_limits, relative_error, separable_energy, shell, unsupported)
+from ..factorized import DEFAULT_METHOD, decomposable, kind, rank_limits, replace_layer, shell
+from .methods import decompose, layer_macs, n_params, relative_error, separable_energy
 from .ranks import Spectra, energy_rank, evbmf_rank, greedy_under_budget, unfold
-
-
-def decomposable(model: nn.Module) -> dict[str, nn.Module]:
-    """Every conv / linear layer some method fits, by qualified name."""
-    return {n: m for n, m in model.named_modules() if kind(m) in DEFAULT_METHOD}
 
 
 def input_sizes(model: nn.Module, input_size: int, channels: int = 3) -> dict[str, tuple[int, int] | None]:
@@ -76,63 +69,7 @@ def load_rank_cfg(path: str | Path) -> dict:
     return data
 
 
-def _ranks(value: Any, limits: list[int], where: str, fraction_of: list[int] | None = None) -> list[int]:
-    """Explicit ranks (1..limit), or a fraction (0, 1] of each ``fraction_of`` (default: the limits)."""
-    if isinstance(value, float) and not isinstance(value, bool) and 0 < value <= 1:
-        return [max(1, round(value * lim)) for lim in fraction_of or limits]
-    vals = value if isinstance(value, list) else [value]
-    if len(vals) != len(limits) or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-        raise ConfigError(f"{where}: ranks must be {len(limits)} integer(s) or a fraction in (0, 1], got {value!r}")
-    for v, lim in zip(vals, limits):
-        if v <= 0 or v > lim:
-            raise ConfigError(f"{where}: rank {v} is out of range (1..{lim} for this layer)")
-    return list(vals)
-
-
-def resolve_spec(model: nn.Module, rank_cfg: dict, source: str = "rank_cfg") -> dict[str, dict]:
-    """Check ``rank_cfg`` against ``model`` and return the spec with explicit integer ranks."""
-    layers = dict(model.named_modules())
-    spec = {}
-    for name, entry in rank_cfg.items():
-        where = f"{source}: layer {name!r}"
-        if name not in layers:
-            hint = difflib.get_close_matches(name, decomposable(model), 1)
-            raise ConfigError(f"{where}: no such layer" + (f"; did you mean {hint[0]!r}?" if hint else ""))
-        layer = layers[name]
-        k = kind(layer)
-        if k not in DEFAULT_METHOD:
-            raise ConfigError(f"{where}: cannot be decomposed: " + (unsupported(layer) or
-                              f"a {type(layer).__name__} is not a conv or linear layer"))
-        if not isinstance(entry, dict):
-            entry = {"ranks": entry}
-        unknown = set(entry) - {"method", "ranks"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} (known: method, ranks)")
-        method = entry.get("method", DEFAULT_METHOD[k])
-        if method not in METHODS:
-            raise ConfigError(f"{where}: unknown method {method!r} (known: {', '.join(METHODS)})")
-        if k not in FITS[method]:
-            fits = [m for m in METHODS if k in FITS[m]]
-            raise ConfigError(f"{where}: {method} does not fit a {k} layer (use {' or '.join(fits)})")
-        limits = rank_limits(layer, method)
-        ranks = _ranks(entry.get("ranks", 1.0), limits, where, fraction_limits(layer, method)) if limits else []
-        spec[name] = {"method": method, "ranks": ranks}
-    return spec
-
-
 # ---------------------------------------------------------------------------------- apply / decompose
-
-def replace_layer(model: nn.Module, name: str, new: nn.Module) -> None:
-    parent, _, attr = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, attr, new)
-
-
-def apply_decomposition(model: nn.Module, spec: dict[str, dict]) -> nn.Module:
-    """Replace the layers in ``spec`` by their (untrained) factorised structure: for loading checkpoints."""
-    for name, entry in resolve_spec(model, spec, "decomposition spec").items():
-        replace_layer(model, name, shell(model.get_submodule(name), entry["method"], entry["ranks"]))
-    return model
-
 
 def decompose_model(model: nn.Module, spec: dict[str, dict], input_size: int) -> list[dict]:
     """Replace the layers in ``spec`` (already resolved) by fitted factorisations, in place; one report row each."""

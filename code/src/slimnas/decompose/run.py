@@ -11,8 +11,9 @@ from ..io import file_set, run_lock, write_csv, write_json, write_yaml
 from ..latency.measure import Runtime
 from ..latency.table import LatencyTable
 from ..macs import count_macs
-from ..train.checkpoint import model_from_checkpoint, save_checkpoint
-from .model import auto_rank_cfg, decompose_model, input_sizes, load_rank_cfg, replace_layer, resolve_spec
+from ..checkpoint import model_from_checkpoint, save_checkpoint
+from ..factorized import replace_layer, resolve_spec
+from .model import auto_rank_cfg, decompose_model, input_sizes, load_rank_cfg
 from .timing import LayerTimer, ModelTimer, layer_shape
 
 OUTPUTS = ("rank_cfg.yaml", "report.csv", "latency.json")  # written with the checkpoint, as one set

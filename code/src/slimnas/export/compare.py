@@ -12,6 +12,7 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
+from ..checkpoint import load_checkpoint
 from ..data.config import DataConfig, build_data
 from ..errors import ConfigError, DataError
 from ..io import read_csv
@@ -25,8 +26,6 @@ from .pipeline import export_checkpoint
 def as_onnx(name: str, path: Path, work: Path, bundles) -> Path:
     if path.suffix == ".onnx":
         return path
-    from ..train import load_checkpoint  # only checkpoints need torch-side loading
-
     size = int(load_checkpoint(path)["preprocessing"]["input_size"])
     return Path(export_checkpoint(path, work / name, bundles(size), verbose=False)["onnx"])
 

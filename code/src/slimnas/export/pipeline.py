@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from ..io import file_set, write_json
 from ..macs import count_macs
-from ..train.checkpoint import model_from_checkpoint
+from ..checkpoint import model_from_checkpoint
 from ..latency.measure import onnx_latencies
 from .check import onnx_f1, parity
 from .onnx import export_onnx

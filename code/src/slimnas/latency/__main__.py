@@ -23,6 +23,8 @@ def main() -> None:
     p.add_argument("--input-size", type=int, default=None, help="image size (default: the model's own, else 96)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--num-classes", type=int, default=88,
+                   help="the head's width for a model YAML (default 88, the MVTec anomaly-classes labels)")
     p.add_argument("--provider", default="CPUExecutionProvider", help="ONNX Runtime execution provider")
     a = p.parse_args()
     if a.threads < 1 or a.batch < 1:
@@ -32,7 +34,7 @@ def main() -> None:
     from .profile import profile_model, profile_onnx
 
     path = Path(a.model)
-    table = profile_onnx(path, runtime) if path.suffix == ".onnx" else profile_model(a.model, runtime, a.input_size)
+    table = profile_onnx(path, runtime) if path.suffix == ".onnx" else profile_model(a.model, runtime, a.input_size, num_classes=a.num_classes)
     print(table)
 
 

@@ -13,30 +13,26 @@ from pathlib import Path
 import torch.nn as nn
 
 from ..errors import ConfigError
+from ..checkpoint import model_from_checkpoint
 from ..macs import count_macs
+from ..model import build_model, load_model_config
 from .measure import Runtime, interleaved, session, session_call
 from .table import LatencyTable, onnx_bytes, piece_inputs
 
-TASK_CLASSES = 88  # the MVTec anomaly-classes task; a YAML alone does not say how many classes it has
-
-
-def load_model(spec: str, input_size: int | None) -> tuple[nn.Module, int]:
-    """A model (eval mode) and its input size from a checkpoint or a model YAML (path or packaged name)."""
+def load_model(spec: str, input_size: int | None, num_classes: int) -> tuple[nn.Module, int]:
+    """A model (eval mode) and its input size from a checkpoint or a model YAML (path or packaged name); a YAML
+    does not say how many classes its head has, so ``num_classes`` does (a checkpoint knows its own)."""
     if spec.endswith((".pt", ".pth")):
-        from ..train import model_from_checkpoint
-
         model, ckpt = model_from_checkpoint(spec)
         return model, input_size or int(ckpt["preprocessing"]["input_size"])
-    from ..model import build_model, load_model_config
-
     cfg = load_model_config(spec)
-    model = build_model(dataclasses.replace(cfg, pretrained=False), num_classes=TASK_CLASSES)
+    model = build_model(dataclasses.replace(cfg, pretrained=False), num_classes=num_classes)
     return model.eval(), input_size or cfg.input_size or 96
 
 
 def profile_model(spec: str, runtime: Runtime, input_size: int | None = None,
-                  table: LatencyTable | None = None) -> str:
-    model, size = load_model(spec, input_size)
+                  table: LatencyTable | None = None, num_classes: int = 88) -> str:
+    model, size = load_model(spec, input_size, num_classes)
     table = table or LatencyTable(runtime)
     over = table.overhead()
     rows = []

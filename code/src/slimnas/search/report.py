@@ -14,16 +14,15 @@ from __future__ import annotations
 import shutil
 import statistics
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..io import atomic_path, write_csv, write_json, write_yaml
+from .config import SearchConfig
 from .score import competition_score
 
-if TYPE_CHECKING:
-    from .study import SearchConfig
 
 TRIAL_COLUMNS = ["trial", "state", "val_f1", "macs", "latency_ms", "params", "epochs", "seconds", "gate_ms", "note"]
 

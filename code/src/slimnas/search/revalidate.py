@@ -14,7 +14,7 @@ run, so an interrupted or resumed search keeps what it has and trains only what 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -22,10 +22,9 @@ from optuna.trial import FrozenTrial
 from ..data.config import load_data_config
 from ..model import ModelConfig
 from ..train import TrainConfig, train
+from .config import SearchConfig
 from .report import pareto_front, train_hparams, trained
 
-if TYPE_CHECKING:
-    from .study import SearchConfig
 
 
 def candidates(front: Sequence[FrozenTrial], top: int) -> list[FrozenTrial]:

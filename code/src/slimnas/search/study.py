@@ -20,12 +20,10 @@ import multiprocessing as mp
 import os
 import time
 import warnings
-from pathlib import Path
 
 import optuna
 
-from ..data.config import load_data_config, prepare_data, split_source
-from ..cli import check_output_dir
+from ..data.config import load_data_config, prepare_data
 from ..errors import ConfigError, SlimnasError
 from ..io import made_dirs
 from ..latency.measure import Runtime
@@ -33,107 +31,12 @@ from ..latency.table import LatencyTable
 from ..model import build_model
 from ..train.loop import TrainConfig
 from .objective import Budget, Objective, single_thread
-from .pruning import PRUNERS, DominancePruner, RungPruner
+from .pruning import DominancePruner, RungPruner
 from .report import trained, trial_note, write_report
 from .revalidate import revalidate
+from .config import DIRECTIONS, SearchConfig
 from .space import load_search_space
-from .storage import check_storage, make_storage as open_storage, storage_url
-
-DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
-
-
-@dataclasses.dataclass
-class SearchConfig:
-    space: str = "default"  # a packaged search space by name, or a YAML file
-    data: str | None = None  # None: the embedded synthetic default
-    study: str = "search"
-    out: str = "runs"  # outputs go to <out>/<study>/
-    storage: str | None = None
-    n_trials: int = 20
-    timeout: float | None = None  # seconds, per worker
-    n_workers: int = 1
-    epochs: int = 8
-    steps: int | None = None  # optimisation steps of a fully trained trial instead of epochs (small data gets more epochs)
-    sampler: str = "tpe"  # tpe | nsga2
-    mode: str = "pareto"  # pareto | score
-    max_macs: float | None = 20e6
-    macs_convention: str | None = None  # aten | pytorch; None: pytorch in score mode (the competition's), else aten
-    max_params: float | None = None
-    objective: str = "macs"  # the cost axis of the pareto mode: macs | latency (ms on the runtime below)
-    max_latency_ms: float | None = None  # gate on the predicted latency, like max_macs
-    latency_threads: int = 1  # the deployment runtime the latency is measured for (ONNX Runtime CPU)
-    latency_batch: int = 1
-    macs_ref: float = 13_863_553
-    f1_ref: float = 0.8342
-    pruner: str = "asha"  # asha: successive halving by non-dominated rank | dominance | none (see search.pruning)
-    reduction: int = 3  # asha: a third of the trials at each rung go on
-    prune_after: int | None = None  # dominance: first epoch a trial may stop (None: a quarter of the epochs, >= 2)
-    seed: int = 0
-    device: str = "auto"
-    heartbeat: int = 30  # seconds between a running trial's heartbeats (database storages); 0: off
-    retries: int = 1  # times a trial lost with its worker is run again
-    revalidate: int = 0  # after the search: this many best front trials trained again on other hold-out splits
-    revalidate_splits: int = 2  # ... on this many more splits; the recommendation goes by the mean F1
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.out) / self.study
-
-    def trial_epochs(self, data_cfg) -> int:
-        """Epochs of a fully trained trial: ``epochs``, or enough epochs of the data's train split for ``steps``."""
-        if not self.steps:
-            return self.epochs
-        _, train_idx, _ = split_source(data_cfg)
-        per_epoch = max(1, len(train_idx) // data_cfg.batch_size)  # the train loader drops the last partial batch
-        return max(1, math.ceil(self.steps / per_epoch))
-
-    @property
-    def cost_key(self) -> str:
-        """The trial attribute the pareto mode minimises."""
-        return "latency_ms" if self.objective == "latency" else "macs"
-
-    @property
-    def convention(self) -> str:
-        """How MACs are counted (gate, objective, outputs): the competition counted with ptflops' pytorch backend."""
-        return self.macs_convention or ("pytorch" if self.mode == "score" else "aten")
-
-    def check(self) -> None:
-        """Refuse settings that cannot run, before any data is read or any study opened."""
-        for name in ("n_trials", "n_workers", "epochs"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1):
-            raise ConfigError(f"--steps must be an integer >= 1, got {self.steps!r}")
-        for name in ("max_macs", "max_params", "timeout", "max_latency_ms"):
-            v = getattr(self, name)
-            if v is not None and not v > 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (or left out for no limit), got {v:g}")
-        if self.pruner not in PRUNERS:
-            raise ConfigError(f"unknown pruner {self.pruner!r} (use {', '.join(PRUNERS)})")
-        for name, low in (("revalidate", 0), ("revalidate_splits", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {v!r}")
-        if isinstance(self.reduction, bool) or not isinstance(self.reduction, int) or self.reduction < 2:
-            raise ConfigError(f"--reduction must be an integer >= 2, got {self.reduction!r}")
-        if self.mode not in DIRECTIONS:
-            raise ConfigError(f"unknown mode {self.mode!r} (use 'pareto' or 'score')")
-        if self.objective not in ("macs", "latency"):
-            raise ConfigError(f"unknown objective {self.objective!r} (use 'macs' or 'latency')")
-        if self.mode == "score" and self.objective != "macs":
-            raise ConfigError("--mode score is the competition's MACs score; use --objective latency with --mode pareto")
-        if self.latency_threads < 1 or self.latency_batch < 1:
-            raise ConfigError(f"--latency-threads and --latency-batch must be >= 1, got {self.latency_threads}, "
-                              f"{self.latency_batch}")
-        if self.convention not in ("aten", "pytorch"):
-            raise ConfigError(f"unknown MACs convention {self.convention!r} (use 'aten' or 'pytorch')")
-        check_output_dir(self.out, "--out")
-        if storage_url(self.storage, ""):
-            check_storage(storage_url(self.storage, ""))
-        if not self.macs_ref > 0 or not 0 < self.f1_ref <= 1:
-            raise ConfigError(f"--macs-ref must be > 0 and --f1-ref in (0, 1], got {self.macs_ref:g}, {self.f1_ref:g}")
-
+from .storage import make_storage as open_storage, storage_url
 
 def make_storage(cfg: SearchConfig):
     default = f"sqlite:///{(cfg.run_dir / 'study.db').as_posix()}"

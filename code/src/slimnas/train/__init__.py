@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from ..io import read_yaml, run_lock, write_json, write_yaml
 from ..macs import count_macs
 from ..model import ModelConfig, build_model, check_model_config, layer_table, load_model_config
-from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .evaluate import split_f1
 from .losses import check_teacher
 from .loop import TrainConfig, TrainingDiverged, TrainResult, check_train_config, fit, seed_everything

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from ..data.config import DataBundle, DataConfig, build_data, load_data_config
 from ..errors import ConfigError
-from .checkpoint import load_checkpoint, model_from_checkpoint
+from ..checkpoint import load_checkpoint, model_from_checkpoint
 from .loop import predict, resolve_device
 from .metrics import macro_f1
 

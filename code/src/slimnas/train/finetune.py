@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from ..data.config import DataConfig
 from ..errors import ConfigError
-from .checkpoint import model_from_checkpoint
+from ..checkpoint import model_from_checkpoint
 from .evaluate import build_data_for, split_f1
 from .loop import TrainConfig, TrainResult, fit, resolve_device, seed_everything
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError, SlimnasError
 from ..io import write_csv, write_json
-from .checkpoint import load_checkpoint, load_weights, save_checkpoint
+from ..checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .losses import build_loss, teacher_loss
 from .metrics import confusion_matrix, macro_f1, per_class
 from .threads import fastest_threads

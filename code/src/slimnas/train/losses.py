@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from .checkpoint import model_from_checkpoint
+from ..checkpoint import model_from_checkpoint
 
 
 class FocalLoss(nn.Module):

@@ -16,8 +16,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..errors import CheckpointError, ConfigError
-from ..io import atomic_path
+from .errors import CheckpointError, ConfigError
+from .factorized import apply_decomposition
+from .io import atomic_path
+from .model import ModelConfig, build_model
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, model_cfg: dict, classes: list[str], preprocessing: dict,
@@ -76,8 +78,6 @@ def _is_onnx(path: Path) -> bool:
 
 def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint describes and load its weights; returns (model in eval mode, ckpt)."""
-    from ..model import ModelConfig, build_model
-
     ckpt = load_checkpoint(path)
     try:
         cfg = ModelConfig.from_dict(ckpt["model"], f"{path} (model)")
@@ -86,9 +86,7 @@ def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     except ConfigError as e:
         raise CheckpointError(str(e)) from None
     if ckpt.get("decomposition"):
-        from ..decompose import apply_decomposition  # structure first, then weights
-
-        model = apply_decomposition(model, ckpt["decomposition"])
+        model = apply_decomposition(model, ckpt["decomposition"])  # structure first, then weights
     load_weights(model, ckpt["state_dict"], str(path))
     return model.eval(), ckpt
 
