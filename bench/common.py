@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from slimnas.io import write_text
 from slimnas.train import TrainConfig, train
 from slimnas.train.evaluate import checkpoint_f1
 
@@ -17,6 +18,12 @@ def machine() -> dict:
     return {"date": datetime.date.today().isoformat(),
             "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
                        f"torch {torch.__version__}"}
+
+
+def publish(path: Path, lines: list[str]) -> None:
+    """Write a bench's markdown table to ``path`` (bench/report.py collects it) and print it."""
+    write_text(path, "\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def train_row(model, data: str | None, out: Path, epochs: int, seed: int = 0, test: bool = False, **hparams) -> dict:

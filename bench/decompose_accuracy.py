@@ -14,12 +14,12 @@ Writes bench/results/decompose_accuracy.{json,md}.
 import argparse
 from pathlib import Path
 
-from common import machine
+from common import machine, publish
 from slimnas.cli import run_cli
 from slimnas.data.config import load_data_config
 from slimnas.decompose.run import decompose_checkpoint
 from slimnas.export.compare import compare
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 from slimnas.train import TrainConfig, train
 from slimnas.train.finetune import finetune
 
@@ -61,8 +61,7 @@ def main() -> None:
              "| model | val macro-F1 | test macro-F1 | MACs | ORT ms b1 | speed-up |", "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['val_f1']:.4f} | {r['test_f1']:.4f} | {r['macs'] / 1e6:.1f} M ({r['macs_fraction']:.0%}) | "
               f"{r['ms_b1']:.3f} | {r['speedup_b1']:.2f}× |" for r in rows]
-    write_text(Path(a.out) / "decompose_accuracy.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(Path(a.out) / "decompose_accuracy.md", lines)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,14 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from common import machine
+from common import machine, publish
 from slimnas.latency.measure import interleaved
 from slimnas.cli import run_cli
 from slimnas.data.config import build_data, load_data_config
 from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import ConfigError
 from slimnas.export import export_onnx
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 from slimnas.macs import count_macs
 from slimnas.checkpoint import model_from_checkpoint
 from slimnas.train.loop import predict
@@ -82,8 +82,7 @@ def main() -> None:
     lines += [f"| {r['model']} | {r['layers']} | {r['macs'] / 1e6:.2f} M ({r['macs'] / rows[0]['macs']:.0%}) | "
               f"{r['params'] / 1e3:.0f} k | {r['val_f1']:.4f} | {r['ort_ms_b1']:.3f} | {r['latency_ratio_b1']:.2f}× | "
               f"{r['ort_ms_b32']:.2f} | {r['latency_ratio_b32']:.2f}× |" for r in rows]
-    write_text(Path(a.out) / "decompose_table.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(Path(a.out) / "decompose_table.md", lines)
 
 
 if __name__ == "__main__":

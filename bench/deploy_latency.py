@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import machine
+from common import machine, publish
 from slimnas.latency.measure import interleaved
 from slimnas.cli import run_cli
 from slimnas.data.config import load_data_config
 from slimnas.export.check import onnx_f1, session
 from slimnas.export.pipeline import export_checkpoint
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 from slimnas.train import TrainConfig
 from slimnas.checkpoint import load_checkpoint, model_from_checkpoint
 from slimnas.train.evaluate import build_data_for, split_f1
@@ -119,8 +119,7 @@ def main() -> None:
                   f"{'met' if goals['ort_fp32_b1_goal_met'] else 'not met'}); best batch-32 throughput "
                   f"{goals['best_b32_fraction_of_matmul']:.1%} of matmul (goal >= 25 %: "
                   f"{'met' if goals['throughput_goal_met'] else 'not met'})."]
-    write_text(Path(a.out) / "deploy_latency.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(Path(a.out) / "deploy_latency.md", lines)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common import machine
+from common import machine, publish
 from slimnas.cli import run_cli
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 from slimnas.train.evaluate import checkpoint_predictions
 from slimnas.train.metrics import macro_f1
 
@@ -56,8 +56,7 @@ def main() -> None:
     command = " ".join(["python bench/error_kinds.py", *a.checkpoints, *(["--data", a.data] if a.data else []),
                         "--split", a.split])
     write_json(out / "error_kinds.json", {**machine(), "command": command, "split": a.split, "rows": rows})
-    write_text(out / "error_kinds.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(out / "error_kinds.md", lines)
 
 
 if __name__ == "__main__":

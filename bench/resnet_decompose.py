@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from common import machine
+from common import machine, publish
 from slimnas.cli import run_cli
 from slimnas.export import export_onnx
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 from slimnas.latency.measure import Runtime, interleaved, session, session_call
 from slimnas.macs import count_macs
 from slimnas.model import build_model
@@ -88,8 +88,7 @@ def main() -> None:
     lines += [f"| {r['model']} | {r['macs'] / 1e9:.3f} G ({r['macs_fraction']:.0%}) | "
               f"{'–' if r['decompose_seconds'] is None else r['decompose_seconds']} | {r['ms_b1']:.2f} | "
               f"{r['speedup_b1']:.2f}× | {r['ms_b32']:.1f} | {r['speedup_b32']:.2f}× |" for r in rows]
-    write_text(Path(a.out) / "resnet_decompose.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(Path(a.out) / "resnet_decompose.md", lines)
 
 
 if __name__ == "__main__":

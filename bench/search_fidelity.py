@@ -27,11 +27,12 @@ from statistics import mean
 from optuna.trial import TrialState
 from scipy.stats import kendalltau
 
-from common import machine, train_row
+from common import machine, train_row, publish
 from search_pruning import hypervolume
 from slimnas.cli import run_cli
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 from slimnas.search import SearchConfig, run_search
+from slimnas.search.pareto import non_dominated_fronts
 from slimnas.search.report import pareto_front, train_hparams, trained
 from slimnas.train.evaluate import checkpoint_f1
 
@@ -62,9 +63,8 @@ def front_hypervolume(points: list[dict], key: str, max_macs: float) -> float:
         def __init__(self, r):
             self.user_attrs = {"macs": r["macs"], "f1": r[key]}
 
-    front = [P(r) for r in points if not any(o["macs"] <= r["macs"] and o[key] >= r[key] and o is not r
-                                             and (o["macs"] < r["macs"] or o[key] > r[key]) for o in points)]
-    return hypervolume(front, max_macs)
+    fronts = non_dominated_fronts([(r[key], r["macs"]) for r in points])
+    return hypervolume([P(points[i]) for i in fronts[0]] if fronts else [], max_macs)
 
 
 def main() -> None:
@@ -140,8 +140,7 @@ def main() -> None:
                      f"{r['val_hypervolume']:.4f} | {r['test_hypervolume']:.4f} | {r['best_test_f1']:.4f} | "
                      f"{cell(r['kendall_tau'], r['kendall_p'], r['ranked'])} | "
                      f"{cell(r['kendall_tau_trained'], r['kendall_p_trained'], r['ranked_trained'])} |")
-    write_text(out / "search_fidelity.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(out / "search_fidelity.md", lines)
 
 
 if __name__ == "__main__":

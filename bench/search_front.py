@@ -24,9 +24,9 @@ from pathlib import Path
 
 import optuna
 
-from common import machine, train_row
+from common import machine, train_row, publish
 from slimnas.cli import run_cli
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 from slimnas.model import ModelConfig
 from slimnas.search import SearchConfig, load_search_space, run_search
 from slimnas.search.objective import gate_count
@@ -139,8 +139,7 @@ def main() -> None:
                      f"{r['test_mean']:.4f} | {r['val_mean']:.4f} |")
     lines += ["", "Goal (mean test F1 >= mobilenetv3_small_050's at <= 1/4 of its MACs): "
               + (f"met by {', '.join(winners)}" if winners else "not met"), "", "![search front](search_front.png)"]
-    write_text(out / "search_front.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(out / "search_front.md", lines)
 
 
 if __name__ == "__main__":

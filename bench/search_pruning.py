@@ -13,9 +13,9 @@ import shutil
 import time
 from pathlib import Path
 
-from common import machine
+from common import machine, publish
 from slimnas.cli import run_cli
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 from slimnas.search import SearchConfig, run_search
 from slimnas.search.report import pareto_front, trained
 
@@ -66,8 +66,7 @@ def main() -> None:
               f"{r['hypervolume']:.4f} | {r['best_f1']:.4f} |" for r in rows]
     lines += ["", f"Pruning saved {result['time_saved']:.0%} of the wall time; front hypervolume ratio (on/off) "
                   f"{result['hypervolume_ratio']}."]
-    write_text(Path(a.out) / "search_pruning.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(Path(a.out) / "search_pruning.md", lines)
 
 
 if __name__ == "__main__":

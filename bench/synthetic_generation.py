@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine
+from common import machine, publish
 from slimnas.cli import run_cli
 from slimnas.data.synthetic import generate
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 
 
 def main() -> None:
@@ -60,8 +60,7 @@ def main() -> None:
               f"{r['ms_per_image']:.1f} |" for r in rows]
     lines += ["", f"{cores} processes: **{med[1] / med[cores]:.2f}×** faster than one; outputs byte-identical: "
                   f"{'yes' if identical else 'NO'}."]
-    write_text(Path(a.out) / "synthetic_generation.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(Path(a.out) / "synthetic_generation.md", lines)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ Writes bench/results/train_baselines.json and .md (one row per model, the machin
 import argparse
 from pathlib import Path
 
-from common import machine, train_row
+from common import machine, train_row, publish
 from slimnas.cli import run_cli
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 
 MODELS = ["code/configs/model/baseline.yaml", "code/configs/model/mobilenetv3_small_050.yaml"]
 
@@ -36,8 +36,7 @@ def main() -> None:
              "| model | val macro-F1 | MACs (aten) | params | train s |", "|---|---:|---:|---:|---:|"]
     lines += [f"| `{Path(r['model']).stem}` | {r['val_macro_f1']:.4f} | {r['macs'] / 1e6:.2f} M | "
               f"{r['params'] / 1e3:.0f} k | {r['train_seconds']:.0f} |" for r in rows]
-    write_text(Path(a.out) / "train_baselines.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(Path(a.out) / "train_baselines.md", lines)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ import argparse
 import json
 from pathlib import Path
 
-from common import machine
+from common import machine, publish
 from slimnas.cli import run_cli
 from slimnas.data.config import load_data_config
-from slimnas.io import write_json, write_text
+from slimnas.io import write_json
 from slimnas.train import TrainConfig, train
 from slimnas.train.evaluate import checkpoint_f1
 
@@ -115,8 +115,7 @@ def write_tables(out: Path, rows: list[dict], command: str) -> None:
                      f"{r.get('ema_decay', 0) or '–'} | {r['epochs']}{' in %g s' % r['time_budget'] if r.get('time_budget') else ''} | {'yes' if r['teacher'] else '–'} | "
                      f"{r['macs'] / 1e6:.2f} M | {r['val_f1']:.4f} ({r['epoch']}) | {r['test_f1']:.4f} | "
                      f"{r['last_test_f1']:.4f} | {r['train_seconds']} |")
-    write_text(out / "train_recipe.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(out / "train_recipe.md", lines)
 
 
 if __name__ == "__main__":

@@ -45,3 +45,16 @@ def test_counting_leaves_the_model_untouched():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
     count_macs(model, 16, per_layer=True)
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+def test_the_closed_form_count_agrees_with_ptflops():
+    """``layer_macs`` (the decomposition's fast count) and ``count_macs`` are two ways to one number."""
+    from slimnas.macs import layer_macs
+
+    layers = [nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), nn.Conv2d(16, 16, 5, padding="same", groups=16,
+                                                                               bias=False),
+              nn.Conv2d(16, 24, (3, 1), stride=(2, 1), padding=(1, 0), dilation=2, bias=False),
+              nn.Sequential(nn.Conv2d(8, 4, 1, bias=False), nn.Conv2d(4, 4, 3, stride=2, bias=False))]
+    for layer in layers:
+        c_in = layer[0].in_channels if isinstance(layer, nn.Sequential) else layer.in_channels
+        assert layer_macs(layer, (20, 18)) == count_macs(layer, (c_in, 20, 18)).macs, layer

@@ -20,6 +20,7 @@ from typing import Any
 import torch.nn as nn
 
 from .errors import ConfigError
+from .shapes import conv_padding
 
 METHODS = ("tucker", "cp", "svd", "separable")
 
@@ -62,15 +63,6 @@ def unsupported(layer: nn.Module) -> str | None:
     return None
 
 
-def _padding(layer: nn.Conv2d) -> tuple[int, int]:
-    """Numeric padding (``'same'`` at stride 1 with odd effective kernels is symmetric, ``'valid'`` is 0)."""
-    if layer.padding == "valid":
-        return (0, 0)
-    if layer.padding == "same":
-        return tuple(d * (k - 1) // 2 for k, d in zip(layer.kernel_size, layer.dilation))
-    return layer.padding
-
-
 FITS = {"tucker": {"conv"}, "cp": {"conv"}, "svd": {"pointwise", "linear"}, "separable": {"depthwise"}}
 DEFAULT_METHOD = {"conv": "tucker", "pointwise": "svd", "linear": "svd", "depthwise": "separable"}
 
@@ -108,11 +100,11 @@ def shell(layer: nn.Module, method: str, ranks: list[int]) -> nn.Sequential:
     if method == "tucker":
         r_out, r_in = ranks
         return nn.Sequential(_conv(layer.in_channels, r_in, 1),
-                             _conv(r_in, r_out, layer.kernel_size, layer.stride, _padding(layer), layer.dilation),
+                             _conv(r_in, r_out, layer.kernel_size, layer.stride, conv_padding(layer), layer.dilation),
                              _conv(r_out, layer.out_channels, 1, bias=has_bias))
     if method == "cp":
         (r,) = ranks
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, _padding(layer), layer.dilation
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, conv_padding(layer), layer.dilation
         return nn.Sequential(_conv(layer.in_channels, r, 1),
                              _conv(r, r, (kh, 1), (sh, 1), (ph, 0), (dh, 1), groups=r),
                              _conv(r, r, (1, kw), (1, sw), (0, pw), (1, dw), groups=r),
@@ -121,11 +113,11 @@ def shell(layer: nn.Module, method: str, ranks: list[int]) -> nn.Sequential:
         (r,) = ranks
         if isinstance(layer, nn.Linear):
             return nn.Sequential(nn.Linear(layer.in_features, r, bias=False), nn.Linear(r, layer.out_features, bias=has_bias))
-        return nn.Sequential(_conv(layer.in_channels, r, 1, layer.stride, _padding(layer)),
+        return nn.Sequential(_conv(layer.in_channels, r, 1, layer.stride, conv_padding(layer)),
                              _conv(r, layer.out_channels, 1, bias=has_bias))
     if method == "separable":
         c = layer.in_channels
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, _padding(layer), layer.dilation
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, conv_padding(layer), layer.dilation
         return nn.Sequential(_conv(c, c, (kh, 1), (sh, 1), (ph, 0), (dh, 1), groups=c),
                              _conv(c, c, (1, kw), (1, sw), (0, pw), (1, dw), groups=c, bias=has_bias))
     raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)})")

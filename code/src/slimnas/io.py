@@ -17,7 +17,7 @@ from slimnas_runtime.layout import read_csv
 
 from .errors import ConfigError, SlimnasError
 
-__all__ = ["atomic_path", "file_set", "made_dirs", "parse_problem", "read_csv", "read_yaml", "recover", "run_lock", "write_csv", "write_json",
+__all__ = ["atomic_path", "cache_dir", "file_set", "made_dirs", "parse_problem", "read_csv", "read_yaml", "recover", "run_lock", "write_csv", "write_json",
            "write_text", "write_yaml"]
 
 
@@ -82,6 +82,12 @@ def _locked(folder: Path) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         f.close()  # closing releases the lock
+
+
+def cache_dir() -> Path:
+    """Where slimnas keeps what it can make again (generated data, latency tables): ``$SLIMNAS_CACHE``, else
+    ``~/.cache/slimnas``."""
+    return Path(os.environ.get("SLIMNAS_CACHE", Path.home() / ".cache" / "slimnas"))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

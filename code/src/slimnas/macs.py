@@ -18,11 +18,11 @@ import io
 from dataclasses import dataclass, field
 from typing import Literal
 
-import torch
 import torch.nn as nn
 from ptflops import get_model_complexity_info
 
 from .errors import SlimnasError
+from .shapes import conv_out_hw, input_shapes, pieces
 
 Convention = Literal["aten", "pytorch"]
 
@@ -66,14 +66,6 @@ def _count(module: nn.Module, res: tuple[int, ...], convention: Convention) -> t
     return int(macs), int(params)
 
 
-def _units(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Top-level pieces for the per-layer table: YAML entries, or a timm model's children."""
-    backbone = getattr(model, "backbone", None)
-    if isinstance(backbone, nn.Sequential):
-        return [(f"backbone.{n}", m) for n, m in backbone.named_children()]
-    return list(model.named_children())
-
-
 def count_macs(
     model: nn.Module,
     input_size: int | tuple = 96,
@@ -94,24 +86,27 @@ def count_macs(
 
 
 def _per_layer(model: nn.Module, res: tuple[int, ...], convention: Convention) -> list[dict]:
-    shapes: dict[str, tuple] = {}
+    units = pieces(model, split_stages=False)
+    shapes = input_shapes(model, units, res[1:], res[0])
+    return [{"name": name, "module": type(unit).__name__, "macs": macs, "params": params}
+            for name, unit in units if name in shapes  # a unit never called (an unused head) is left out
+            for macs, params in [_count(copy.deepcopy(unit), shapes[name], convention)]]
 
-    def remember(name: str):
-        def hook(_module, args) -> None:  # a pre-hook that returned a value would replace the input
-            shapes.setdefault(name, tuple(args[0].shape))
-        return hook
 
-    hooks = [m.register_forward_pre_hook(remember(n)) for n, m in _units(model)]
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *res))
-    finally:
-        for h in hooks:
-            h.remove()
-    rows = []
-    for name, unit in _units(model):
-        if name not in shapes:  # not called in forward (e.g. an unused head)
-            continue
-        macs, params = _count(copy.deepcopy(unit), shapes[name][1:], convention)
-        rows.append({"name": name, "module": type(unit).__name__, "macs": macs, "params": params})
-    return rows
+def layer_macs(module: nn.Module, in_hw: tuple[int, int] | None) -> int:
+    """Multiply-adds of a conv/linear, or a chain of them, for one input of spatial size ``in_hw``: the ``aten``
+    count in closed form, for the decomposition's rank search, which prices hundreds of candidate layers
+    where a ptflops pass each would take seconds (bias adds left out; ``tests/test_macs.py`` checks it
+    against :func:`count_macs`)."""
+    if isinstance(module, nn.Linear):
+        return module.in_features * module.out_features
+    if isinstance(module, nn.Conv2d):
+        h, w = conv_out_hw(module, in_hw)
+        kh, kw = module.kernel_size
+        return h * w * module.out_channels * (module.in_channels // module.groups) * kh * kw
+    total, hw = 0, in_hw
+    for m in module:
+        total += layer_macs(m, hw)
+        if isinstance(m, nn.Conv2d):
+            hw = conv_out_hw(m, hw)
+    return total

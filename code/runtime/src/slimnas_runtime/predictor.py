@@ -31,19 +31,29 @@ def read_metadata(sess: ort.InferenceSession) -> dict:
     return out
 
 
-def make_session(path: str | Path, providers: Sequence[str] | None = None,
-                 threads: int | None = None) -> ort.InferenceSession:
-    """An ONNX Runtime session on CUDA when available, else CPU."""
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
+def check_providers(providers: Sequence[str]) -> None:
+    """Refuse execution providers this onnxruntime build lacks, naming the ones it has."""
     available = ort.get_available_providers()
-    unknown = [p for p in providers or () if p not in available]
+    unknown = [p for p in providers if p not in available]
     if unknown:
         raise DataError(f"execution provider {', '.join(unknown)} is not available in this onnxruntime "
                         f"{ort.__version__} (available: {', '.join(available)})")
+
+
+def make_session(model: str | Path | bytes, providers: Sequence[str] | None = None,
+                 threads: int | None = None) -> ort.InferenceSession:
+    """An ONNX Runtime session as deployed (ORT's graph optimisations on, sequential execution): on
+    ``providers`` in order, by default CUDA when available, else CPU; ``threads`` intra-op threads (None: ORT's
+    default, one per core). The one place every slimnas session is made, so timing sees what deployment runs."""
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    check_providers(providers or ())
+    available = ort.get_available_providers()
     providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-    return ort.InferenceSession(str(path), opts, providers=list(providers))
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts, providers=list(providers))
 
 
 def load_session(path: str | Path, providers: Sequence[str] | None = None,

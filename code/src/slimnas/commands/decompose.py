@@ -14,18 +14,10 @@ The rank_cfg actually used is always written next to the output, to edit and rep
 
 from pathlib import Path
 
-from ..cli import ArgumentParser, check_output_dir
+from ..cli import ArgumentParser, check_output_dir, newest
 from ..decompose.run import OUTPUTS, decompose_checkpoint
-from ..errors import ConfigError
 from ..latency.measure import Runtime
 from ..train import increment_path
-
-
-def newest_checkpoint() -> Path:
-    found = sorted(Path("runs/train").glob("*/best.pt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise ConfigError("no --weight given and no runs/train/*/best.pt found: run `slimnas train` first")
-    return found[-1]
 
 
 def main() -> None:
@@ -52,7 +44,7 @@ def main() -> None:
         p.error(f"--threads and --batch must be >= 1, got {a.threads} and {a.batch}")
     if a.no_timing and a.target_latency:
         p.error("--target-latency measures the runtime; drop --no-timing")
-    weight = Path(a.weight) if a.weight else newest_checkpoint()
+    weight = Path(a.weight) if a.weight else newest("runs/train/*/best.pt", "`slimnas train`")
     out = Path(a.dst) if a.dst else increment_path(Path("runs/decompose") / weight.parent.name)
     outputs = [a.save_name, *OUTPUTS]
     check_output_dir(out, "--dst", [weight, a.rank_cfg], outputs, outputs, a.exist_ok)

@@ -12,8 +12,8 @@ images) and predicts the synthetic test split with the torch-free predictor.
 
 from pathlib import Path
 
-from ..cli import ArgumentParser, check_output_dir
-from ..data.config import dataset_root, load_data_config
+from ..cli import ArgumentParser, check_output_dir, newest
+from ..data.config import load_data_config, test_layout
 from ..decompose.run import decompose_checkpoint
 from ..errors import ConfigError
 from ..export.pipeline import export_checkpoint
@@ -23,14 +23,6 @@ from ..runtime import Predictor, list_inputs, write_predictions
 from ..train import TrainConfig, increment_path, load_checkpoint
 from ..train.evaluate import build_data_for
 from ..train.finetune import FREEZE_MODES, finetune
-
-
-def newest_decomposed() -> Path:
-    found = sorted(Path("runs/decompose").glob("*/decomposed.pt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise ConfigError("no --weight given and no runs/decompose/*/decomposed.pt found: run "
-                          "`slimnas train` and then `slimnas decompose` first")
-    return found[-1]
 
 
 def main() -> None:
@@ -58,7 +50,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--exist-ok", action="store_true", help="replace an earlier run in --dst (default: refuse)")
     a = p.parse_args()
-    weight = Path(a.weight) if a.weight else newest_decomposed()
+    weight = Path(a.weight) if a.weight else newest("runs/decompose/*/decomposed.pt", "`slimnas train` and then `slimnas decompose`")
     out = Path(a.dst) if a.dst else increment_path(Path("runs/finetune") / weight.parent.name)
     int8 = Path(a.save_name).with_suffix(".int8.onnx").name
     outputs = [a.save_name, int8, "export.json", "predictions.csv", "best.pt", "last.pt", "metrics.csv", "decomposed"]
@@ -90,8 +82,8 @@ def run(a, weight: Path, out: Path, data_cfg) -> None:
         best, bundle = weight, build_data_for(weight, data_cfg)
     report = export_checkpoint(best, out, bundle, a.int8, a.parity_tol, a.save_name)
     images = [a.img_root] if a.img_root else None
-    if images is None and data_cfg.kind in ("synthetic", "dacon_csv") and (dataset_root(data_cfg) / "test_df.csv").is_file():
-        images = [dataset_root(data_cfg)]
+    if images is None and test_layout(data_cfg):
+        images = [test_layout(data_cfg)]
     if images:
         onnx_path = report["int8"] or report["onnx"]
         predictor = Predictor(onnx_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
-import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -17,7 +16,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from ..config import from_dict
 from ..configs import find_config
 from ..errors import ConfigError
-from ..io import read_yaml
+from ..io import cache_dir, read_yaml
 from .dataset import ImageDataset
 from .sources import Source, list_source
 from .split import stratified_kfold, stratified_split
@@ -113,10 +112,6 @@ def load_data_config(path: str | Path | None = None, **overrides) -> DataConfig:
         raise ConfigError(f"{cfg.source}: img_size must be >= 8 and batch_size >= 1")
     build_transforms(cfg.augment, cfg.mean, cfg.std, cfg.source)  # fail now, naming the entry
     return cfg
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("SLIMNAS_CACHE", Path.home() / ".cache" / "slimnas"))
 
 
 def synthetic_options(cfg: DataConfig) -> dict:
@@ -217,9 +212,22 @@ class DataBundle:
         return train, val
 
 
+def list_data(cfg: DataConfig) -> Source:
+    """The dataset's listing (files and labels), without decoding an image. Synthetic data is written in the
+    competition CSV layout, so it is listed as one."""
+    return list_source(cfg.kind if cfg.kind != "synthetic" else "dacon_csv", dataset_root(cfg), cfg.skip_bad_images)
+
+
+def test_layout(cfg: DataConfig) -> Path | None:
+    """The folder with ``test_df.csv`` + ``test/`` (the competition's unlabelled test split) that the predictor
+    reads, when the data has one (synthetic data is written in that layout)."""
+    root = dataset_root(cfg)
+    return root if cfg.kind in ("synthetic", "dacon_csv") and (root / "test_df.csv").is_file() else None
+
+
 def split_source(cfg: DataConfig) -> tuple[Source, list[int], list[int]]:
     """The listing and its (train, val) indices, without decoding an image."""
-    source = list_source(cfg.kind if cfg.kind != "synthetic" else "dacon_csv", dataset_root(cfg), cfg.skip_bad_images)
+    source = list_data(cfg)
     labels = [y for _, y in source.train]
     if cfg.n_folds:
         return source, *stratified_kfold(labels, cfg.n_folds, cfg.fold, cfg.seed)

@@ -1,7 +1,8 @@
 """Low-rank decomposition of a trained model's convolutions and linears (Tucker-2, CP, SVD, separable)."""
 
 from ..factorized import METHODS, apply_decomposition, decomposable, resolve_spec, shell
-from .methods import decompose, layer_macs, relative_error
+from ..macs import layer_macs
+from .methods import decompose, relative_error
 from .model import auto_rank_cfg, decompose_model, input_sizes, load_rank_cfg
 
 __all__ = ["METHODS", "apply_decomposition", "auto_rank_cfg", "decomposable", "decompose", "decompose_model",

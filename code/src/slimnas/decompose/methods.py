@@ -22,7 +22,7 @@ import tensorly as tl
 import torch
 import torch.nn as nn
 
-from ..factorized import _padding, shell
+from ..factorized import shell
 
 def separable_energy(layer: nn.Conv2d) -> float:
     """The share of a depthwise kernel's energy its rank-1 separable split keeps (1.0: exact)."""
@@ -81,27 +81,6 @@ def _decompose(layer: nn.Module, method: str, ranks: list[int], seed: int) -> nn
     if layer.bias is not None:
         layers[-1].bias.copy_(layer.bias)
     return seq.to(layer.weight.device)
-
-
-def _out_hw(conv: nn.Conv2d, in_hw: tuple[int, int]) -> tuple[int, int]:
-    return tuple((n + 2 * p - d * (k - 1) - 1) // st + 1
-                 for n, k, st, p, d in zip(in_hw, conv.kernel_size, conv.stride, _padding(conv), conv.dilation))
-
-
-def layer_macs(module: nn.Module, in_hw: tuple[int, int] | None) -> int:
-    """Multiply-adds of a conv/linear (or a sequence of them) for one input of spatial size ``in_hw``."""
-    if isinstance(module, nn.Linear):
-        return module.in_features * module.out_features
-    if isinstance(module, nn.Conv2d):
-        h, w = _out_hw(module, in_hw)
-        kh, kw = module.kernel_size
-        return h * w * module.out_channels * (module.in_channels // module.groups) * kh * kw
-    total, hw = 0, in_hw
-    for m in module:
-        total += layer_macs(m, hw)
-        if isinstance(m, nn.Conv2d):
-            hw = _out_hw(m, hw)
-    return total
 
 
 def n_params(module: nn.Module) -> int:

@@ -18,33 +18,22 @@ import math
 import warnings
 from pathlib import Path
 
-import torch
 import torch.nn as nn
 import yaml
 
 from ..errors import ConfigError
 from ..io import parse_problem
 from ..factorized import DEFAULT_METHOD, decomposable, kind, rank_limits, replace_layer, shell
-from .methods import decompose, layer_macs, n_params, relative_error, separable_energy
+from ..macs import layer_macs
+from ..shapes import input_shapes
+from .methods import decompose, n_params, relative_error, separable_energy
 from .ranks import Spectra, energy_rank, evbmf_rank, greedy_under_budget, unfold
 
 
 def input_sizes(model: nn.Module, input_size: int, channels: int = 3) -> dict[str, tuple[int, int] | None]:
-    """The spatial size of each decomposable layer's input, from one forward pass."""
-    sizes, hooks = {}, []
-    for name, m in decomposable(model).items():
-        hooks.append(m.register_forward_hook(
-            lambda mod, inp, out, name=name: sizes.__setitem__(name, tuple(inp[0].shape[2:]) if inp[0].dim() == 4 else None)))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, channels, input_size, input_size))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    return sizes
+    """The spatial size of each decomposable layer's input (``None`` for a linear's), from one forward pass."""
+    shapes = input_shapes(model, decomposable(model).items(), input_size, channels)
+    return {name: shape[1:] if len(shape) == 3 else None for name, shape in shapes.items()}
 
 
 # ------------------------------------------------------------------------------------------ rank_cfg

@@ -18,7 +18,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,29 +106,19 @@ def _settled(per_call: dict[str, list[float]], names: list[str], tol: float) -> 
 
 def check_provider(runtime: Runtime) -> None:
     """Refuse an execution provider this onnxruntime build lacks, naming the ones it has."""
-    import onnxruntime as ort
+    from slimnas_runtime.predictor import check_providers
 
-    if runtime.provider not in ort.get_available_providers():
-        raise ConfigError(f"execution provider {runtime.provider} is not available in this onnxruntime "
-                          f"{ort.__version__} (available: {', '.join(ort.get_available_providers())})")
+    check_providers([runtime.provider])
 
 
 def session(model: str | Path | bytes, runtime: Runtime):
-    """An ONNX Runtime session for ``runtime`` (ORT's own graph optimisations on, as deployed); a file that does
-    not load is a ``DataError`` naming it."""
-    import onnxruntime as ort
+    """An ONNX Runtime session for ``runtime``, made as the deployed predictor makes it; a file that does not load
+    is a ``DataError`` naming it."""
+    from slimnas_runtime.predictor import load_session, make_session
 
-    check_provider(runtime)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = runtime.threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if isinstance(model, bytes):
-        return ort.InferenceSession(model, opts, providers=[runtime.provider])
-    try:
-        return ort.InferenceSession(str(model), opts, providers=[runtime.provider])
-    except Exception as e:  # noqa: BLE001 - ORT raises its own types for missing and corrupt files
-        raise DataError(f"{model}: not a loadable ONNX model ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        return make_session(model, [runtime.provider], runtime.threads)
+    return load_session(model, [runtime.provider], runtime.threads)
 
 
 def session_call(sess, runtime: Runtime, shape: Sequence[int] | None = None) -> Callable[[], object]:

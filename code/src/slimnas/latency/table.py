@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import platform
 import sys
 import warnings
@@ -30,7 +29,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..io import write_json
+from ..io import cache_dir, write_json
+from ..shapes import input_shapes, pieces
 from .measure import Runtime, Timing, interleaved, ort_version, session, session_call
 
 
@@ -44,40 +44,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def pieces(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The model as a chain of pieces: YAML entries (repeats split) or a timm model's children (stages split)."""
-    backbone = getattr(model, "backbone", None)
-    top = ([(f"backbone.{n}", m) for n, m in backbone.named_children()] if isinstance(backbone, nn.Sequential)
-           else list(model.named_children()))
-    out = []
-    for name, m in top:
-        if type(m) is nn.Sequential and len(m) > 1:  # repeats / stages; blocks like ConvBNAct stay whole
-            out += [(f"{name}.{i}", b) for i, b in m.named_children()]
-        else:
-            out.append((name, m))
-    return out
-
-
 def piece_inputs(model: nn.Module, input_size: int, channels: int = 3) -> list[tuple[str, nn.Module, tuple]]:
     """(name, piece, input shape without batch) for every piece the forward pass calls, in call order."""
-    shapes, order, hooks = {}, [], []
-    for name, m in pieces(model):
-        def hook(_m, args, name=name):
-            if name not in shapes and args and isinstance(args[0], torch.Tensor):
-                shapes[name] = tuple(args[0].shape[1:])
-                order.append(name)
-        hooks.append(m.register_forward_pre_hook(hook))
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, channels, input_size, input_size))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
     named = dict(pieces(model))
-    return [(n, named[n], shapes[n]) for n in order]
+    return [(n, named[n], shape) for n, shape in input_shapes(model, named.items(), input_size, channels).items()]
 
 
 def onnx_bytes(module: nn.Module, shape: tuple) -> bytes:
@@ -232,7 +202,7 @@ def _file_lock(path: Path):
 
 
 def default_path(runtime: Runtime) -> Path:
-    cache = Path(os.environ.get("SLIMNAS_CACHE", Path.home() / ".cache" / "slimnas"))
+    cache = cache_dir()
     ep = runtime.provider.replace("ExecutionProvider", "").lower()
     cpu = hashlib.sha1(cpu_name().encode()).hexdigest()[:8]
     return cache / "latency" / f"ort{ort_version()}-{ep}-t{runtime.threads}-b{runtime.batch}-{cpu}.json"

@@ -17,8 +17,7 @@ from pathlib import Path
 import optuna
 import torch
 
-from ..data.config import DataBundle, DataConfig, build_data, dataset_root
-from ..data.sources import list_source
+from ..data.config import DataBundle, DataConfig, build_data, list_data
 from ..errors import ConfigError
 from ..io import write_yaml
 from ..macs import count_macs
@@ -171,8 +170,7 @@ class Objective:
     @functools.cached_property
     def classes(self) -> list[str]:
         """The label names, read from the listing alone so the budget gate decodes no image."""
-        kind = self.data_cfg.kind if self.data_cfg.kind != "synthetic" else "dacon_csv"
-        return list_source(kind, dataset_root(self.data_cfg), self.data_cfg.skip_bad_images).classes
+        return list_data(self.data_cfg).classes
 
     def _train(self, trial, net, model_cfg, model_dict, hparams, report, trial_dir, t0):
         bundle = self.bundle(model_cfg.input_size, hparams.get("batch_size"))

@@ -23,6 +23,8 @@ from typing import Iterable, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
+from .pareto import non_dominated_fronts
+
 PRUNERS = ("asha", "dominance", "none")
 
 
@@ -101,19 +103,6 @@ def promotion_order(points: Sequence[tuple[float, float]]) -> list[int]:
         crowd = crowding(points, front)
         order += sorted(front, key=lambda i: (-crowd[i], -points[i][0], points[i][1], i))
     return order
-
-
-def non_dominated_fronts(points: Sequence[tuple[float, float]]) -> list[list[int]]:
-    """Indices of ``points`` (F1 higher is better, cost lower is better) split into successive Pareto fronts."""
-    def dominates(a, b):
-        return a[0] >= b[0] and a[1] <= b[1] and a != b
-
-    left, fronts = list(range(len(points))), []
-    while left:
-        front = [i for i in left if not any(dominates(points[j], points[i]) for j in left)]
-        fronts.append(front)
-        left = [i for i in left if i not in front]
-    return fronts
 
 
 def crowding(points: Sequence[tuple[float, float]], front: Sequence[int]) -> dict[int, float]:

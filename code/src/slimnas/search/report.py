@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..io import atomic_path, write_csv, write_json, write_yaml
 from .config import SearchConfig
+from .pareto import non_dominated_fronts
 from .score import competition_score
 
 
@@ -36,12 +37,8 @@ def trained(study: optuna.Study) -> list[FrozenTrial]:
 def pareto_front(trials: Sequence[FrozenTrial], key: str = "macs") -> list[FrozenTrial]:
     """Trials no other trial beats on both F1 (higher) and cost (lower: ``key`` is macs or latency_ms), cheapest first."""
     trials = [t for t in trials if key in t.user_attrs]
-    front = []
-    for t in trials:
-        f1, cost = t.user_attrs["f1"], t.user_attrs[key]
-        if not any(o.user_attrs["f1"] >= f1 and o.user_attrs[key] <= cost
-                   and (o.user_attrs["f1"] > f1 or o.user_attrs[key] < cost) for o in trials):
-            front.append(t)
+    fronts = non_dominated_fronts([(t.user_attrs["f1"], t.user_attrs[key]) for t in trials])
+    front = [trials[i] for i in fronts[0]] if fronts else []
     return sorted(front, key=lambda t: (t.user_attrs[key], -t.user_attrs["f1"]))
 
 
