@@ -34,8 +34,8 @@ def train_row(model, data: str | None, out: Path, epochs: int, seed: int = 0, te
     """
     result = train(model, data, out, TrainConfig(epochs=epochs, seed=seed, progress=False, **hparams), verbose=False)
     info = json.loads((out / "results.json").read_text())
-    row = {"model": str(getattr(model, "source", model)), "val_macro_f1": round(result.best_f1, 4),
-           "best_epoch": result.best_epoch, "epochs": result.epochs_run, "macs": info["macs"], "params": info["params"],
+    row = {"model": str(getattr(model, "source", model)), "val_macro_f1": round(result.selected_f1, 4),
+           "best_epoch": result.selected_epoch, "epochs": result.epochs_run, "macs": info["macs"], "params": info["params"],
            "train_seconds": round(result.seconds, 1)}
     if test:
         row["test_macro_f1"] = round(checkpoint_f1(out / "best.pt", data, "test"), 4)

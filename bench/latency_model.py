@@ -25,7 +25,7 @@ from common import machine
 from slimnas.cli import run_cli
 from slimnas.export.onnx import export_onnx
 from slimnas.io import write_json, write_text
-from slimnas.latency.measure import Runtime, onnx_latencies
+from slimnas.latency.measure import DeployTarget, onnx_latencies
 from slimnas.latency.table import LatencyTable
 from slimnas.macs import count_macs
 from slimnas.model import build_model
@@ -46,7 +46,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench/results")
     a = p.parse_args()
-    runtime = Runtime(a.threads, a.batch)
+    runtime = DeployTarget(a.threads, a.batch)
     space = load_search_space(a.space)
     with tempfile.TemporaryDirectory() as tmp:
         table = LatencyTable(runtime, Path(tmp) / "table.json")  # a cold table: every block measured in this run

@@ -25,7 +25,7 @@ from common import machine, publish
 from slimnas.cli import run_cli
 from slimnas.export import export_onnx
 from slimnas.io import write_json
-from slimnas.latency.measure import Runtime, interleaved, session, session_call
+from slimnas.latency.measure import DeployTarget, interleaved, session, session_call
 from slimnas.macs import count_macs
 from slimnas.model import build_model
 from slimnas.checkpoint import model_from_checkpoint, save_checkpoint
@@ -57,11 +57,11 @@ def main() -> None:
             env = {**os.environ, "SLIMNAS_CACHE": str(tmp / f"cache_{dst.name}")}
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "slimnas", "decompose", "--weight", str(weight), f"--target-{kind}",
-                            value, "--threads", str(a.threads), "--dst", str(dst)], check=True, env=env)
+                            value, "--ort-threads", str(a.threads), "--dst", str(dst)], check=True, env=env)
             seconds = time.perf_counter() - t0
             models[rule] = (model_from_checkpoint(dst / "decomposed.pt")[0], seconds)
             print(f"{rule}: `slimnas decompose` took {seconds:.1f} s", flush=True)
-        runtime = {b: Runtime(a.threads, b) for b in (1, 32)}
+        runtime = {b: DeployTarget(a.threads, b) for b in (1, 32)}
         calls = {}
         for name, (m, seconds) in models.items():
             path = export_onnx(m, tmp / f"{name.replace(':', '_')}.onnx", a.size)

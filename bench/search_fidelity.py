@@ -2,9 +2,9 @@
 """Multi-fidelity (ASHA by non-dominated rank) against the dominance pruner, at equal wall time, and how well
 each search's ranking predicts the ranking after a full retrain.
 
-    python bench/search_fidelity.py --budget 900 --epochs 12 --top 10 --retrain-epochs 30
+    python bench/search_fidelity.py --search-budget 900 --epochs 12 --top 10 --retrain-epochs 30
 
-For each pruner, the same search (space, data, seed, MACs budget) runs for ``--budget`` seconds. Then:
+For each pruner, the same search (space, data, seed, MACs budget) runs for ``--search-budget`` seconds. Then:
 
 - **front quality**: every fully trained trial's own checkpoint is scored on the labelled test split (never seen
   by the search); the hypervolume of the test-F1-vs-MACs front (reference F1 = 0 at the MACs budget, as a
@@ -29,7 +29,7 @@ from scipy.stats import kendalltau
 
 from common import machine, train_row, publish
 from search_pruning import hypervolume
-from slimnas.cli import run_cli
+from slimnas.cli import deprecated_alias, run_cli
 from slimnas.io import write_json
 from slimnas.search import SearchConfig, run_search
 from slimnas.search.pareto import non_dominated_fronts
@@ -69,7 +69,7 @@ def front_hypervolume(points: list[dict], key: str, max_macs: float) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", type=float, default=900, help="search seconds per pruner")
+    p.add_argument("--search-budget", type=float, default=900, help="search seconds per pruner")
     p.add_argument("--epochs", type=int, default=12, help="epochs of a fully trained search trial")
     p.add_argument("--pruners", nargs="+", default=["dominance", "asha"])
     p.add_argument("--space", default="tiny", help="search space (the one made for ~4 M MACs)")
@@ -80,11 +80,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="the search's seed")
     p.add_argument("--data", default=None)
     p.add_argument("--out", default="bench/results")
+    deprecated_alias(p, "--budget", "--search-budget")
     a = p.parse_args()
     rows = []
     for pruner in a.pruners:
         cfg = SearchConfig(space=a.space, study=f"fidelity-{pruner}", out=a.out, data=a.data, n_trials=10_000,
-                           timeout=a.budget, epochs=a.epochs, pruner=pruner, seed=a.seed, max_macs=a.max_macs)
+                           timeout=a.search_budget, epochs=a.epochs, pruner=pruner, seed=a.seed, max_macs=a.max_macs)
         shutil.rmtree(cfg.run_dir, ignore_errors=True)
         t0 = time.perf_counter()
         study = run_search(cfg)
@@ -120,12 +121,12 @@ def main() -> None:
                      "kendall_tau_trained": tau_full, "kendall_p_trained": p_full, "ranked_trained": len(done_top),
                      "top": top})
         print({k: v for k, v in rows[-1].items() if k != "top"}, flush=True)
-    command = (f"python bench/search_fidelity.py --space {a.space} --budget {a.budget:g} --epochs {a.epochs} --top {a.top} "
+    command = (f"python bench/search_fidelity.py --space {a.space} --search-budget {a.search_budget:g} --epochs {a.epochs} --top {a.top} "
                f"--retrain-epochs {a.retrain_epochs} --seeds {' '.join(map(str, a.seeds))}")
     result = {**machine(), "command": command, "max_macs": a.max_macs, "rows": rows}
     out = Path(a.out)
     write_json(out / "search_fidelity.json", result)
-    lines = [f"Search of the `{a.space}` space, {a.budget:g} s per pruner, {a.epochs} epochs per fully trained trial, MACs budget "
+    lines = [f"Search of the `{a.space}` space, {a.search_budget:g} s per pruner, {a.epochs} epochs per fully trained trial, MACs budget "
              f"{a.max_macs / 1e6:g} M, search seed {a.seed}; top {a.top} retrained {a.retrain_epochs} epochs "
              f"(seeds {a.seeds}); {result['machine']}; {result['date']}.", "",
              "| pruner | wall s | trials | epochs trained | val front HV | test front HV | best test F1 | "

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """The architecture search at a fixed wall-clock budget against hand-made and timm baselines.
 
-    python bench/search_front.py --budget 900 --epochs 8
+    python bench/search_front.py --search-budget 900 --epochs 8
 
 1. Budget gate cost: sample + build + count MACs for 200 random candidates of the search space (median, p95, max ms).
-2. The search (TPE, pruning on) for ``--budget`` seconds on the default synthetic data.
+2. The search (TPE, pruning on) for ``--search-budget`` seconds on the default synthetic data.
 3. The baselines trained with the same epochs and data: the baseline YAML, timm mobilenetv3_small_050/100.
 4. The goal check: a searched model with at least mobilenetv3_small_050's F1 at <= 1/4 of its MACs.
    Judged on a re-seeded retrain, not on the search's own numbers: the best ``--candidates`` front models
@@ -25,7 +25,7 @@ from pathlib import Path
 import optuna
 
 from common import machine, train_row, publish
-from slimnas.cli import run_cli
+from slimnas.cli import deprecated_alias, run_cli
 from slimnas.io import write_json
 from slimnas.model import ModelConfig
 from slimnas.search import SearchConfig, load_search_space, run_search
@@ -68,7 +68,7 @@ def reseeded(models: dict, data, out: Path, epochs: int, seeds: list[int]) -> di
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", type=float, default=900, help="search wall-clock seconds")
+    p.add_argument("--search-budget", type=float, default=900, help="search wall-clock seconds")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--space", default="code/configs/search/default.yaml")
     p.add_argument("--data", default=None)
@@ -76,12 +76,13 @@ def main() -> None:
     p.add_argument("--out", default="bench/results")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="retrain seeds of the goal check")
     p.add_argument("--candidates", type=int, default=2, help="front models under the MACs limit to retrain")
+    deprecated_alias(p, "--budget", "--search-budget")
     a = p.parse_args()
     out = Path(a.out)
     gate = gate_cost(a.space)
     print("budget gate:", gate, flush=True)
     cfg = SearchConfig(space=a.space, data=a.data, study="bench-search", out=str(out), n_trials=10_000,
-                       timeout=a.budget, epochs=a.epochs, seed=a.seed)
+                       timeout=a.search_budget, epochs=a.epochs, seed=a.seed)
     shutil.rmtree(cfg.run_dir, ignore_errors=True)  # a fresh study: the budget is the whole search
     t0 = time.perf_counter()
     study = run_search(cfg)
@@ -109,7 +110,7 @@ def main() -> None:
     ref_mean = check.pop("mobilenetv3_small_050")
     winners = [n for n, r in check.items() if r["test_mean"] >= ref_mean["test_mean"]]
     states = [t.state.name for t in study.trials]
-    result = {**machine(), "command": f"python bench/search_front.py --budget {a.budget:g} --epochs {a.epochs} --seeds {' '.join(map(str, a.seeds))}",
+    result = {**machine(), "command": f"python bench/search_front.py --search-budget {a.search_budget:g} --epochs {a.epochs} --seeds {' '.join(map(str, a.seeds))}",
               "gate": gate, "search_seconds": round(search_s, 1),
               "trials": {s: states.count(s) for s in sorted(set(states))},
               "rejected": sum("rejected" in t.user_attrs for t in study.trials),
@@ -120,7 +121,7 @@ def main() -> None:
                        "seeds": a.seeds, "reference": ref_mean, "candidates": check,
                        "met": bool(winners), "winners": winners}}
     write_json(out / "search_front.json", result)
-    lines = [f"Search {a.budget:g} s ({result['search_seconds']:.0f} s wall), {a.epochs} epochs per trial, "
+    lines = [f"Search {a.search_budget:g} s ({result['search_seconds']:.0f} s wall), {a.epochs} epochs per trial, "
              f"default synthetic data; {result['machine']}; {result['date']}.",
              f"Trials: {result['trials']} ({result['rejected']} rejected by the MACs gate). "
              f"Gate cost over {gate['n']} random candidates: median {gate['median_ms']} ms, p95 {gate['p95_ms']} ms, "

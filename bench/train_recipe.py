@@ -87,8 +87,8 @@ def main() -> None:
                          "label_smoothing": data.label_smoothing, "augment": len(data.augment),
                          "lr": cfg.lr, "weight_decay": cfg.weight_decay, "mix": bool(cfg.mixup or cfg.cutmix),
                          "epochs": result.epochs_run, "time_budget": cfg.time_budget, "ema_decay": cfg.ema_decay,
-                         "teacher": cfg.teacher is not None, "macs": info["macs"], "val_f1": round(result.best_f1, 4),
-                         "epoch": result.best_epoch, "test_f1": round(info["test_f1"], 4),
+                         "teacher": cfg.teacher is not None, "macs": info["macs"], "val_f1": round(result.selected_f1, 4),
+                         "epoch": result.selected_epoch, "test_f1": round(info["test_f1"], 4),
                          "last_test_f1": round(checkpoint_f1(run / "last.pt", data, "test"), 4),
                          "train_seconds": round(result.seconds)})
             print(rows[-1], flush=True)

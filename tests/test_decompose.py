@@ -177,12 +177,12 @@ def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_
     # chose by (a test reading those entries back could not fail)
     from slimnas.decompose.model import input_sizes
     from slimnas.decompose.timing import layer_shape
-    from slimnas.latency.measure import Runtime, interleaved, session, session_call
+    from slimnas.latency.measure import DeployTarget, interleaved, session, session_call
     from slimnas.latency.table import onnx_bytes
 
     original, _ = model_from_checkpoint(checkpoint)
     factorised, _ = model_from_checkpoint(tmp_path / "lat" / "decomposed.pt")
-    sizes, rt = input_sizes(original, 64), Runtime()
+    sizes, rt = input_sizes(original, 64), DeployTarget()
     for name in kept:
         shape = layer_shape(original.get_submodule(name), sizes.get(name))
         calls = {k: session_call(session(onnx_bytes(m.get_submodule(name), shape), rt), rt, shape)

@@ -28,7 +28,7 @@ def shipped_data_yaml(name: str, root, tmp_path):
 
 
 def demo_args(out, data, space) -> list[str]:
-    return ["demo.py", "--out", str(out), "--data", str(data), "--space", str(space), "--budget", "3",
+    return ["demo.py", "--out", str(out), "--data", str(data), "--space", str(space), "--search-budget", "3",
             "--search-epochs", "1", "--max-macs", "none", "--epochs", "2", "--ft-epochs", "1"]
 
 
@@ -99,7 +99,7 @@ def test_cold_start_demo_with_a_budget_shorter_than_data_generation(tmp_path, ti
                                     "img_size": 32, "batch_size": 32}))
     out = tmp_path / "demo"
     args = [*demo_args(out, data, tiny_space_yaml)]
-    args[args.index("--budget") + 1] = "0.2"
+    args[args.index("--search-budget") + 1] = "0.2"
     r = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
                        env={**os.environ, "SLIMNAS_CACHE": str(cache), "PYTHONWARNINGS": "ignore"})
     assert r.returncode == 0, r.stderr[-3000:]

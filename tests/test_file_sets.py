@@ -20,7 +20,7 @@ from slimnas.data.config import build_data, load_data_config
 from slimnas.decompose.run import OUTPUTS, decompose_checkpoint
 from slimnas.export.pipeline import export_checkpoint
 from slimnas.io import file_set, recover, write_text
-from slimnas.latency.measure import Runtime
+from slimnas.latency.measure import DeployTarget
 from slimnas.model import ModelConfig
 from slimnas.train import TrainConfig, train
 
@@ -71,7 +71,7 @@ def _check_every_kill_point(run, folder: Path, set_name: str, members: list[str]
 
 def test_a_kill_at_any_write_of_decompose_leaves_the_old_set_or_the_new(trained, tmp_path, monkeypatch):
     out = tmp_path / "d"
-    decompose_checkpoint(trained, out, target_macs=0.7, verbose=False, runtime=Runtime())  # the old set, timed
+    decompose_checkpoint(trained, out, target_macs=0.7, verbose=False, runtime=DeployTarget())  # the old set, timed
     members = ["decomposed.pt", *OUTPUTS]
     assert all(v is not None for v in _members(out, members).values())
     ranks = tmp_path / "ranks.yaml"

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from conftest import TINY_MODEL, run_script
 from slimnas.export import export_onnx
-from slimnas.latency.measure import Runtime
+from slimnas.latency.measure import DeployTarget
 from slimnas.latency.table import LatencyTable, piece_inputs, pieces
 from slimnas.model import build_model
 
@@ -25,16 +25,16 @@ def test_pieces_split_repeats_and_follow_the_forward():
 
 def test_table_measures_each_piece_once_and_persists(tmp_path):
     net = build_model(TINY_MODEL, num_classes=5).eval()
-    table = LatencyTable(Runtime(), tmp_path / "t.json")
+    table = LatencyTable(DeployTarget(), tmp_path / "t.json")
     first = table.predict(net, 32)
     assert first["ms"] > 0 and len(first["pieces"]) == len(piece_inputs(net, 32)) and not table.calibrated
     measured = dict(table.entries)
     again = table.predict(net, 32)  # every piece from the table: nothing timed again, the same answer
     assert table.entries == measured and again["ms"] == first["ms"]
     table.save()
-    reloaded = LatencyTable(Runtime(), tmp_path / "t.json")
+    reloaded = LatencyTable(DeployTarget(), tmp_path / "t.json")
     assert reloaded.entries == measured and reloaded.predict(net, 32)["ms"] == first["ms"]
-    assert LatencyTable(Runtime(threads=2), tmp_path / "t.json").entries == {}  # another runtime: not reused
+    assert LatencyTable(DeployTarget(threads=2), tmp_path / "t.json").entries == {}  # another runtime: not reused
     stored = json.loads((tmp_path / "t.json").read_text())
     assert stored["context"]["threads"] == 1 and stored["context"]["ort"]
 
@@ -47,7 +47,7 @@ def _tiny(c: int) -> nn.Module:
 def test_calibration_predicts_models_it_was_not_fitted_on(tmp_path):
     from slimnas.latency.table import measure_model
 
-    table = LatencyTable(Runtime(), tmp_path / "t.json")
+    table = LatencyTable(DeployTarget(), tmp_path / "t.json")
     # models big enough (0.1-0.5 ms) that the call overhead and a loaded machine's noise do not dominate
     fit = table.calibrate([(_tiny(c), s) for c, s in ((16, 64), (32, 96), (48, 128), (32, 64))])
     assert table.calibrated and fit["models"] == 4 and fit["fit"][0] > 0
@@ -74,13 +74,13 @@ DAMAGED = {  # what a cache file can hold after a crash, a hand edit or another 
 def test_a_damaged_cache_is_measured_again(damage, tmp_path, capsys):
     path = tmp_path / "t.json"
     raw = DAMAGED[damage]
-    raw = raw if isinstance(raw, str) else json.dumps(raw(LatencyTable(Runtime(), path).context()))
+    raw = raw if isinstance(raw, str) else json.dumps(raw(LatencyTable(DeployTarget(), path).context()))
     path.write_text(raw)
-    table = LatencyTable(Runtime(), path)
+    table = LatencyTable(DeployTarget(), path)
     p = table.predict(_tiny(8), 32)
     assert p["ms"] > 0 and table.overhead() > 0
     table.save()
-    assert LatencyTable(Runtime(), path).predict(_tiny(8), 32)["ms"] == p["ms"]  # healed: reloads cleanly
+    assert LatencyTable(DeployTarget(), path).predict(_tiny(8), 32)["ms"] == p["ms"]  # healed: reloads cleanly
     if damage != "context missing":
         assert "warning: latency cache" in capsys.readouterr().err
 
@@ -88,19 +88,19 @@ def test_a_damaged_cache_is_measured_again(damage, tmp_path, capsys):
 def test_the_cache_key_holds_every_version_that_changes_a_timing(tmp_path):
     import torch
 
-    ctx = LatencyTable(Runtime(), tmp_path / "t.json").context()
+    ctx = LatencyTable(DeployTarget(), tmp_path / "t.json").context()
     assert ctx["torch"] == torch.__version__ and ctx["opset"] == 18 and ctx["exporter"] and ctx["slimnas"]
     (tmp_path / "t.json").write_text(json.dumps({"context": {**ctx, "torch": "0.0"}, "entries": {"k": {"ms": 1.0}}}))
-    assert LatencyTable(Runtime(), tmp_path / "t.json").entries == {}  # timed with another torch: not reused
+    assert LatencyTable(DeployTarget(), tmp_path / "t.json").entries == {}  # timed with another torch: not reused
 
 
 WRITER = """
 import sys
-from slimnas.latency.measure import Runtime
+from slimnas.latency.measure import DeployTarget
 from slimnas.latency.table import LatencyTable
 name, path = sys.argv[1], sys.argv[2]
 for i in range(25):  # each save re-reads, merges and rewrites the whole file
-    table = LatencyTable(Runtime(), path)
+    table = LatencyTable(DeployTarget(), path)
     table.entries[f"{name}-{i}"] = {"ms": 1.0, "spread": 0.0, "rounds": 1}
     table.save()
 """
@@ -113,7 +113,7 @@ def test_concurrent_writers_lose_no_entry(tmp_path):
     path = tmp_path / "shared.json"
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, name, str(path)]) for name in ("a", "b")]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
-    keys = set(LatencyTable(Runtime(), path).entries)
+    keys = set(LatencyTable(DeployTarget(), path).entries)
     assert keys == {f"{n}-{i}" for n in "ab" for i in range(25)}
 
 
@@ -127,7 +127,7 @@ def test_profile_command_on_a_yaml_and_an_onnx_file(tmp_path, tiny_model_yaml):
     assert "| Conv |" in r.stdout and "ORT profiler" in r.stdout and "the whole call" in r.stdout
     bad = run_script("-m", "slimnas.latency", str(tmp_path / "missing.onnx"))
     assert bad.returncode == 2 and "ONNX file not found" in bad.stderr
-    assert run_script("-m", "slimnas.latency", "baseline", "--threads", "0").returncode == 2
+    assert run_script("-m", "slimnas.latency", "baseline", "--ort-threads", "0").returncode == 2
 
 
 def test_unexportable_piece_is_not_fatal_unless_latency_is_the_objective(tmp_path):
@@ -138,6 +138,6 @@ def test_unexportable_piece_is_not_fatal_unless_latency_is_the_objective(tmp_pat
             return x.numpy()  # not traceable
 
     obj = Objective.__new__(Objective)
-    obj.latency, obj.cost = LatencyTable(Runtime(), tmp_path / "t.json"), "macs"
+    obj.latency, obj.cost = LatencyTable(DeployTarget(), tmp_path / "t.json"), "macs"
     obj.budget = type("B", (), {"max_latency_ms": None})()
     assert obj.predict_latency(nn.Sequential(Weird()), 8) is None

@@ -18,7 +18,7 @@ SRC = REPO / "code" / "src"
 # lowest first; a unit is a top-level module or subpackage of slimnas
 FLOORS = [
     {"errors"},
-    {"io", "cli", "config", "configs", "shapes"},
+    {"io", "cli", "settings", "configs", "shapes"},
     {"macs", "modules", "runtime"},
     {"model", "data", "factorized"},
     {"checkpoint"},

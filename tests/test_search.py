@@ -172,7 +172,7 @@ def test_revalidate_picks_by_the_mean_over_splits_and_resumes(tmp_path, tiny_spa
         f1s = [float(v) for v in r["val_f1_per_split"].split()]
         extra = json.loads((run / "revalidate" / f"{trial.number:04d}-split1" / "results.json").read_text())
         assert len(f1s) == 2 and f1s[0] == pytest.approx(trial.user_attrs["f1"], abs=1e-5)
-        assert f1s[1] == pytest.approx(extra["best_val_f1"], abs=1e-5)
+        assert f1s[1] == pytest.approx(extra["selected_val_f1"], abs=1e-5)
         assert extra["data"]["seed"] == 1 and extra["epochs"] == 1  # another split, the trial's own length
         means[trial.number] = (f1s[0] + f1s[1]) / 2
     best = max(means, key=lambda n: (round(means[n], 5), -study.trials[n].user_attrs["macs"]))

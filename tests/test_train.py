@@ -36,11 +36,11 @@ def test_train_writes_everything_and_reloads_exactly(tmp_path, tiny_model_yaml, 
         assert (out / name).is_file(), name
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
-    kept = rows[result.best_epoch - 1]  # the latest epoch within select_tol of the best val F1
-    assert result.best_f1 == pytest.approx(float(kept["val_f1"]), abs=1e-5)
-    assert result.best_f1 >= max(float(r["val_f1"]) for r in rows) - 0.02
+    kept = rows[result.selected_epoch - 1]  # the latest epoch within select_tol of the best val F1
+    assert result.selected_f1 == pytest.approx(float(kept["val_f1"]), abs=1e-5)
+    assert result.selected_f1 >= max(float(r["val_f1"]) for r in rows) - 0.02
     assert all(float(r["val_f1"]) < max(float(q["val_f1"]) for q in rows[:i + 1]) - 0.02 for i, r in enumerate(rows)
-               if i + 1 > result.best_epoch)
+               if i + 1 > result.selected_epoch)
     results = json.loads((out / "results.json").read_text())
     assert results["macs"] > 0 and results["epochs"] == 2
     from slimnas.train.evaluate import checkpoint_f1  # the synthetic data ships test answers: best.pt is scored on them
@@ -51,7 +51,7 @@ def test_train_writes_everything_and_reloads_exactly(tmp_path, tiny_model_yaml, 
 
     ckpt = load_checkpoint(out / "best.pt")
     assert len(ckpt["classes"]) == 88 and ckpt["preprocessing"]["input_size"] == 32
-    assert ckpt["metrics"]["val_f1"] == pytest.approx(result.best_f1)
+    assert ckpt["metrics"]["val_f1"] == pytest.approx(result.selected_f1)
     model, _ = model_from_checkpoint(out / "best.pt")
     again, _ = model_from_checkpoint(out / "best.pt")
     x = torch.randn(4, 3, 32, 32)
@@ -70,8 +70,8 @@ def test_best_checkpoint_is_the_latest_epoch_within_the_tolerance(tmp_path, tiny
     (strict, f1s), (loose, same) = runs[0.0], runs[0.99]
     assert f1s == same  # the rule only chooses what best.pt holds
     latest_max = max(i for i, f in enumerate(f1s) if f == max(f1s)) + 1  # ties go to the later epoch
-    assert strict.best_f1 == pytest.approx(max(f1s), abs=1e-5) and strict.best_epoch == latest_max
-    assert loose.best_epoch == 3 and loose.best_f1 == pytest.approx(f1s[-1], abs=1e-5)
+    assert strict.selected_f1 == pytest.approx(max(f1s), abs=1e-5) and strict.selected_epoch == latest_max
+    assert loose.selected_epoch == 3 and loose.selected_f1 == pytest.approx(f1s[-1], abs=1e-5)
     assert load_checkpoint(tmp_path / "tol0.99" / "best.pt")["metrics"]["epoch"] == 3
 
 
@@ -97,7 +97,7 @@ def test_final_fit_trains_on_train_and_val_and_keeps_the_last_epoch(tmp_path, ti
     result = train(tiny_model_yaml, tiny_data_yaml, out, TrainConfig(**{**FAST, "epochs": 3, "final_fit": True}),
                    verbose=False)
     assert trained_on == [n_train + n_val]
-    assert result.best_epoch == 3 and load_checkpoint(out / "best.pt")["metrics"]["epoch"] == 3  # no val selection
+    assert result.selected_epoch == 3 and load_checkpoint(out / "best.pt")["metrics"]["epoch"] == 3  # no val selection
     results = json.loads((out / "results.json").read_text())
     assert results["val_held_out"] is False and results["train"]["final_fit"] is True
     best, last = load_checkpoint(out / "best.pt")["state_dict"], load_checkpoint(out / "last.pt")["state_dict"]
@@ -113,7 +113,7 @@ def test_same_seed_same_result(tmp_path, tiny_model_yaml, tiny_data_yaml):
               verbose=False)
     wa, wb = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
     # equal weights also show that timing thread counts on a copy left the RNG and batch-norm state alone
-    assert a.best_f1 == b.best_f1
+    assert a.selected_f1 == b.selected_f1
     assert all(torch.equal(wa["state_dict"][k], wb["state_dict"][k]) for k in wa["state_dict"])
 
 
@@ -242,7 +242,7 @@ def test_mixup_and_cutmix_mix_images_and_labels(tmp_path, tiny_model_yaml, tiny_
     mixed = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "mixed",
                   TrainConfig(**{**FAST, "epochs": 1, "threads": 1, "mixup": 0.2, "cutmix": 1.0}), verbose=False)
     recorded = json.loads((mixed.out / "results.json").read_text())["train"]
-    assert recorded["mixup"] == 0.2 and recorded["cutmix"] == 1.0 and 0 <= mixed.best_f1 <= 1
+    assert recorded["mixup"] == 0.2 and recorded["cutmix"] == 1.0 and 0 <= mixed.selected_f1 <= 1
 
 
 def test_a_teacher_at_another_size_sees_the_batch_resized(tmp_path):

@@ -3,11 +3,11 @@ command may write is checked before it does any work."""
 
 from pathlib import Path
 
-from slimnas_runtime.cli import ArgumentParser, check_output_dir, check_output_file, run_cli
+from slimnas_runtime.cli import ArgumentParser, check_output_dir, check_output_file, deprecated_alias, run_cli
 
 from .errors import ConfigError
 
-__all__ = ["ArgumentParser", "check_output_dir", "check_output_file", "newest", "run_cli"]
+__all__ = ["ArgumentParser", "check_output_dir", "check_output_file", "deprecated_alias", "newest", "run_cli"]
 
 
 def newest(pattern: str, first: str) -> Path:

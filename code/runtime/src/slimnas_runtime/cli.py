@@ -26,6 +26,23 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+class _DeprecatedAlias(argparse.Action):
+    def __init__(self, option_strings, dest, new: str = "", **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"warning: {option_string} is deprecated and goes in the next release; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Keep ``old`` working for one release as a hidden alias of the existing flag ``new``, with a warning."""
+    action = next(a for a in parser._actions if new in a.option_strings)
+    parser.add_argument(old, dest=action.dest, type=action.type, action=_DeprecatedAlias, new=new,
+                        help=argparse.SUPPRESS)
+
+
 def run_cli(main: Callable[[], object]) -> NoReturn:
     """Run ``main``; a :class:`SlimnasError` becomes ``error: <message>`` on stderr and exit code 2.
 

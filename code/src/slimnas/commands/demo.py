@@ -7,7 +7,7 @@ starts over. The final table compares the searched, decomposed, fine-tuned and e
 as an ONNX file scored and timed with ONNX Runtime.
 
   slimnas demo                        # ~7 minutes on 2 idle CPU cores (data made once), on the embedded synthetic data
-  slimnas demo --data mvtec --budget 1800 --epochs 30 --out runs/mvtec
+  slimnas demo --data mvtec --search-budget 1800 --epochs 30 --out runs/mvtec
 """
 
 import json
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import ArgumentParser, check_output_dir
+from ..cli import ArgumentParser, check_output_dir, deprecated_alias
 from ..data.config import dataset_root, load_data_config, prepare_data
 from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
@@ -49,7 +49,7 @@ def main() -> None:
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
     p.add_argument("--space", default="tiny",
                    help="search-space YAML, or a packaged one by name (default: tiny, the space of <= ~4 M MACs at 96-128 px)")
-    p.add_argument("--budget", type=float, default=80,
+    p.add_argument("--search-budget", type=float, default=80,
                    help="architecture search seconds (data preparation not counted; at least one model is trained)")
     p.add_argument("--search-epochs", type=int, default=6,
                    help="training epochs of a search trial that survives the rung (weak ones stop at epoch 2)")
@@ -64,6 +64,7 @@ def main() -> None:
                    help="decompose for a MACs fraction instead (fewer MACs need not run faster)")
     p.add_argument("--ft-epochs", type=int, default=4, help="fine-tuning epochs (with distillation)")
     p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")
+    deprecated_alias(p, "--budget", "--search-budget")
     a = p.parse_args()
     out, t0 = Path(a.out), time.perf_counter()
     check_output_dir(out, "--out", [a.data, a.space, a.teacher])
@@ -78,7 +79,7 @@ def main() -> None:
     data = ["--data", a.data] if a.data else []
     step(1, "architecture search (Optuna, macro-F1 vs MACs)",
          ["search", "--out", str(out), "--study", "search", "--n-trials", "100", "--timeout",
-          f"{a.budget:g}", "--epochs", str(a.search_epochs), "--max-macs", a.max_macs, *data,
+          f"{a.search_budget:g}", "--epochs", str(a.search_epochs), "--max-macs", a.max_macs, *data,
           "--space", a.space], out / "search" / "best.json")
     best = json.loads((out / "search" / "best.json").read_text())
     step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",

@@ -10,7 +10,7 @@ With no arguments it trains the tiny baseline on the embedded synthetic MVTec lo
 
 from pathlib import Path
 
-from ..cli import ArgumentParser, check_output_dir
+from ..cli import ArgumentParser, check_output_dir, deprecated_alias
 from ..configs import packaged
 from ..data.config import DEFAULT_DATA, load_data_config
 from ..errors import ConfigError
@@ -58,17 +58,19 @@ def main() -> None:
                    help=f"weight of the teacher's outputs in the loss (default {d.kd_alpha:g})")
     p.add_argument("--kd-temperature", type=float, default=None, help=f"distillation temperature (default {d.kd_temperature:g})")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads (default 0: time 1 against one per core on this model now, keep the faster)")
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="PyTorch CPU threads for training (default 0: time 1 against one per core on this model now, "
+                        "keep the faster)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--exist-ok", action="store_true", help="replace a finished run in --dst (default: refuse)")
+    deprecated_alias(p, "--threads", "--torch-threads")
     a = p.parse_args()
     for flag, v in (("--epochs", a.epochs), ("--batch-size", a.batch_size)):
         if v is not None and v < 1:
             raise ConfigError(f"{flag} must be >= 1, got {v}")
     given = {k: getattr(a, k) for k in HPARAMS if getattr(a, k) is not None}
-    run = {"device": a.device, "threads": a.threads, "amp": not a.no_amp, "progress": not a.no_progress}
+    run = {"device": a.device, "threads": a.torch_threads, "amp": not a.no_amp, "progress": not a.no_progress}
     if a.resume:
         if a.dst:
             raise ConfigError("--resume continues in the run's own folder; drop --dst")

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from ..config import from_dict
+from ..settings import from_dict
 from ..configs import find_config
 from ..errors import ConfigError
 from ..io import cache_dir, read_yaml

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..io import file_set, run_lock, write_csv, write_json, write_yaml
-from ..latency.measure import Runtime
+from ..latency.measure import DeployTarget
 from ..latency.table import LatencyTable
 from ..macs import count_macs
 from ..checkpoint import model_from_checkpoint, save_checkpoint
@@ -43,7 +43,7 @@ def decompose_checkpoint(weight: str | Path, out: str | Path, rank_cfg: str | Pa
                          target_macs: float | None = None, energy: float | None = None, vbmf: bool = False,
                          conv_method: str = "tucker", save_name: str = "decomposed.pt",
                          verbose: bool = True, target_latency: float | None = None,
-                         runtime: Runtime | None = Runtime(), table: LatencyTable | None = None) -> DecomposeResult:
+                         runtime: DeployTarget | None = DeployTarget(), table: LatencyTable | None = None) -> DecomposeResult:
     """Decompose the model in ``weight``; ranks from ``rank_cfg``, or chosen by one automatic rule.
 
     ``runtime`` is where the model will run: ``target_latency`` budgets time measured there, and with

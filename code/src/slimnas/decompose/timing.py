@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ..latency.measure import Runtime, Timing, interleaved, session, session_call
+from ..latency.measure import DeployTarget, Timing, interleaved, session, session_call
 from ..latency.table import LatencyTable, onnx_bytes
 
 
@@ -24,7 +24,7 @@ def layer_shape(layer: nn.Module, hw: tuple[int, int] | None) -> tuple:
 class LayerTimer:
     """Milliseconds of a layer (or its replacement) on ``runtime``, without the per-call overhead."""
 
-    def __init__(self, runtime: Runtime = Runtime(), table: LatencyTable | None = None):
+    def __init__(self, runtime: DeployTarget = DeployTarget(), table: LatencyTable | None = None):
         self.runtime = runtime
         self.table = table or LatencyTable(runtime)
         self.over = self.table.overhead()
@@ -39,7 +39,7 @@ class LayerTimer:
 class ModelTimer:
     """Whole models on ``runtime``; ``compare`` times them interleaved in one loop."""
 
-    def __init__(self, runtime: Runtime = Runtime()):
+    def __init__(self, runtime: DeployTarget = DeployTarget()):
         self.runtime = runtime
 
     def call(self, model: nn.Module, input_size: int):

@@ -18,7 +18,7 @@ from ..errors import ConfigError, DataError
 from ..io import read_csv
 from ..runtime import make_session, read_metadata
 from ..train.metrics import macro_f1
-from ..latency.measure import Runtime, onnx_latencies
+from ..latency.measure import DeployTarget, onnx_latencies
 from .check import onnx_f1
 from .pipeline import export_checkpoint
 
@@ -52,7 +52,7 @@ def compare(models: dict[str, str | Path], data: DataConfig, work: str | Path, t
         rows.append({"model": name, "onnx": str(onnx), "bytes": onnx.stat().st_size, "macs": meta["macs"],
                      "params": meta["params"], "val_f1": onnx_f1(onnx, bundle.loaders()[1]),
                      "test_f1": onnx_f1(onnx, DataLoader(test, 64)) if test is not None else None})
-    latency = onnx_latencies({r["model"]: r["onnx"] for r in rows}, sizes, Runtime(threads=threads))
+    latency = onnx_latencies({r["model"]: r["onnx"] for r in rows}, sizes, DeployTarget(threads=threads))
     for row in rows:
         row["ms_b1"], row["ms_spread"] = latency[row["model"]].ms, latency[row["model"]].spread
     return rows

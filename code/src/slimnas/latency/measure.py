@@ -21,7 +21,7 @@ import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
-class Runtime:
+class DeployTarget:
     """Where the deployed model runs: what every latency is measured (and cached) for."""
 
     threads: int = 1
@@ -104,14 +104,14 @@ def _settled(per_call: dict[str, list[float]], names: list[str], tol: float) -> 
     return all(stable([x / y for x, y in zip(per_call[name], ref)]) for name in names[1:])
 
 
-def check_provider(runtime: Runtime) -> None:
+def check_provider(runtime: DeployTarget) -> None:
     """Refuse an execution provider this onnxruntime build lacks, naming the ones it has."""
     from slimnas_runtime.predictor import check_providers
 
     check_providers([runtime.provider])
 
 
-def session(model: str | Path | bytes, runtime: Runtime):
+def session(model: str | Path | bytes, runtime: DeployTarget):
     """An ONNX Runtime session for ``runtime``, made as the deployed predictor makes it; a file that does not load
     is a ``DataError`` naming it."""
     from slimnas_runtime.predictor import load_session, make_session
@@ -121,7 +121,7 @@ def session(model: str | Path | bytes, runtime: Runtime):
     return load_session(model, [runtime.provider], runtime.threads)
 
 
-def session_call(sess, runtime: Runtime, shape: Sequence[int] | None = None) -> Callable[[], object]:
+def session_call(sess, runtime: DeployTarget, shape: Sequence[int] | None = None) -> Callable[[], object]:
     """One inference of ``sess`` on fixed random input (``shape`` without the batch: read from the model)."""
     inp = sess.get_inputs()[0]
     dims = list(shape) if shape is not None else [int(d) for d in inp.shape[1:]]
@@ -130,7 +130,7 @@ def session_call(sess, runtime: Runtime, shape: Sequence[int] | None = None) -> 
     return lambda: sess.run(None, {name: x})
 
 
-def onnx_latencies(paths: dict[str, str | Path], input_size: int | dict[str, int], runtime: Runtime = Runtime(),
+def onnx_latencies(paths: dict[str, str | Path], input_size: int | dict[str, int], runtime: DeployTarget = DeployTarget(),
                    **kw) -> dict[str, Timing]:
     """Each ONNX file (input N×3×S×S) at ``runtime``, timed interleaved in one loop."""
     calls = {}

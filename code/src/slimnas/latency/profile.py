@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..checkpoint import model_from_checkpoint
 from ..macs import count_macs
 from ..model import build_model, load_model_config
-from .measure import Runtime, interleaved, session, session_call
+from .measure import DeployTarget, interleaved, session, session_call
 from .table import LatencyTable, onnx_bytes, piece_inputs
 
 def load_model(spec: str, input_size: int | None, num_classes: int) -> tuple[nn.Module, int]:
@@ -30,7 +30,7 @@ def load_model(spec: str, input_size: int | None, num_classes: int) -> tuple[nn.
     return model.eval(), input_size or cfg.input_size or 96
 
 
-def profile_model(spec: str, runtime: Runtime, input_size: int | None = None,
+def profile_model(spec: str, runtime: DeployTarget, input_size: int | None = None,
                   table: LatencyTable | None = None, num_classes: int = 88) -> str:
     model, size = load_model(spec, input_size, num_classes)
     table = table or LatencyTable(runtime)
@@ -53,12 +53,12 @@ def profile_model(spec: str, runtime: Runtime, input_size: int | None = None,
     return "\n".join(lines)
 
 
-def measure_onnx(model: str | Path | bytes, runtime: Runtime):
+def measure_onnx(model: str | Path | bytes, runtime: DeployTarget):
     sess = session(model, runtime)
     return interleaved({"m": session_call(sess, runtime)})["m"]
 
 
-def profile_onnx(path: Path, runtime: Runtime, runs: int = 200) -> str:
+def profile_onnx(path: Path, runtime: DeployTarget, runs: int = 200) -> str:
     """Mean kernel time per node from ONNX Runtime's own profiler (after its graph fusions)."""
     import onnxruntime as ort
 

@@ -31,7 +31,7 @@ import torch.nn as nn
 
 from ..io import cache_dir, write_json
 from ..shapes import input_shapes, pieces
-from .measure import Runtime, Timing, interleaved, ort_version, session, session_call
+from .measure import DeployTarget, Timing, interleaved, ort_version, session, session_call
 
 
 def cpu_name() -> str:
@@ -75,7 +75,7 @@ class LatencyTable:
     entries.
     """
 
-    def __init__(self, runtime: Runtime = Runtime(), path: str | Path | None = None):
+    def __init__(self, runtime: DeployTarget = DeployTarget(), path: str | Path | None = None):
         self.runtime = runtime
         self.path = Path(path) if path else default_path(runtime)
         self.entries: dict[str, dict] = self._read()
@@ -201,14 +201,14 @@ def _file_lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def default_path(runtime: Runtime) -> Path:
+def default_path(runtime: DeployTarget) -> Path:
     cache = cache_dir()
     ep = runtime.provider.replace("ExecutionProvider", "").lower()
     cpu = hashlib.sha1(cpu_name().encode()).hexdigest()[:8]
     return cache / "latency" / f"ort{ort_version()}-{ep}-t{runtime.threads}-b{runtime.batch}-{cpu}.json"
 
 
-def measure_model(model: nn.Module, input_size: int, runtime: Runtime = Runtime(), channels: int = 3) -> Timing:
+def measure_model(model: nn.Module, input_size: int, runtime: DeployTarget = DeployTarget(), channels: int = 3) -> Timing:
     """The whole model's latency on ``runtime``, exported the same way as the table's pieces."""
     sess = session(onnx_bytes(model, (channels, input_size, input_size)), runtime)
     return interleaved({"model": session_call(sess, runtime, (channels, input_size, input_size))})["model"]

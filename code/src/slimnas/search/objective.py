@@ -204,5 +204,5 @@ class Objective:
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-        trial.set_user_attr("f1", result.best_f1)
-        return self.values(result.best_f1, trial.user_attrs)
+        trial.set_user_attr("f1", result.selected_f1)
+        return self.values(result.selected_f1, trial.user_attrs)

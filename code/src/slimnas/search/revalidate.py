@@ -47,9 +47,9 @@ def revalidate(study: optuna.Study, cfg: "SearchConfig", top: int, splits: int) 
             data = dataclasses.replace(data_cfg, seed=data_cfg.seed + split, batch_size=batch_size)
             out = cfg.run_dir / "revalidate" / f"{t.number:04d}-split{split}"
             result = train(model, data, out, tcfg, verbose=False)
-            f1s.append(round(result.best_f1, 5))
+            f1s.append(round(result.selected_f1, 5))
             done[str(t.number)] = f1s
             study.set_user_attr("revalidated", done)
-            print(f"revalidate: trial {t.number} on split {split}: val F1 {result.best_f1:.4f} "
+            print(f"revalidate: trial {t.number} on split {split}: val F1 {result.selected_f1:.4f} "
                   f"(search's split: {t.user_attrs['f1']:.4f})", flush=True)
     return done

@@ -26,7 +26,7 @@ import optuna
 from ..data.config import load_data_config, prepare_data
 from ..errors import ConfigError, SlimnasError
 from ..io import made_dirs
-from ..latency.measure import Runtime
+from ..latency.measure import DeployTarget
 from ..latency.table import LatencyTable
 from ..model import build_model
 from ..train.loop import TrainConfig
@@ -81,7 +81,7 @@ def make_objective(cfg: SearchConfig) -> Objective:
                      train_cfg=TrainConfig(epochs=epochs, seed=cfg.seed, device=cfg.device, progress=False),
                      out=cfg.run_dir, budget=Budget(cfg.max_macs, cfg.max_params, cfg.max_latency_ms), mode=cfg.mode,
                      macs_ref=cfg.macs_ref, f1_ref=cfg.f1_ref, pruner=pruner, convention=cfg.convention,
-                     cost=cfg.cost_key, latency=LatencyTable(Runtime(cfg.latency_threads, cfg.latency_batch)))
+                     cost=cfg.cost_key, latency=LatencyTable(DeployTarget(cfg.latency_threads, cfg.latency_batch)))
 
 
 class Deadline:
@@ -158,7 +158,7 @@ def run_search(cfg: SearchConfig) -> optuna.Study:
         study.enqueue_trial(params)
     limits = ([f"{cfg.max_macs:g} MACs ({cfg.convention} convention)"] if cfg.max_macs else []) + \
         ([f"{cfg.max_latency_ms:g} ms"] if cfg.max_latency_ms else [])
-    runtime = Runtime(cfg.latency_threads, cfg.latency_batch).describe()
+    runtime = DeployTarget(cfg.latency_threads, cfg.latency_batch).describe()
     print(f"study {cfg.study!r}: {so_far} trials so far, adding {cfg.n_trials} on {cfg.n_workers} worker(s), "
           f"{epochs} epochs each{f' ({cfg.steps} steps)' if cfg.steps else ''}"
           f"{f', stopped at rungs {RungPruner(cfg.reduction).rungs(epochs)} unless in the top 1/{cfg.reduction}' if cfg.pruner == 'asha' else ''}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..config import from_dict
+from ..settings import from_dict
 from ..data.config import DataConfig, build_data, load_data_config, prepare_data
 from ..errors import ConfigError
 from ..io import read_yaml, run_lock, write_json, write_yaml
@@ -79,8 +79,8 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
         test_f1 = score_test_split(out, bundle)
     if verbose:
         tested = f", test macro-F1 {test_f1:.4f}" if test_f1 is not None else ""
-        chosen = (f"last epoch {result.best_epoch} (final fit; val trained on: macro-F1 {result.best_f1:.4f})"
-                  if cfg.final_fit else f"best val macro-F1 {result.best_f1:.4f} (epoch {result.best_epoch})")
+        chosen = (f"last epoch {result.selected_epoch} (final fit; val trained on: macro-F1 {result.selected_f1:.4f})"
+                  if cfg.final_fit else f"best val macro-F1 {result.selected_f1:.4f} (epoch {result.selected_epoch})")
         print(f"{chosen}{tested} at {macs.macs / 1e6:.2f} M "
               f"MACs, {macs.params / 1e3:.1f} k params, {result.seconds:.0f} s -> {out / 'best.pt'}")
     return result

@@ -67,5 +67,5 @@ def finetune(weight: str | Path, out: str | Path, data: str | Path | DataConfig 
     result: TrainResult = fit(model, bundle, cfg, out, ckpt["model"], metrics={**metrics, "val_f1_before": before},
                               verbose=verbose, decomposition=ckpt.get("decomposition"))
     if verbose:
-        print(f"val macro-F1 {before:.4f} -> {result.best_f1:.4f} (epoch {result.best_epoch}) -> {Path(out) / 'best.pt'}")
-    return {"f1_before": before, "f1_after": result.best_f1, "checkpoint": Path(out) / "best.pt", "bundle": bundle}
+        print(f"val macro-F1 {before:.4f} -> {result.selected_f1:.4f} (epoch {result.selected_epoch}) -> {Path(out) / 'best.pt'}")
+    return {"f1_before": before, "f1_after": result.selected_f1, "checkpoint": Path(out) / "best.pt", "bundle": bundle}

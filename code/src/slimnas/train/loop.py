@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -145,7 +145,7 @@ def predict(model: nn.Module, loader, device: torch.device, criterion: nn.Module
 def set_threads(model: nn.Module, data, threads: int, verbose: bool) -> int:
     """Use ``threads`` CPU threads, or (0) the count measured fastest for this model and batch right now.
 
-    Bit-identical reruns need the same count: results.json records it (``cpu_threads``) for ``--threads``.
+    Bit-identical reruns need the same count: results.json records it (``cpu_threads``) for ``--torch-threads``.
     """
     if threads:
         torch.set_num_threads(threads)
@@ -195,11 +195,27 @@ def plan_epochs(budget: float, ends: list[float], cap: int, planned: int | None 
 
 @dataclass
 class TrainResult:
-    best_f1: float
-    best_epoch: int
+    selected_f1: float  # val macro-F1 of the epoch in best.pt: the latest within select_tol of the best, not the max
+    selected_epoch: int
     epochs_run: int
     seconds: float
     out: Path
+
+
+@dataclass
+class _Run:
+    """What the loop carries from epoch to epoch (and ``last.pt`` carries across a resume)."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    ema: ModelEmaV3 | None
+    epochs: int  # planned; a time budget re-plans it after every epoch
+    steps_per_epoch: int
+    history: list = field(default_factory=list)
+    selected_f1: float = -1.0  # the F1 and epoch of the weights in best.pt
+    selected_epoch: int = -1
+    top_f1: float = -1.0  # the highest val F1 of any epoch
+    start_epoch: int = 0
 
 
 def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: dict, metrics: dict | None = None,
@@ -209,9 +225,9 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
     """Train ``model`` on ``data`` (a :class:`DataBundle`); see the module docstring for the files written.
 
     ``train_loss(model, x, y, criterion)`` replaces the plain ``criterion(model(x), y)``; by default it is
-    distillation from ``cfg.teacher`` when one is set. ``decomposition`` is stored in the checkpoints of a decomposed model so they load again.
-    ``before_first_save()`` runs just before the first file is written, so a run that fails in its first epoch
-    leaves ``out`` as it was.
+    distillation from ``cfg.teacher`` when one is set. ``decomposition`` is stored in the checkpoints of a
+    decomposed model so they load again. ``before_first_save()`` runs just before the first file is written,
+    so a run that fails in its first epoch leaves ``out`` as it was.
     """
     out = Path(out)
     seed_everything(cfg.seed)
@@ -227,115 +243,163 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
         train_loss = teacher_loss(cfg.teacher, data, device, cfg.kd_alpha, cfg.kd_temperature)
         if verbose:
             print(f"distilling from {cfg.teacher} (kd_alpha {cfg.kd_alpha:g}, kd_temperature {cfg.kd_temperature:g})")
-    mix = make_mixing(cfg, len(data.classes), data.cfg.loss)
-    optimizer = make_optimizer(model, cfg)
-    steps_per_epoch = max(len(train_loader), 1)
-    epochs = cfg.epochs  # planned; a time budget re-plans it after every epoch
-    scheduler = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
-    use_amp = cfg.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    run = start_run(model, cfg, max(len(train_loader), 1), resume)
     ckpt_common = {"model_cfg": model_cfg, "classes": data.classes, "preprocessing": data.cfg.preprocessing,
                    "decomposition": decomposition}
-    ema = ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay else None
-    scored = ema.module if ema else model  # the weights validated, checkpointed and exported
-    history: list[dict] = []
-    best_f1, best_epoch, start_epoch = -1.0, -1, 0  # the F1 and epoch of the weights in best.pt
-    top_f1 = -1.0  # the highest val F1 of any epoch
-    if resume:
-        ckpt = load_checkpoint(resume)
-        state = ckpt.get("train_state")
-        if state is None:
-            raise SlimnasError(f"{resume}: has no training state to resume from (use last.pt)")
-        if (ema is not None) != ("model" in state):
-            raise SlimnasError(f"{resume}: was trained {'with' if 'model' in state else 'without'} weight EMA; "
-                               f"resume it with the same ema_decay")
-        load_weights(model, state.get("model", ckpt["state_dict"]), str(resume))
-        if ema is not None:
-            load_weights(ema.module, ckpt["state_dict"], str(resume))
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch, best_f1, best_epoch, history = state["epoch"] + 1, state["best_f1"], state["best_epoch"], state["history"]
-        top_f1 = state.get("top_f1", best_f1)
-        if cfg.time_budget and "planned_epochs" in state:  # the latest plan stands until the next epoch re-plans
-            epochs = min(cfg.epochs, state["planned_epochs"])
-            scheduler = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
-        print(f"resuming from {resume} at epoch {start_epoch}")
-    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    epoch = start_epoch
-    while epoch < epochs:
-        model.train()
-        running, seen = 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not cfg.progress)
-        for step, (x, y) in enumerate(bar):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if mix is not None:
-                x, y = mix(x, y)
-            with torch.autocast(device.type, enabled=use_amp):
-                loss = train_loss(model, x, y, criterion) if train_loss else criterion(model(x), y)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                                       f"lower the learning rate (now {cfg.lr})")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step_update(epoch * steps_per_epoch + step + 1)
-            if ema is not None:
-                ema.update(model, step=epoch * steps_per_epoch + step + 1)
-            running, seen = running + loss.item() * len(y), seen + len(y)
-            bar.set_postfix(loss=f"{running / seen:.3f}")
-        val_loss, y_true, y_pred = predict(scored, val_loader, device, criterion)
-        f1 = macro_f1(y_true, y_pred)
-        row = {"epoch": epoch + 1, "train_loss": round(running / max(seen, 1), 5), "val_loss": round(val_loss, 5),
-               "val_f1": round(f1, 5), "val_acc": round(float((y_true == y_pred).mean()), 5),
-               "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
-        history.append(row)
+    step = make_step(model, run, cfg, criterion, train_loss, make_mixing(cfg, len(data.classes), data.cfg.loss), device)
+    t0 = time.perf_counter() - (run.history[-1]["seconds"] if run.history else 0.0)
+    epoch = run.start_epoch
+    while epoch < run.epochs:
+        train_loss_mean = train_one_epoch(step, train_loader, epoch, run.epochs, cfg.progress)
+        scored = run.ema.module if run.ema else model  # the weights validated, checkpointed and exported
+        row, f1, y_true, y_pred = validate(scored, val_loader, device, criterion, epoch, train_loss_mean, run, t0)
+        run.history.append(row)
         if cfg.time_budget:  # the plan follows the measured pace, so a run that slows down still ends on time
-            planned = plan_epochs(cfg.time_budget, [r["seconds"] for r in history], cfg.epochs,
-                                  epochs if epoch else None)
-            if planned != epochs:
-                epochs = planned
-                scheduler = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
-                scheduler.step_update((epoch + 1) * steps_per_epoch)
-                if verbose:
-                    print(f"time budget {cfg.time_budget:g} s: {row['seconds']:.1f} s after {epoch + 1} epoch(s) "
-                          f"-> {epochs} epochs", flush=True)
-        top_f1 = max(top_f1, f1)
-        if before_first_save is not None and epoch == start_epoch:
+            replan(run, cfg, epoch, verbose)
+        run.top_f1 = max(run.top_f1, f1)
+        if before_first_save is not None and epoch == run.start_epoch:
             before_first_save()
-        improved = cfg.final_fit or f1 >= top_f1 - cfg.select_tol
+        improved = cfg.final_fit or f1 >= run.top_f1 - cfg.select_tol
         if improved:
-            best_f1, best_epoch = f1, epoch + 1
-            save_checkpoint(out / "best.pt", scored, **ckpt_common,
-                            metrics={**(metrics or {}), "val_f1": f1, "epoch": epoch + 1})
-            write_csv(out / "confusion_matrix.csv", ["true\\pred", *data.classes],
-                      [[c, *r] for c, r in zip(data.classes, confusion_matrix(y_true, y_pred, len(data.classes)).tolist())])
-            write_csv(out / "per_class.csv", ["label", "precision", "recall", "f1", "support"],
-                      per_class(y_true, y_pred, data.classes))
-        # state_dict holds the scored weights (the EMA when on); train_state the raw ones training goes on from
-        save_checkpoint(out / "last.pt", scored, **ckpt_common, metrics={**(metrics or {}), "val_f1": f1},
-                        train_state={"optimizer": optimizer.state_dict(), "epoch": epoch, "best_f1": best_f1,
-                                     "planned_epochs": epochs,
-                                     "best_epoch": best_epoch, "top_f1": top_f1, "history": history,
-                                     **({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-                                        if ema else {})})
-        write_csv(out / "metrics.csv", list(row), [list(r.values()) for r in history])
+            run.selected_f1, run.selected_epoch = f1, epoch + 1
+            save_selected(out, scored, ckpt_common, metrics, run, data.classes, y_true, y_pred)
+        save_last(out, model, scored, ckpt_common, metrics, run, f1, epoch)
         if verbose:
-            print(f"epoch {epoch + 1:>3}/{epochs}  loss {row['train_loss']:.3f}  val_loss {val_loss:.3f}  "
+            print(f"epoch {epoch + 1:>3}/{run.epochs}  loss {row['train_loss']:.3f}  val_loss {row['val_loss']:.3f}  "
                   f"val_f1 {f1:.4f}  acc {row['val_acc']:.3f}{'  *' if improved else ''}", flush=True)
         if on_epoch is not None:
             on_epoch(epoch + 1, row)
         epoch += 1
-    seconds = time.perf_counter() - t0
-    result = TrainResult(best_f1, best_epoch, len(history), seconds, out)
-    write_json(out / "results.json", {"best_val_f1": best_f1, "best_epoch": best_epoch, "top_val_f1": top_f1,
+    return finish(out, run, cfg, data, metrics, threads, time.perf_counter() - t0)
+
+
+def start_run(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int, resume: str | Path | None) -> _Run:
+    """Optimizer, schedule and weight EMA for a new run, or as ``resume`` (a ``last.pt``) left them."""
+    optimizer = make_optimizer(model, cfg)
+    ema = ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay else None
+    run = _Run(optimizer, make_scheduler(optimizer, cfg, cfg.epochs, steps_per_epoch), ema, cfg.epochs, steps_per_epoch)
+    if not resume:
+        return run
+    ckpt = load_checkpoint(resume)
+    state = ckpt.get("train_state")
+    if state is None:
+        raise SlimnasError(f"{resume}: has no training state to resume from (use last.pt)")
+    if (ema is not None) != ("model" in state):
+        raise SlimnasError(f"{resume}: was trained {'with' if 'model' in state else 'without'} weight EMA; "
+                           f"resume it with the same ema_decay")
+    load_weights(model, state.get("model", ckpt["state_dict"]), str(resume))
+    if ema is not None:
+        load_weights(ema.module, ckpt["state_dict"], str(resume))
+    optimizer.load_state_dict(state["optimizer"])
+    run.start_epoch, run.selected_f1, run.selected_epoch = state["epoch"] + 1, state["best_f1"], state["best_epoch"]
+    run.history, run.top_f1 = state["history"], state.get("top_f1", state["best_f1"])
+    if cfg.time_budget and "planned_epochs" in state:  # the latest plan stands until the next epoch re-plans
+        run.epochs = min(cfg.epochs, state["planned_epochs"])
+        run.scheduler = make_scheduler(optimizer, cfg, run.epochs, steps_per_epoch)
+    print(f"resuming from {resume} at epoch {run.start_epoch}")
+    return run
+
+
+def make_step(model: nn.Module, run: _Run, cfg: TrainConfig, criterion: nn.Module, train_loss: Callable | None,
+              mix, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor, int, int], float]:
+    """One optimisation step on a batch: ``step(x, y, epoch, i) -> loss``; AMP on CUDA, the EMA updated."""
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    def step(x: torch.Tensor, y: torch.Tensor, epoch: int, i: int) -> float:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if mix is not None:
+            x, y = mix(x, y)
+        with torch.autocast(device.type, enabled=use_amp):
+            loss = train_loss(model, x, y, criterion) if train_loss else criterion(model(x), y)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}; "
+                                   f"lower the learning rate (now {cfg.lr})")
+        run.optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip:
+            scaler.unscale_(run.optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(run.optimizer)
+        scaler.update()
+        done = epoch * run.steps_per_epoch + i + 1
+        run.scheduler.step_update(done)
+        if run.ema is not None:
+            run.ema.update(model, step=done)
+        return loss.item()
+
+    step.model = model
+    return step
+
+
+def train_one_epoch(step, loader, epoch: int, epochs: int, progress: bool) -> float:
+    """One pass over ``loader`` with ``step`` (see :func:`make_step`); returns the mean training loss."""
+    step.model.train()
+    running, seen = 0.0, 0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not progress)
+    for i, (x, y) in enumerate(bar):
+        running, seen = running + step(x, y, epoch, i) * len(y), seen + len(y)
+        bar.set_postfix(loss=f"{running / seen:.3f}")
+    return running / max(seen, 1)
+
+
+def validate(scored: nn.Module, loader, device: torch.device, criterion: nn.Module, epoch: int, train_loss: float,
+             run: _Run, t0: float) -> tuple[dict, float, np.ndarray, np.ndarray]:
+    """The epoch's ``metrics.csv`` row, its val macro-F1 unrounded, and the val labels and predictions."""
+    val_loss, y_true, y_pred = predict(scored, loader, device, criterion)
+    f1 = macro_f1(y_true, y_pred)
+    row = {"epoch": epoch + 1, "train_loss": round(train_loss, 5), "val_loss": round(val_loss, 5),
+           "val_f1": round(f1, 5), "val_acc": round(float((y_true == y_pred).mean()), 5),
+           "lr": run.optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
+    return row, f1, y_true, y_pred
+
+
+def replan(run: _Run, cfg: TrainConfig, epoch: int, verbose: bool) -> None:
+    """Re-plan the epoch count from the measured pace; a new plan re-draws the cosine to end on time."""
+    planned = plan_epochs(cfg.time_budget, [r["seconds"] for r in run.history], cfg.epochs, run.epochs if epoch else None)
+    if planned == run.epochs:
+        return
+    run.epochs = planned
+    run.scheduler = make_scheduler(run.optimizer, cfg, planned, run.steps_per_epoch)
+    run.scheduler.step_update((epoch + 1) * run.steps_per_epoch)
+    if verbose:
+        print(f"time budget {cfg.time_budget:g} s: {run.history[-1]['seconds']:.1f} s after {epoch + 1} epoch(s) "
+              f"-> {planned} epochs", flush=True)
+
+
+def save_selected(out: Path, scored: nn.Module, common: dict, metrics: dict | None, run: _Run, classes, y_true,
+                  y_pred) -> None:
+    """``best.pt`` and the confusion matrix and per-class table of the epoch it holds."""
+    save_checkpoint(out / "best.pt", scored, **common,
+                    metrics={**(metrics or {}), "val_f1": run.selected_f1, "epoch": run.selected_epoch})
+    write_csv(out / "confusion_matrix.csv", ["true\\pred", *classes],
+              [[c, *r] for c, r in zip(classes, confusion_matrix(y_true, y_pred, len(classes)).tolist())])
+    write_csv(out / "per_class.csv", ["label", "precision", "recall", "f1", "support"], per_class(y_true, y_pred, classes))
+
+
+def save_last(out: Path, model: nn.Module, scored: nn.Module, common: dict, metrics: dict | None, run: _Run,
+              f1: float, epoch: int) -> None:
+    """``last.pt`` (what ``--resume`` continues from) and ``metrics.csv``, after every epoch."""
+    # state_dict holds the scored weights (the EMA when on); train_state the raw ones training goes on from
+    raw = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}} if run.ema else {}
+    save_checkpoint(out / "last.pt", scored, **common, metrics={**(metrics or {}), "val_f1": f1},
+                    train_state={"optimizer": run.optimizer.state_dict(), "epoch": epoch, "best_f1": run.selected_f1,
+                                 "planned_epochs": run.epochs, "best_epoch": run.selected_epoch, "top_f1": run.top_f1,
+                                 "history": run.history, **raw})
+    write_csv(out / "metrics.csv", list(run.history[-1]), [list(r.values()) for r in run.history])
+
+
+def finish(out: Path, run: _Run, cfg: TrainConfig, data, metrics: dict | None, threads, seconds: float) -> TrainResult:
+    """``results.json``, and the result; a run in which no epoch finished is :class:`TrainingDiverged`."""
+    top_f1 = run.top_f1
+    write_json(out / "results.json", {"selected_val_f1": run.selected_f1, "selected_epoch": run.selected_epoch,
+                                      "top_val_f1": top_f1, "best_val_f1": run.selected_f1,
+                                      "best_epoch": run.selected_epoch,  # the old names, for one release
                                       "val_held_out": not cfg.final_fit,
-                                      "epochs": len(history), "planned_epochs": epochs,
+                                      "epochs": len(run.history), "planned_epochs": run.epochs,
                                       "train_seconds": round(seconds, 1), "cpu_threads": threads, **(metrics or {}),
                                       "train": {k: v for k, v in asdict(cfg).items() if k != "progress"},
                                       "data": data.cfg.to_dict()})
-    if not math.isfinite(best_f1) or best_epoch < 0:
+    if not math.isfinite(run.selected_f1) or run.selected_epoch < 0:
         raise TrainingDiverged("no epoch finished")
-    return result
+    return TrainResult(run.selected_f1, run.selected_epoch, len(run.history), seconds, out)
