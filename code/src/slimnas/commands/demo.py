@@ -43,7 +43,7 @@ def step(n: int, title: str, argv: list[str], done: Path) -> None:
     print(f"[{n}/5] done in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def main() -> None:
+def build_parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
     p.add_argument("--out", default="runs/demo", help="run folder for every step's files")
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
@@ -54,7 +54,6 @@ def main() -> None:
     p.add_argument("--search-epochs", type=int, default=6,
                    help="training epochs of a search trial that survives the rung (weak ones stop at epoch 2)")
     p.add_argument("--max-macs", default="4e6", help="search MACs budget ('none': no budget)")
-    # the retrain decides the F1: 20 epochs score ~0.05 less test macro-F1 than 30 (README, recipe table)
     p.add_argument("--epochs", type=int, default=30, help="training epochs of the recommended architecture")
     p.add_argument("--teacher", default=None,
                    help="a checkpoint on the same labels to distil into the retrain (helps only if it beats the student)")
@@ -65,7 +64,11 @@ def main() -> None:
     p.add_argument("--ft-epochs", type=int, default=4, help="fine-tuning epochs (with distillation)")
     p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")
     deprecated_alias(p, "--budget", "--search-budget")
-    a = p.parse_args()
+    return p
+
+
+def main() -> None:
+    a = build_parser().parse_args()
     out, t0 = Path(a.out), time.perf_counter()
     check_output_dir(out, "--out", [a.data, a.space, a.teacher])
     data_cfg = load_data_config(a.data)  # every config is checked before any step runs or any data is made
@@ -76,6 +79,15 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
     print("\n[0/5] prepare the data (outside every step's clock)", flush=True)
     print(f"data: {prepare_data(data_cfg)}", flush=True)
+    decomposed = run_steps(a, out)
+    lines = summary(a, out, data_cfg, decomposed)
+    lines.append(f"\nwhole run: {time.perf_counter() - t0:.0f} s; files in {out}/")
+    write_text(out / "summary.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def run_steps(a, out: Path) -> bool:
+    """Steps 1-4, each one of slimnas's own commands; returns whether any layer was decomposed."""
     data = ["--data", a.data] if a.data else []
     step(1, "architecture search (Optuna, macro-F1 vs MACs)",
          ["search", "--out", str(out), "--study", "search", "--n-trials", "100", "--timeout",
@@ -84,8 +96,7 @@ def main() -> None:
     best = json.loads((out / "search" / "best.json").read_text())
     step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",
          [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), "--dst", str(out / "train"), "--exist-ok",
-          "--no-progress",
-          *(["--teacher", a.teacher] if a.teacher else [])],
+          "--no-progress", *(["--teacher", a.teacher] if a.teacher else [])],
          out / "train" / "results.json")
     rule = ["--target-macs", f"{a.target_macs:g}"] if a.target_macs else ["--target-latency", f"{a.target_latency:g}"]
     step(3, f"decompose its convolutions (Tucker-2 / SVD, ranks chosen for a "
@@ -100,7 +111,11 @@ def main() -> None:
           "--epochs", str(a.ft_epochs if decomposed else 0), "--int8", "--dst", str(out / "finetune"), "--exist-ok",
           *data],
          out / "finetune" / "export.json")
+    return decomposed
 
+
+def summary(a, out: Path, data_cfg, decomposed: bool) -> list[str]:
+    """Step 5: the searched, decomposed and shipped models side by side (``summary.json``), and what to ship."""
     print("\n[5/5] the models side by side (ONNX Runtime, 1 thread, the same images)", flush=True)
     export = json.loads((out / "finetune" / "export.json").read_text())
     models = {"searched + trained": out / "train" / "best.pt", "decomposed": out / "decompose" / "decomposed.pt",
@@ -108,6 +123,7 @@ def main() -> None:
     if export.get("int8"):
         models["fine-tuned INT8"] = Path(export["int8"])
     rows = compare(models, data_cfg, out / "summary")
+    write_json(out / "summary.json", rows)
     lines = [markdown(rows)]
     by = {r["model"]: r for r in rows}
     source, shipped = by["searched + trained"], by["fine-tuned FP32"]
@@ -125,8 +141,4 @@ def main() -> None:
     answers, preds = dataset_root(data_cfg) / "test_labels.csv", out / "finetune" / "predictions.csv"
     if answers.is_file() and preds.is_file():
         lines.append(f"\n{preds} (torch-free predictor): test macro-F1 {predictions_f1(preds, answers):.4f}")
-    lines.append(f"\nwhole run: {time.perf_counter() - t0:.0f} s; files in {out}/")
-    write_json(out / "summary.json", rows)
-    write_text(out / "summary.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
-
+    return lines

@@ -21,7 +21,8 @@ def _limit(text: str) -> float | None:
     return None if text.lower() in ("none", "inf") else float(text)
 
 
-def main() -> None:
+def build_parser() -> ArgumentParser:
+    """The search's flags, one ``add_argument`` each (long because the search has many knobs, not many steps)."""
     d = SearchConfig()
     p = ArgumentParser(description=__doc__)
     p.add_argument("--space", default=d.space, help="search-space YAML (default: %(default)s)")
@@ -76,7 +77,11 @@ def main() -> None:
                         "recommend by the mean val F1 (less noisy than one split; outside --timeout) (default: off)")
     p.add_argument("--revalidate-splits", type=int, default=d.revalidate_splits,
                    help="extra hold-out splits per re-validated trial (default: %(default)s)")
-    a = p.parse_args()
+    return p
+
+
+def main() -> None:
+    a = build_parser().parse_args()
     cfg = SearchConfig(space=a.space, data=a.data, study=a.study, out=a.out, storage=a.storage, n_trials=a.n_trials,
                        timeout=a.timeout, n_workers=a.n_workers, epochs=a.epochs, steps=a.steps, sampler=a.sampler, mode=a.mode,
                        max_macs=a.max_macs, macs_convention=a.macs_convention, max_params=a.max_params, macs_ref=a.macs_ref, f1_ref=a.f1_ref,

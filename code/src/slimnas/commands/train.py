@@ -21,7 +21,7 @@ HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_e
            "final_fit", "mixup", "cutmix", "seed", "teacher", "kd_alpha", "kd_temperature")
 
 
-def main() -> None:
+def build_parser() -> ArgumentParser:
     d = TrainConfig()
     p = ArgumentParser(description=__doc__)
     # every default is None here, so --resume can tell what the user set from what they left alone
@@ -65,7 +65,11 @@ def main() -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--exist-ok", action="store_true", help="replace a finished run in --dst (default: refuse)")
     deprecated_alias(p, "--threads", "--torch-threads")
-    a = p.parse_args()
+    return p
+
+
+def main() -> None:
+    a = build_parser().parse_args()
     for flag, v in (("--epochs", a.epochs), ("--batch-size", a.batch_size)):
         if v is not None and v < 1:
             raise ConfigError(f"{flag} must be >= 1, got {v}")

@@ -100,22 +100,9 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
               "no rank choice makes any layer cheaper") + "; the checkpoint written is the model unchanged",
               file=sys.stderr, flush=True)
     elif model_timer is not None:
-        for row in rows:
-            shape = layer_shape(originals[row["layer"]], sizes.get(row["layer"]))
-            row["ms_before"] = round(layer_timer(originals[row["layer"]], shape), 5)
-            row["ms_after"] = round(layer_timer(model.get_submodule(row["layer"]), shape), 5)
-        layer_timer.save()
-        timed = model_timer.compare({"before": source, "after": model_timer.call(model, size)})
+        timed = _time(model, originals, sizes, rows, size, layer_timer, model_timer, source)
         if target and target[0] == "--target-latency" and timed["after"].ms >= timed["before"].ms:
-            # each layer timed faster alone, the whole model did not: a latency target never ships a slower model
-            print(f"the factorised layers timed faster one by one, but the whole model ran slower "
-                  f"({timed['before'].ms:.4f} -> {timed['after'].ms:.4f} ms on {model_timer.runtime.describe()}, "
-                  f"interleaved): no layer is decomposed; the checkpoint written is the model unchanged "
-                  f"(report.csv keeps what was tried)", file=sys.stderr, flush=True)
-            for name, original in originals.items():
-                replace_layer(model, name, original)
-            latency_record = {"runtime": model_timer.runtime.describe(), "before": timed["before"].as_dict(),
-                              "after": timed["after"].as_dict(), "slower": True, "reverted": True}
+            latency_record = _revert(model, originals, timed, model_timer)
             spec, after, timed, rows = {}, before, {}, []
     metrics = {**ckpt.get("metrics", {}), "macs": after.macs, "params": after.params,
                "macs_undecomposed": before.macs, "params_undecomposed": before.params}
@@ -138,22 +125,51 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
             write_json(files.path("latency.json"), latency_record)
     if verbose:
         print(format_report(result))
+    _warn(result, target, bool(spec), after.macs / before.macs)
+    return result
+
+
+def _time(model, originals: dict, sizes: dict, rows: list[dict], size: int, layer_timer, model_timer, source) -> dict:
+    """Each decomposed layer before and after (into its report row), and the whole model, interleaved."""
+    for row in rows:
+        shape = layer_shape(originals[row["layer"]], sizes.get(row["layer"]))
+        row["ms_before"] = round(layer_timer(originals[row["layer"]], shape), 5)
+        row["ms_after"] = round(layer_timer(model.get_submodule(row["layer"]), shape), 5)
+    layer_timer.save()
+    return model_timer.compare({"before": source, "after": model_timer.call(model, size)})
+
+
+def _revert(model, originals: dict, timed: dict, model_timer) -> dict:
+    """Put every original layer back: each timed faster alone, the whole model did not, and a latency target never
+    ships a slower model. Returns the ``latency.json`` record that says so."""
+    print(f"the factorised layers timed faster one by one, but the whole model ran slower "
+          f"({timed['before'].ms:.4f} -> {timed['after'].ms:.4f} ms on {model_timer.runtime.describe()}, "
+          f"interleaved): no layer is decomposed; the checkpoint written is the model unchanged "
+          f"(report.csv keeps what was tried)", file=sys.stderr, flush=True)
+    for name, original in originals.items():
+        replace_layer(model, name, original)
+    return {"runtime": model_timer.runtime.describe(), "before": timed["before"].as_dict(),
+            "after": timed["after"].as_dict(), "slower": True, "reverted": True}
+
+
+def _warn(result: DecomposeResult, target, decomposed: bool, macs_kept: float) -> None:
+    """Say on stderr when the result is slower than its source, or keeps more than its target asked."""
     if result.slower:
         print(f"warning: the decomposed model is SLOWER than its source on {result.runtime}: "
               f"{result.ms_before:.4f} -> {result.ms_after:.4f} ms per call, timed interleaved. Fewer MACs did not "
               f"buy speed here; decompose with --target-latency (it keeps only what is measured faster), or keep "
               f"the original", file=sys.stderr, flush=True)
-    if target is not None and spec and (target[0] == "--target-macs" or result.ms_before is not None):
-        flag, value = target
-        kept = after.macs / before.macs if flag == "--target-macs" else (result.ms_after / result.ms_before)
-        if kept > value * 1.01:
-            what = "MACs" if flag == "--target-macs" else "measured time"
-            print(f"warning: {flag} {value:g} not reached: the result keeps {kept:.1%} of the {what}. Where a target "
-                  f"is out of reach, every layer keeps a relative error <= 0.5 rather than be wrecked; what is left is "
-                  f"in layers no method here makes cheaper" + (" or faster (see ms before/after per layer)"
-                                                                 if flag == "--target-latency" else ""),
-                  file=sys.stderr, flush=True)
-    return result
+    if target is None or not decomposed or (target[0] != "--target-macs" and result.ms_before is None):
+        return
+    flag, value = target
+    kept = macs_kept if flag == "--target-macs" else (result.ms_after / result.ms_before)
+    if kept > value * 1.01:
+        what = "MACs" if flag == "--target-macs" else "measured time"
+        print(f"warning: {flag} {value:g} not reached: the result keeps {kept:.1%} of the {what}. Where a target "
+              f"is out of reach, every layer keeps a relative error <= 0.5 rather than be wrecked; what is left is "
+              f"in layers no method here makes cheaper" + (" or faster (see ms before/after per layer)"
+                                                             if flag == "--target-latency" else ""),
+              file=sys.stderr, flush=True)
 
 
 def format_report(r: DecomposeResult) -> str:
