@@ -3,7 +3,8 @@
 
     python bench/report.py        # after the benches have run (bench/run_all runs them and then this)
 
-Each section keeps the machine, the date and the command of its own run. The search-front plot is
+Each section keeps the machine, the date and the command of its own run; bench/history.md, the dated
+notebook of earlier measurements, follows them. The search-front plot is
 copied beside RESULTS.md (bench/search_front.png) so that RESULTS.md and the README can show it.
 """
 
@@ -19,6 +20,7 @@ from slimnas.errors import ConfigError
 from slimnas.io import write_json, write_text
 
 RUN_ALL = Path(__file__).with_name("run_all")
+HISTORY = Path(__file__).with_name("history.md")  # the dated lab notebook of earlier measurements, kept by hand
 
 SECTIONS = {  # bench name -> title, in reading order
     "road_goal_1800s": "The F1 goal: the searched model against hand-designed ones, 30 minutes each",
@@ -43,7 +45,8 @@ def earlier_sections(path: Path) -> dict[str, str]:
     """``## title`` -> body of an earlier RESULTS.md."""
     if not path.is_file():
         return {}
-    parts = path.read_text().split("\n## ")[1:]
+    text = path.read_text().split("\n## History: ")[0]  # the history is re-read from bench/history.md
+    parts = text.split("\n## ")[1:]
     return {p.split("\n", 1)[0].strip(): p.split("\n", 1)[1] if "\n" in p else "" for p in parts}
 
 
@@ -73,6 +76,8 @@ def main() -> None:
         else:
             collected[name] = earlier[name]
             lines += [f"## {title}", "", earlier_md[title].strip(), ""]
+    if HISTORY.is_file():  # after every current section: what was measured before, and on which defaults
+        lines += ["## History: earlier measurements and notes", "", HISTORY.read_text().strip(), ""]
     if (results / "search_front.png").is_file():
         shutil.copyfile(results / "search_front.png", out / "search_front.png")
     write_json(out / "results.json", collected)

@@ -10,7 +10,7 @@ COMMANDS = {  # name -> (module, what it does); `predict` lives in the deploy-on
     "search": ("slimnas.commands.search", "architecture search with Optuna: macro-F1 vs MACs (tune_architecture.py)"),
     "train": ("slimnas.commands.train", "train a model YAML or a timm model (train.py)"),
     "decompose": ("slimnas.commands.decompose", "Tucker-2 / CP / SVD decomposition of a checkpoint (decompose.py)"),
-    "finetune": ("slimnas.commands.finetune", "fine-tune, export ONNX (FP32/INT8), check, predict (finetune_inference.py)"),
+    "finetune": ("slimnas.commands.finetune", "fine-tune, then export ONNX (FP32/INT8), check it and predict (finetune_inference.py)"),
     "predict": ("slimnas_runtime.__main__", "predict images with an exported ONNX model, torch-free (slimnas-predict)"),
     "demo": ("slimnas.commands.demo", "the whole road on the embedded synthetic data (demo.py)"),
 }

@@ -1,4 +1,7 @@
-"""Fine-tune a decomposed checkpoint (optionally distilling from the original), export ONNX, check, predict.
+"""Fine-tune, export, check, predict: the road's last step (hence the name finetune_inference.py).
+
+Fine-tunes a (decomposed) checkpoint, distilling from the model it came from; exports model.onnx (FP32,
+INT8 too with --int8 where it is faster); checks the export against PyTorch; predicts the test images.
 
 With no arguments it takes the newest runs/decompose/*/decomposed.pt, distils from the checkpoint it
 was decomposed from, fine-tunes 10 epochs, exports model.onnx (checked against PyTorch on validation

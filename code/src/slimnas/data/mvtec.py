@@ -1,4 +1,5 @@
-"""Facts of the MVTec AD "anomaly classes" task (see shared/mvtec_facts.md).
+"""Facts of the MVTec AD "anomaly classes" task: the per-label image counts of MVTec AD's test split and of
+the public competition built on it (Bergmann et al., "MVTec AD", CVPR 2019; the competition's train_df.csv).
 
 ``TEST_COUNTS[category][state]`` is the MVTec AD test count; the competition's train set has
 ``TRAIN_GOOD[category]`` good images and ``ceil(n_test / 2)`` images of each defect label.
@@ -7,8 +8,6 @@
 from __future__ import annotations
 
 import math
-
-TEXTURES = ("carpet", "grid", "leather", "tile", "wood")
 
 TRAIN_GOOD = {
     "bottle": 209, "cable": 224, "capsule": 219, "carpet": 280, "grid": 264, "hazelnut": 391,
@@ -37,8 +36,6 @@ TEST_COUNTS = {
     "zipper": {"good": 32, "broken_teeth": 19, "combined": 16, "fabric_border": 17, "fabric_interior": 16,
                "rough": 17, "split_teeth": 18, "squeezed_teeth": 16},
 }
-
-CATEGORIES = tuple(sorted(TEST_COUNTS))
 
 
 def label_of(category: str, state: str) -> str:

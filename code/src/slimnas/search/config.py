@@ -10,6 +10,7 @@ from ..cli import check_output_dir
 from ..data.config import split_source
 from ..errors import ConfigError
 from .pruning import PRUNERS
+from .score import F1_REF, MACS_REF
 from .storage import check_storage, storage_url
 
 DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
@@ -36,8 +37,8 @@ class SearchConfig:
     max_latency_ms: float | None = None  # gate on the predicted latency, like max_macs
     latency_threads: int = 1  # the deployment runtime the latency is measured for (ONNX Runtime CPU)
     latency_batch: int = 1
-    macs_ref: float = 13_863_553
-    f1_ref: float = 0.8342
+    macs_ref: float = MACS_REF
+    f1_ref: float = F1_REF
     pruner: str = "asha"  # asha: successive halving by non-dominated rank | dominance | none (see search.pruning)
     reduction: int = 3  # asha: a third of the trials at each rung go on
     prune_after: int | None = None  # dominance: first epoch a trial may stop (None: a quarter of the epochs, >= 2)

@@ -25,7 +25,7 @@ from ..model import build_model
 from ..latency.table import LatencyTable
 from ..train.loop import TrainConfig, fit, seed_everything
 from .pruning import DominancePruner, RungPruner
-from .score import competition_score
+from .score import F1_REF, MACS_REF, competition_score
 from .space import SearchSpace
 
 
@@ -81,8 +81,8 @@ class Objective:
     out: Path
     budget: Budget = dataclasses.field(default_factory=Budget)
     mode: str = "pareto"  # pareto: (max F1, min MACs) | score: min competition score
-    macs_ref: float = 13_863_553
-    f1_ref: float = 0.8342
+    macs_ref: float = MACS_REF
+    f1_ref: float = F1_REF
     pruner: RungPruner | DominancePruner | None = dataclasses.field(default_factory=RungPruner)
     convention: str = "aten"  # how MACs are counted, for the gate and the objective
     cost: str = "macs"  # what the pareto mode minimises: macs | latency_ms
