@@ -92,7 +92,7 @@ def test_final_fit_trains_on_train_and_val_and_keeps_the_last_epoch(tmp_path, ti
 
     trained_on = []  # the training set fit() draws its batches from
     loaders = DataBundle.loaders
-    monkeypatch.setattr(DataBundle, "loaders", lambda self, *a: trained_on.append(len(self.train)) or loaders(self, *a))
+    monkeypatch.setattr(DataBundle, "loaders", lambda self, *a, **k: trained_on.append(len(self.train)) or loaders(self, *a, **k))
     out = tmp_path / "final"
     result = train(tiny_model_yaml, tiny_data_yaml, out, TrainConfig(**{**FAST, "epochs": 3, "final_fit": True}),
                    verbose=False)

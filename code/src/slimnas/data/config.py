@@ -198,9 +198,15 @@ class DataBundle:
             train.images = self.train.images + self.val.images
         return replace(self, train=train)
 
-    def loaders(self, batch_size: int | None = None) -> tuple[DataLoader, DataLoader]:
+    def loaders(self, batch_size: int | None = None, seed: int | None = None) -> tuple[DataLoader, DataLoader]:
+        """(train, val) loaders. ``seed`` is the *training* seed: it orders the batches (and the class-balanced
+        draws) and restarts the augmentation's generator, so two training seeds see different batches and
+        augmentations while the data seed (``cfg.seed``) fixes only the split. ``None``: the data seed."""
         bs = batch_size or self.cfg.batch_size
-        g = torch.Generator().manual_seed(self.cfg.seed)
+        seed = self.cfg.seed if seed is None else seed
+        g = torch.Generator().manual_seed(seed)
+        if hasattr(self.train.transform, "set_random_seed"):
+            self.train.transform.set_random_seed(seed)
         sampler = None
         if self.cfg.sampler == "weighted":
             w = self.class_weights()[torch.tensor(self.train.labels)]

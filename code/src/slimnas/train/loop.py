@@ -236,7 +236,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
     threads = set_threads(model, data, cfg.threads, verbose) if device.type == "cpu" else None
     if cfg.final_fit:
         data = data.with_val_in_train()
-    train_loader, val_loader = data.loaders()
+    train_loader, val_loader = data.loaders(seed=cfg.seed)  # the training seed orders batches and augments
     weight = data.class_weights().to(device) if data.cfg.class_weights else None
     criterion = build_loss(data.cfg.loss, weight, data.cfg.label_smoothing, data.cfg.focal_gamma).to(device)
     if train_loss is None and cfg.teacher:
