@@ -19,7 +19,7 @@ SRC = REPO / "code" / "src"
 FLOORS = [
     {"errors"},
     {"io", "cli", "settings", "configs", "shapes"},
-    {"macs", "modules", "runtime"},
+    {"macs", "modules", "runtime", "pace"},
     {"model", "data", "factorized"},
     {"checkpoint"},
     {"train", "latency"},

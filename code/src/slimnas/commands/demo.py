@@ -6,11 +6,19 @@ whose output already exists is reused, so a second run only re-measures the fina
 starts over. The final table compares the searched, decomposed, fine-tuned and exported models, each
 as an ONNX file scored and timed with ONNX Runtime.
 
-  slimnas demo                        # ~7 minutes on 2 idle CPU cores (data made once), on the embedded synthetic data
-  slimnas demo --data mvtec --search-budget 1800 --epochs 30 --out runs/mvtec
+It keeps a wall-clock budget (``--minutes``, 10 by default, counted from ``make demo``'s start so that the
+venv install counts too): it times a few training steps to learn this machine's pace, gives the search a
+share of what is left, and the retrain the rest but the fixed-cost tail (``train --time-budget``); on a
+machine too slow for a useful result in that time it says so and stops instead of running on.
+
+  slimnas demo                                  # the embedded synthetic data, within 10 minutes
+  slimnas demo --minutes 30 --data mvtec --out runs/mvtec
+  slimnas demo --minutes 0 --search-budget 80 --epochs 30      # no time plan: epochs and seconds as given
 """
 
+import csv
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -25,6 +33,9 @@ from ..export.compare import compare, markdown, predictions_f1
 from ..io import read_yaml, write_json, write_text
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
+from ..pace import TimePlan, machine_pace
+
+START_ENV = "SLIMNAS_DEMO_START"  # epoch seconds when `make demo` started (before the venv), set by the Makefile
 
 
 class StepFailed(SlimnasError):
@@ -49,12 +60,16 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
     p.add_argument("--space", default="tiny",
                    help="search-space YAML, or a packaged one by name (default: tiny, the space of <= ~4 M MACs at 96-128 px)")
-    p.add_argument("--search-budget", type=float, default=80,
-                   help="architecture search seconds (data preparation not counted; at least one model is trained)")
+    p.add_argument("--minutes", type=float, default=10,
+                   help=f"wall-clock budget of the whole demo, from make demo's start (${START_ENV}) or this command's; "
+                        f"the search and the retrain are planned in seconds from the pace measured here (0: no plan)")
+    p.add_argument("--search-budget", type=float, default=None,
+                   help="architecture search seconds (default: a quarter of the time left; 80 with --minutes 0)")
     p.add_argument("--search-epochs", type=int, default=6,
                    help="training epochs of a search trial that survives the rung (weak ones stop at epoch 2)")
     p.add_argument("--max-macs", default="4e6", help="search MACs budget ('none': no budget)")
-    p.add_argument("--epochs", type=int, default=30, help="training epochs of the recommended architecture")
+    p.add_argument("--epochs", type=int, default=30,
+                   help="training epochs of the recommended architecture (at most: the time plan may allow fewer)")
     p.add_argument("--teacher", default=None,
                    help="a checkpoint on the same labels to distil into the retrain (helps only if it beats the student)")
     p.add_argument("--target-latency", type=float, default=0.7,
@@ -71,22 +86,49 @@ def main() -> None:
     a = build_parser().parse_args()
     out, t0 = Path(a.out), time.perf_counter()
     check_output_dir(out, "--out", [a.data, a.space, a.teacher])
+    if a.minutes < 0:
+        raise SlimnasError(f"--minutes must be >= 0 (0: no time plan), got {a.minutes:g}")
     data_cfg = load_data_config(a.data)  # every config is checked before any step runs or any data is made
     load_search_space(a.space)
     if a.teacher:
         load_checkpoint(a.teacher)  # a missing teacher fails now, not after the search
     if a.fresh:
         shutil.rmtree(out, ignore_errors=True)
+    plan = TimePlan(a.minutes * 60, budget_start(), machine_pace()) if a.minutes else None
     print("\n[0/5] prepare the data (outside every step's clock)", flush=True)
     print(f"data: {prepare_data(data_cfg)}", flush=True)
-    decomposed = run_steps(a, out)
+    if a.search_budget is None:
+        a.search_budget = plan.search_seconds() if plan else 80.0
+    if plan:
+        print(f"time plan: {a.minutes:g} minutes, {plan.left():.0f} s left; this machine's pace is {plan.pace:.2f}x "
+              f"the reference; the search gets {a.search_budget:.0f} s, the retrain what is left after it but "
+              f"the fixed-cost steps", flush=True)
+    decomposed = run_steps(a, out, plan)
     lines = summary(a, out, data_cfg, decomposed)
-    lines.append(f"\nwhole run: {time.perf_counter() - t0:.0f} s; files in {out}/")
+    took = f"; {time.time() - plan.started:.0f} s of the {a.minutes:g}-minute plan" if plan else ""
+    lines.append(f"\nwhole run: {time.perf_counter() - t0:.0f} s{took}; files in {out}/")
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
-def run_steps(a, out: Path) -> bool:
+def budget_start() -> float:
+    """When the time budget started: ``make demo``'s start (so the venv install counts), else now."""
+    now = time.time()
+    try:
+        started = float(os.environ.get(START_ENV, now))
+    except ValueError:
+        return now
+    return started if now - 3600 < started <= now else now  # a stale or future value is not this run's
+
+
+def epoch_seconds(out: Path, trial: int) -> float:
+    """The search's measured seconds per epoch of ``trial`` (validation included): the retrain's expected pace."""
+    with open(out / "search" / "trials.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["trial"] == str(trial))
+    return float(row["seconds"]) / max(int(row["epochs"]), 1)
+
+
+def run_steps(a, out: Path, plan: TimePlan | None) -> bool:
     """Steps 1-4, each one of slimnas's own commands; returns whether any layer was decomposed."""
     data = ["--data", a.data] if a.data else []
     step(1, "architecture search (Optuna, macro-F1 vs MACs)",
@@ -94,9 +136,13 @@ def run_steps(a, out: Path) -> bool:
           f"{a.search_budget:g}", "--epochs", str(a.search_epochs), "--max-macs", a.max_macs, *data,
           "--space", a.space], out / "search" / "best.json")
     best = json.loads((out / "search" / "best.json").read_text())
+    budget = []
+    if plan and not (out / "train" / "results.json").exists():
+        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs)
+        budget = ["--time-budget", f"{seconds:.0f}"]
     step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",
-         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), "--dst", str(out / "train"), "--exist-ok",
-          "--no-progress", *(["--teacher", a.teacher] if a.teacher else [])],
+         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), *budget, "--dst", str(out / "train"),
+          "--exist-ok", "--no-progress", *(["--teacher", a.teacher] if a.teacher else [])],
          out / "train" / "results.json")
     rule = ["--target-macs", f"{a.target_macs:g}"] if a.target_macs else ["--target-latency", f"{a.target_latency:g}"]
     step(3, f"decompose its convolutions (Tucker-2 / SVD, ranks chosen for a "

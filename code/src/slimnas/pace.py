@@ -1,0 +1,101 @@
+"""How fast this machine is, and a time plan for a run that must end on time (the demo).
+
+A run planned in epochs takes twice as long on a machine twice slower. The demo is planned in seconds
+instead: :func:`machine_pace` times a fixed few training steps (about a second) against the same steps on
+the machine the demo's fixed costs were measured on, and :class:`TimePlan` splits what is left of the
+wall-clock budget between the search, the retrain (``train --time-budget``: the retrain's own measured
+pace then sets its epochs) and the fixed-cost tail (decompose, export, the summary table), whose
+seconds scale with the pace. A budget too small for a useful result is said, not run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from .errors import SlimnasError
+
+# Measured on the 2-core x86_64 machine of bench/RESULTS.md (2026-11-30, a cold `make demo`): the probe's
+# seconds per step, and what the demo spends outside the search's and the retrain's own clocks.
+REFERENCE_STEP_S = 0.034
+SEARCH_OVERHEAD_S = 20.0  # the search command around its --timeout: imports, decoding images at its sizes
+TRAIN_OVERHEAD_S = 25.0  # the retrain around its --time-budget: imports, decoding, thread probe, test scoring
+TAIL_S = 60.0  # decompose (timed on ORT), export, parity, INT8 trial, predictions and the summary table
+MIN_SEARCH_S = 20.0  # less is not a search: the start point alone
+MIN_RETRAIN_EPOCHS = 15  # fewer leaves the demo's model far from trained (0.29 val macro-F1 at epoch 8 of 30)
+
+
+class TooSlow(SlimnasError):
+    """The time budget left is too small for a useful result on this machine."""
+
+
+def _probe_model() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1, groups=16),
+                         nn.Conv2d(32, 64, 1), nn.BatchNorm2d(64), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(64, 88))
+
+
+def machine_pace(steps: int = 20) -> float:
+    """This machine's slowness against the reference: 1.0 there, 2.0 on a machine twice slower (never below 1).
+
+    Times ``steps`` training steps (about a second) of a small fixed CNN at batch 64, 96 px, with torch's
+    current threads, after two warm-up steps. The fastest step is compared with :data:`REFERENCE_STEP_S`:
+    the minimum is what the machine can do, where a median also measures whoever shares it this second
+    (the reference machine's median wandered by 25 % between runs, its minimum by 10 %; pinned to one core
+    it measured 1.7-1.9x the reference).
+    """
+    g = torch.Generator().manual_seed(0)
+    model, x = _probe_model(), torch.randn(64, 3, 96, 96, generator=g)
+    y = torch.randint(0, 88, (64,), generator=g)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    times = []
+    for i in range(steps + 2):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    return max(1.0, min(times) / REFERENCE_STEP_S)
+
+
+@dataclass
+class TimePlan:
+    """Seconds of a wall-clock budget, from a start that may precede this process (``make demo``'s venv)."""
+
+    total_s: float
+    started: float  # time.time() at the start of the budget
+    pace: float = 1.0
+
+    def left(self) -> float:
+        return self.total_s - (time.time() - self.started)
+
+    def search_seconds(self, share: float = 0.25) -> float:
+        """The search's ``--timeout``: ``share`` of what is left once every fixed cost is set aside."""
+        free = self.left() - (SEARCH_OVERHEAD_S + TRAIN_OVERHEAD_S + TAIL_S) * self.pace
+        seconds = share * free
+        if seconds < MIN_SEARCH_S:
+            raise TooSlow(f"this machine (pace {self.pace:.1f}x the reference) has {self.left():.0f} s of the "
+                          f"{self.total_s / 60:g}-minute budget left, too little for a search and a retrain that "
+                          f"would mean anything; give more time with --minutes (about "
+                          f"{self.needed_minutes():.0f} here)")
+        return seconds
+
+    def retrain_seconds(self, epoch_s: float, ft_epochs: int = 0) -> float:
+        """The retrain's ``--time-budget``: all that is left but the tail (and ``ft_epochs`` of fine-tuning at
+        ``epoch_s``, the search's measured seconds per epoch of the chosen model)."""
+        seconds = self.left() - (TRAIN_OVERHEAD_S + TAIL_S) * self.pace - ft_epochs * epoch_s
+        if seconds < MIN_RETRAIN_EPOCHS * epoch_s:
+            raise TooSlow(f"this machine trains the chosen model at {epoch_s:.1f} s an epoch; the {seconds:.0f} s "
+                          f"left of the {self.total_s / 60:g}-minute budget fit {max(seconds, 0) / epoch_s:.0f} "
+                          f"epochs, fewer than the {MIN_RETRAIN_EPOCHS} a useful result needs; give more time with "
+                          f"--minutes (finished steps are reused)")
+        return seconds
+
+    def needed_minutes(self) -> float:
+        """A budget that would leave the search its minimum, at this pace."""
+        spent = time.time() - self.started
+        return (spent + MIN_SEARCH_S / 0.25 + (SEARCH_OVERHEAD_S + TRAIN_OVERHEAD_S + TAIL_S) * self.pace) / 60
