@@ -381,7 +381,7 @@ CASES = {
          "postgresql://u:s%65cret@127.0.0.1:1/slimnas"], "postgresql://127.0.0.1:1/slimnas: cannot open"),
     "storage URL with a password from SLIMNAS_STORAGE": _flag_case(
         ["tune_architecture.py", "--space", "{space}", "--data", "{data}", "--out", "{tmp}/runs"],
-        "postgresql://127.0.0.1:1/slimnas?passwd=***: cannot open"),
+        "$SLIMNAS_STORAGE postgresql://127.0.0.1:1/slimnas?passwd=***: cannot open"),
     # containment: a CSV names files inside its folder only
     "CSV file_name with ..": _csv_row_case("train_df.csv", _file_name("../../x.png"), _train_on, "is outside"),
     "CSV file_name absolute": _csv_row_case("train_df.csv", _file_name("/etc/passwd"), _train_on,

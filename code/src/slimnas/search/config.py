@@ -11,7 +11,7 @@ from ..data.config import split_source
 from ..errors import ConfigError
 from .pruning import PRUNERS
 from .score import F1_REF, MACS_REF
-from .storage import check_storage, storage_url
+from .storage import check_storage, storage_source, storage_url
 
 DIRECTIONS = {"pareto": ["maximize", "minimize"], "score": ["minimize"]}
 
@@ -104,6 +104,6 @@ class SearchConfig:
             raise ConfigError(f"unknown MACs convention {self.convention!r} (use 'aten' or 'pytorch')")
         check_output_dir(self.out, "--out")
         if storage_url(self.storage, ""):
-            check_storage(storage_url(self.storage, ""))
+            check_storage(storage_url(self.storage, ""), storage_source(self.storage))
         if not self.macs_ref > 0 or not 0 < self.f1_ref <= 1:
             raise ConfigError(f"--macs-ref must be > 0 and --f1-ref in (0, 1], got {self.macs_ref:g}, {self.f1_ref:g}")

@@ -32,6 +32,11 @@ def storage_url(given: str | None, default: str) -> str:
     return given or os.environ.get(STORAGE_ENV) or default
 
 
+def storage_source(given: str | None) -> str:
+    """How messages name where the URL came from."""
+    return "--storage" if given or not os.environ.get(STORAGE_ENV) else f"${STORAGE_ENV}"
+
+
 def shown(url: str) -> str:
     """``url`` as it may be printed: no user-info, no secret query value (malformed URLs included)."""
     scheme, sep, rest = url.partition("://")
@@ -87,28 +92,28 @@ def _storage_file(url: str) -> Path | None:
     return None
 
 
-def check_storage(url: str) -> None:
+def check_storage(url: str, source: str = "--storage") -> None:
     """Refuse, before any work, a storage file whose folder is missing or is a file."""
     path = _storage_file(url)
     if path is None:
         return
     if path.is_dir():
-        raise ConfigError(f"--storage {shown(url)}: {path} is a folder; name the file to keep the study in")
+        raise ConfigError(f"{source} {shown(url)}: {path} is a folder; name the file to keep the study in")
     if not path.parent.is_dir():
-        raise ConfigError(f"--storage {shown(url)}: the folder {path.parent} does not exist; create it first "
+        raise ConfigError(f"{source} {shown(url)}: the folder {path.parent} does not exist; create it first "
                           f"(the study file is made inside it)")
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"--storage {shown(url)}: the folder {path.parent} is not writable")
+        raise ConfigError(f"{source} {shown(url)}: the folder {path.parent} is not writable")
 
 
-def make_storage(url: str, heartbeat: int = 30, retries: int = 1):
+def make_storage(url: str, heartbeat: int = 30, retries: int = 1, source: str = "--storage"):
     """An Optuna storage for ``url``: a journal file (``*.log``) or any RDB URL, with heartbeats on databases."""
-    check_storage(url)
+    check_storage(url, source)
     if url.endswith(".log") and "://" not in url:
         try:
             return JournalStorage(JournalFileBackend(url))
         except OSError as e:
-            raise ConfigError(f"--storage {shown(url)}: cannot open the journal file ({e.strerror})") from None
+            raise ConfigError(f"{source} {shown(url)}: cannot open the journal file ({e.strerror})") from None
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
         with warnings.catch_warnings():  # heartbeats are marked experimental; slimnas relies on them knowingly
@@ -118,8 +123,8 @@ def make_storage(url: str, heartbeat: int = 30, retries: int = 1):
             return RDBStorage(url, engine_kwargs=kwargs, **beats)
     except ImportError:  # the database driver is missing
         driver = "'psycopg[binary]'" if url.startswith("postgresql") else "the driver SQLAlchemy names in the URL"
-        raise ConfigError(f"--storage {shown(url)}: the database driver is not installed "
+        raise ConfigError(f"{source} {shown(url)}: the database driver is not installed "
                           f"(pip install {driver})") from None
     except Exception as e:  # noqa: BLE001 - unreachable host, bad credentials, unwritable file: SQLAlchemy's many kinds
         reason = redact(str(getattr(e, "orig", None) or e).strip().splitlines()[0], url)
-        raise ConfigError(f"--storage {shown(url)}: cannot open the study database ({reason})") from None
+        raise ConfigError(f"{source} {shown(url)}: cannot open the study database ({reason})") from None

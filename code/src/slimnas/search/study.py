@@ -36,11 +36,11 @@ from .report import trained, trial_note, write_report
 from .revalidate import revalidate
 from .config import DIRECTIONS, SearchConfig
 from .space import load_search_space
-from .storage import make_storage as open_storage, storage_url
+from .storage import make_storage as open_storage, storage_source, storage_url
 
 def make_storage(cfg: SearchConfig):
     default = f"sqlite:///{(cfg.run_dir / 'study.db').as_posix()}"
-    return open_storage(storage_url(cfg.storage, default), cfg.heartbeat, cfg.retries)
+    return open_storage(storage_url(cfg.storage, default), cfg.heartbeat, cfg.retries, storage_source(cfg.storage))
 
 
 def make_sampler(cfg: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:

@@ -1,0 +1,35 @@
+"""The demo's time plan: seconds, not epochs, split by the measured pace; too little time is said, not run."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from slimnas.pace import (MIN_RETRAIN_EPOCHS, SEARCH_OVERHEAD_S, TAIL_S, TRAIN_OVERHEAD_S, TimePlan, TooSlow,
+                          machine_pace)
+
+
+def test_the_plan_gives_the_search_a_share_and_the_retrain_the_rest():
+    now = time.time()
+    plan = TimePlan(600, now - 100, pace=1.0)  # 100 s already spent (the venv, the data)
+    fixed = SEARCH_OVERHEAD_S + TRAIN_OVERHEAD_S + TAIL_S
+    assert plan.search_seconds() == pytest.approx(0.25 * (500 - fixed), abs=1.0)
+    slow = TimePlan(600, now - 100, pace=2.0)  # the fixed costs take twice as long: less for the search
+    assert slow.search_seconds() == pytest.approx(0.25 * (500 - 2 * fixed), abs=1.0)
+    assert plan.retrain_seconds(epoch_s=4.0, ft_epochs=2) == pytest.approx(500 - TRAIN_OVERHEAD_S - TAIL_S - 8, abs=1.0)
+
+
+def test_too_little_time_is_said_with_what_would_do():
+    now = time.time()
+    with pytest.raises(TooSlow, match=r"too little for a search .* --minutes \(about \d+"):
+        TimePlan(300, now - 200, pace=2.0).search_seconds()
+    left = TimePlan(600, now - 400, pace=1.0)  # 200 s left: 115 s after the fixed costs
+    with pytest.raises(TooSlow, match=f"fewer than the {MIN_RETRAIN_EPOCHS} a useful result needs"):
+        left.retrain_seconds(epoch_s=10.0)
+    assert left.retrain_seconds(epoch_s=5.0) > MIN_RETRAIN_EPOCHS * 5.0
+
+
+def test_the_pace_probe_measures_this_machine():
+    pace = machine_pace(steps=4)
+    assert 1.0 <= pace < 50
