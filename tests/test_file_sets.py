@@ -123,3 +123,33 @@ def test_written_files_honour_the_umask_and_keep_a_replaced_files_mode(tmp_path)
         assert stat.S_IMODE((tmp_path / "set" / "m.txt").stat().st_mode) == 0o644
     finally:
         os.umask(old)
+
+
+def test_the_next_run_of_the_command_clears_what_a_killed_one_left(trained, tmp_path):
+    """Through the CLI: a staging folder and temp files of a killed decompose are gone after the next run, whose
+    set is complete."""
+    from conftest import run_in_process
+
+    out = tmp_path / "d"
+    (out / ".decompose.staging").mkdir(parents=True)
+    (out / ".decompose.staging" / "decomposed.pt").write_bytes(b"half of a killed run's checkpoint")
+    (out / ".rank_cfg.yaml.k1ll3d.tmp").write_text("backbone.0.conv: {method: tuc")
+    r = run_in_process("decompose.py", "--weight", str(trained), "--target-macs", "0.7", "--no-timing",
+                       "--dst", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["decomposed.pt", "rank_cfg.yaml", "report.csv"]
+
+
+def test_a_damaged_latency_cache_heals_through_the_cli(tmp_path, tiny_model_yaml, monkeypatch):
+    from conftest import run_in_process
+    from slimnas.latency.measure import DeployTarget
+    from slimnas.latency.table import default_path
+
+    monkeypatch.setenv("SLIMNAS_CACHE", str(tmp_path / "cache"))
+    damaged = default_path(DeployTarget())
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text('{"context": [], "entries": {"__overhead__": null}}')
+    r = run_in_process("-m", "slimnas.latency", str(tiny_model_yaml), "--input-size", "32", "--num-classes", "5")
+    assert r.returncode == 0 and "whole model:" in r.stdout, r.stderr[-2000:]
+    assert f"warning: latency cache {damaged}" in r.stderr
+    assert '"entries"' in damaged.read_text() and "__overhead__" in damaged.read_text()  # re-measured, saved

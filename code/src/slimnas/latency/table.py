@@ -96,8 +96,9 @@ class LatencyTable:
             stored = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             return _damaged(self.path, f"not readable JSON ({type(e).__name__})")
-        if not isinstance(stored, dict) or not isinstance(stored.get("entries"), dict):
-            return _damaged(self.path, "not a latency table (no 'entries' mapping)")
+        if not isinstance(stored, dict) or not isinstance(stored.get("entries"), dict) \
+                or not isinstance(stored.get("context"), dict):
+            return _damaged(self.path, "not a latency table (no 'context' and 'entries' mappings)")
         if stored.get("context") != self.context():
             return {}  # another machine, runtime or version: its timings do not hold here
         good = {k: v for k, v in stored["entries"].items() if _well_formed(k, v)}
