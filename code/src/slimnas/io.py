@@ -17,8 +17,8 @@ from slimnas_runtime.layout import read_csv
 
 from .errors import ConfigError, SlimnasError
 
-__all__ = ["atomic_path", "cache_dir", "file_set", "made_dirs", "parse_problem", "read_csv", "read_yaml", "recover", "run_lock", "write_csv", "write_json",
-           "write_text", "write_yaml"]
+__all__ = ["atomic_path", "cache_dir", "file_set", "made_dirs", "parse_problem", "read_csv", "read_yaml", "recover",
+           "run_lock", "write_csv", "write_json", "write_text", "write_yaml"]
 
 
 @contextlib.contextmanager

@@ -59,21 +59,24 @@ def run_cli(main: Callable[[], object]) -> NoReturn:
     sys.exit(0)
 
 
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
+def _input_at(path: Path, inputs: Iterable[str | os.PathLike | None]) -> Path | None:
+    """The input that ``path`` is (the same file, by path or by inode), if any."""
+    for given in map(Path, filter(None, inputs)):
+        try:
+            if path.resolve() == given.resolve() or (path.exists() and given.exists() and os.path.samefile(path, given)):
+                return given
+        except OSError:
+            continue
+    return None
 
 
 def check_output_file(path: str | os.PathLike, flag: str, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
     """Refuse, before any work, an output file that is one of the ``inputs``, a folder, or not writable."""
     path = Path(path)
-    for given in filter(None, inputs):
-        given = Path(given)
-        if _same(path, given) or path.resolve() == given.resolve():
-            raise SlimnasError(f"{flag} {path}: is an input of this command ({given}); writing it would destroy it, "
-                               f"give another {flag}")
+    given = _input_at(path, inputs)
+    if given is not None:
+        raise SlimnasError(f"{flag} {path}: is an input of this command ({given}); writing it would destroy it, "
+                           f"give another {flag}")
     if path.is_dir():
         raise SlimnasError(f"{flag} {path}: is a folder; give the file to write")
     _check_writable(path.parent, flag, path)
@@ -91,12 +94,12 @@ def check_output_dir(folder: str | os.PathLike, flag: str, inputs: Iterable[str 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise SlimnasError(f"{flag} {folder}: is a file, not a folder; give a folder for this command's outputs")
+    inputs = list(inputs)
     for name in outputs:
-        target = folder / name
-        for given in filter(None, inputs):
-            if _same(target, Path(given)) or target.resolve() == Path(given).resolve():
-                raise SlimnasError(f"{flag} {folder}: would write {target}, which is an input of this command "
-                                   f"({given}); give another {flag}")
+        given = _input_at(folder / name, inputs)
+        if given is not None:
+            raise SlimnasError(f"{flag} {folder}: would write {folder / name}, which is an input of this command "
+                               f"({given}); give another {flag}")
     held = sorted(name for name in run_files if (folder / name).exists())
     if held and not exist_ok:
         raise SlimnasError(f"{flag} {folder}: already holds a run ({', '.join(held)}); give another {flag}"

@@ -19,7 +19,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 
-
 @dataclasses.dataclass(frozen=True)
 class DeployTarget:
     """Where the deployed model runs: what every latency is measured (and cached) for."""

@@ -50,6 +50,9 @@ def piece_inputs(model: nn.Module, input_size: int, channels: int = 3) -> list[t
     return [(n, named[n], shape) for n, shape in input_shapes(model, named.items(), input_size, channels).items()]
 
 
+EXPORTER = {"exporter": "torchscript", "opset": 18}  # how pieces are exported (onnx_bytes): part of every timing
+
+
 def onnx_bytes(module: nn.Module, shape: tuple) -> bytes:
     """``module`` as an ONNX model for input 1×``shape`` (TorchScript exporter: ~0.1 s a piece, where the
     dynamo exporter that ships models takes seconds; ORT's graph optimisations make the two run alike)."""
@@ -58,12 +61,9 @@ def onnx_bytes(module: nn.Module, shape: tuple) -> bytes:
     x = torch.zeros(1, *shape)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (x,), buf, dynamo=False, opset_version=18, input_names=["input"],
+        torch.onnx.export(module, (x,), buf, dynamo=False, opset_version=EXPORTER["opset"], input_names=["input"],
                           dynamic_axes={"input": {0: "batch"}})
     return buf.getvalue()
-
-
-EXPORTER = {"exporter": "torchscript", "opset": 18}  # how pieces are exported (onnx_bytes): part of every timing
 
 
 class LatencyTable:
