@@ -89,10 +89,11 @@ class TimePlan:
         ``epoch_s``, the search's measured seconds per epoch of the chosen model)."""
         seconds = self.left() - (TRAIN_OVERHEAD_S + TAIL_S) * self.pace - ft_epochs * epoch_s
         if seconds < MIN_RETRAIN_EPOCHS * epoch_s:
-            raise TooSlow(f"this machine trains the chosen model at {epoch_s:.1f} s an epoch; the {seconds:.0f} s "
-                          f"left of the {self.total_s / 60:g}-minute budget fit {max(seconds, 0) / epoch_s:.0f} "
-                          f"epochs, fewer than the {MIN_RETRAIN_EPOCHS} a useful result needs; give more time with "
-                          f"--minutes (finished steps are reused)")
+            raise TooSlow(f"this machine trains the chosen model at {epoch_s:.1f} s an epoch; of the "
+                          f"{self.total_s / 60:g}-minute budget, {max(seconds, 0):.0f} s remain for the retrain once "
+                          f"the fixed-cost steps are set aside (pace {self.pace:.1f}x the reference): "
+                          f"{max(seconds, 0) / epoch_s:.0f} epochs, fewer than the {MIN_RETRAIN_EPOCHS} a useful result "
+                          f"needs; give more time with --minutes (finished steps are reused)")
         return seconds
 
     def needed_minutes(self) -> float:
