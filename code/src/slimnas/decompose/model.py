@@ -107,7 +107,7 @@ def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value
         # fewer rank steps: every one is an ONNX Runtime measurement (cached across runs)
         return _budget_cfg(layers, sizes, value, conv_method, total_ms,
                            lambda m, hw: timer(m, layer_shape(m if not isinstance(m, nn.Sequential) else m[0], hw)),
-                           "--target-latency", steps=8, margin=LATENCY_MARGIN)
+                           "--target-latency", steps=8, margin=LATENCY_MARGIN, min_saving=MIN_SAVING_MS)
     cfg = {}
     for name, layer in layers.items():
         method = conv_method if kind(layer) == "conv" else DEFAULT_METHOD[kind(layer)]
@@ -136,10 +136,11 @@ def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value
 
 
 def _budget_cfg(layers, sizes, fraction, conv_method, total, cost, flag: str, steps: int = 16,
-                margin: float = 0.0) -> dict[str, dict]:
+                margin: float = 0.0, min_saving: float = 0.0) -> dict[str, dict]:
     """Per layer, the original or one cheaper candidate, so the summed ``cost(module, hw)`` (plus what no
     layer here changes) is at most ``fraction × total`` with the least summed squared relative error.
-    A candidate counts as cheaper only below ``(1 - margin)`` of the layer's own cost."""
+    A candidate counts as cheaper only below ``(1 - margin)`` of the layer's own cost and at least
+    ``min_saving`` below it."""
     if not 0 < fraction <= 1:
         raise ConfigError(f"{flag} must be a fraction in (0, 1], got {fraction}")
     options: dict[str, list] = {}
@@ -157,7 +158,7 @@ def _budget_cfg(layers, sizes, fraction, conv_method, total, cost, flag: str, st
             if layer_macs(candidate, hw) >= full_macs:
                 continue  # never trade more MACs for anything
             c = cost(candidate, hw)
-            if c < full * (1 - margin):
+            if c < full * (1 - margin) and full - c >= min_saving:
                 # squared relative error = the fraction of the layer's energy lost: convex in the rank, so
                 # the greedy's marginal choice is sound (plain relative error saturates near 1 and made the
                 # greedy crush one layer to rank 1 instead of trimming many a little). Closed form from the
@@ -195,6 +196,9 @@ def _budget_cfg(layers, sizes, fraction, conv_method, total, cost, flag: str, st
 # A factorised layer must time at least 10 % faster to be kept: on a layer of a few microseconds the
 # timer's spread is that large, and a fresh timing of a layer kept for a 1 % gain found it 11 % slower.
 LATENCY_MARGIN = 0.10
+# ...and save at least 5 microseconds: the cache times whole and factorised at different moments, and on a
+# core shared with another process a 6-microsecond linear kept as 10 % faster timed 14 % slower afresh.
+MIN_SAVING_MS = 0.005
 MAX_ERROR_STEPS = (0.5, 0.7, 0.9, 1.01)  # per-layer relative reconstruction error allowed by --target-macs
 
 
