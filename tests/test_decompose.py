@@ -164,15 +164,19 @@ def test_decompose_cli(checkpoint, tmp_path):
 def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_path):
     r = run_script("decompose.py", "--weight", str(checkpoint), "--target-latency", "0.9", "--dst", str(tmp_path / "lat"))
     assert r.returncode == 0, r.stderr
-    said = r.stdout + r.stderr  # the timing of the result, or why it was not kept
-    assert ("measured on ONNX Runtime" in said or "the whole model ran slower" in said) and "1 thread, batch 1" in said
+    assert "1 thread, batch 1" in r.stdout + r.stderr  # where it was measured, whatever the outcome
+    kept = load_checkpoint(tmp_path / "lat" / "decomposed.pt")["decomposition"]
+    # three outcomes, each said: layers kept and the whole model timed faster; every layer timed faster alone but
+    # the whole model slower, so all reverted; or no layer measured faster at all (a loaded machine). Never a
+    # slower model shipped.
+    if "none is measured faster in a factorised form" in r.stderr:
+        assert not kept and not (tmp_path / "lat" / "latency.json").exists()
+        return  # (the decision with layers kept, and the revert, are checked with fixed timings below)
     assert list(csv.DictReader(open(tmp_path / "lat" / "report.csv")))  # what was tried, with its timings
     timing = json.loads((tmp_path / "lat" / "latency.json").read_text())
     assert timing["before"]["ms"] > 0 and timing["after"]["rounds"] >= 5 and "slower" in timing
-    # and the whole model either ran faster, or nothing was decomposed: a latency target never ships a slower model
-    kept = load_checkpoint(tmp_path / "lat" / "decomposed.pt")["decomposition"]
-    assert (not timing["slower"] and kept) or (timing.get("reverted") and not kept
-                                                and "the whole model ran slower" in r.stderr), (timing, r.stderr)
+    assert (not timing["slower"] and kept and "measured on ONNX Runtime" in r.stdout) or \
+        (timing.get("reverted") and not kept and "the whole model ran slower" in r.stderr), (timing, r.stderr)
     # every layer kept runs faster factorised: timed afresh here, interleaved, not read from the cache the rule
     # chose by (a test reading those entries back could not fail)
     from slimnas.decompose.model import input_sizes
@@ -200,32 +204,39 @@ def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_
         else:
             raise AssertionError((name, tries))
 
-    # every conv at full Tucker rank: three convs where there was one, and more MACs: measured slower
-    model, _ = model_from_checkpoint(checkpoint)
-    from slimnas.factorized import decomposable
 
-    (tmp_path / "full.yaml").write_text(yaml.safe_dump({n: 1.0 for n, m in decomposable(model).items()
-                                                         if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1) and m.groups == 1}))
-    r = run_script("decompose.py", "--weight", str(checkpoint), "--rank_cfg", str(tmp_path / "full.yaml"),
-                   "--dst", str(tmp_path / "full"))
-    assert r.returncode == 0, r.stderr
-    assert "SLOWER than the source" in r.stdout and "warning: the decomposed model is SLOWER" in r.stderr
+def fixed_timings(monkeypatch, before: float, after: float):
+    """Timings that do not depend on the machine: a layer costs 1 ms per M-MACs alone, the whole model
+    ``before`` -> ``after`` ms (the real measurements are the benches' job; a loaded machine reorders them)."""
+    from slimnas.decompose import run as run_mod
+    from slimnas.macs import layer_macs
+    from slimnas.latency.measure import Timing
+
+    real = run_mod.ModelTimer.compare
+
+    def whole(self, calls):
+        if set(calls) != {"before", "after"}:
+            return real(self, calls)
+        return {"before": Timing(before, 0.01, 5), "after": Timing(after, 0.01, 5)}
+
+    monkeypatch.setattr(run_mod.ModelTimer, "compare", whole)
+    monkeypatch.setattr(run_mod.LayerTimer, "__call__",
+                        lambda self, m, shape: layer_macs(m, tuple(shape[1:]) if len(shape) == 3 else None) / 1e6)
+    return run_mod
+
+
+def test_a_slower_result_is_said_in_capitals(checkpoint, tmp_path, monkeypatch, capsys):
+    run_mod = fixed_timings(monkeypatch, 1.0, 1.3)
+    run_mod.decompose_checkpoint(checkpoint, tmp_path / "full", target_macs=0.7)
+    said = capsys.readouterr()
+    assert "SLOWER than the source" in said.out and "warning: the decomposed model is SLOWER" in said.err
+    assert "1.0000 -> 1.3000 ms" in said.err
     assert json.loads((tmp_path / "full" / "latency.json").read_text())["slower"] is True
 
 
 def test_a_latency_target_reverts_when_the_whole_model_runs_slower(checkpoint, tmp_path, monkeypatch, capsys):
-    from slimnas.decompose import run as run_mod
-    from slimnas.latency.measure import Timing
-
     # each factorised layer timed faster alone (the rule chose them), the whole model measured slower
-    real = run_mod.ModelTimer.compare
-
-    def slower_whole(self, calls):
-        if set(calls) != {"before", "after"}:
-            return real(self, calls)
-        return {"before": Timing(1.0, 0.01, 5), "after": Timing(1.2, 0.01, 5)}
-
-    monkeypatch.setattr(run_mod.ModelTimer, "compare", slower_whole)
+    run_mod = fixed_timings(monkeypatch, 1.0, 1.2)
     result = run_mod.decompose_checkpoint(checkpoint, tmp_path / "d", target_latency=0.9, verbose=False)
     assert "the whole model ran slower (1.0000 -> 1.2000 ms" in capsys.readouterr().err
     assert result.rows == [] and result.macs_after == result.macs_before and not result.slower
