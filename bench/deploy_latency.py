@@ -24,7 +24,7 @@ from slimnas.export.check import onnx_f1, session
 from slimnas.export.pipeline import export_checkpoint
 from slimnas.io import write_json
 from slimnas.train import TrainConfig
-from slimnas.checkpoint import load_checkpoint, model_from_checkpoint
+from slimnas.checkpoint import compressed_from, load_checkpoint, model_from_checkpoint
 from slimnas.train.evaluate import build_data_for, split_f1
 from slimnas.train.finetune import finetune
 
@@ -54,7 +54,7 @@ def main() -> None:
     if a.weight is None:
         r = finetune(a.decomposed, out / "finetune", data_cfg, TrainConfig(epochs=a.epochs, lr=1e-3, warmup_epochs=0,
                                                                            progress=False),
-                     teacher=load_checkpoint(a.decomposed)["metrics"].get("decomposed_from"), verbose=False)
+                     teacher=compressed_from(load_checkpoint(a.decomposed)), verbose=False)
         ft = {"f1_before": round(r["f1_before"], 4), "f1_after": round(r["f1_after"], 4), "epochs": a.epochs}
         print("fine-tuned:", ft, flush=True)
         weight = r["checkpoint"]

@@ -70,7 +70,7 @@ def run_script(*args: str, cwd: Path = REPO, timeout: int = 600, env: dict | Non
 ENTRY_POINTS = {  # what each script or ``-m`` module runs: its command's main(), through run_cli
     "train.py": "slimnas.commands.train", "decompose.py": "slimnas.commands.decompose",
     "finetune_inference.py": "slimnas.commands.finetune", "tune_architecture.py": "slimnas.commands.search",
-    "demo.py": "slimnas.commands.demo", "slimnas.runtime": "slimnas_runtime.__main__",
+    "demo.py": "slimnas.commands.demo", "prune.py": "slimnas.commands.prune", "slimnas.runtime": "slimnas_runtime.__main__",
     "slimnas.latency": "slimnas.latency.__main__",
 }
 

@@ -140,3 +140,26 @@ def test_unexportable_piece_is_not_fatal_unless_latency_is_the_objective(tmp_pat
     obj.latency, obj.cost = LatencyTable(DeployTarget(), tmp_path / "t.json"), "macs"
     obj.budget = type("B", (), {"max_latency_ms": None})()
     assert obj.predict_latency(nn.Sequential(Weird()), 8) is None
+
+
+def test_timing_sessions_with_threads_do_not_spin(tmp_path):
+    # interleaved sessions at 2+ threads whose idle threads spin steal each other's cores (measured 6x slower at
+    # batch 32); the deployed predictor keeps ORT's default
+    import torch.nn as nn
+
+    from slimnas.latency.measure import DeployTarget, session
+    from slimnas.latency.table import onnx_bytes
+    from slimnas_runtime.predictor import make_session
+
+    model = onnx_bytes(nn.Conv2d(3, 4, 3), (3, 8, 8))
+    key = "session.intra_op.allow_spinning"
+
+    def spinning(sess):
+        try:
+            return sess.get_session_options().get_session_config_entry(key)
+        except RuntimeError:  # not set: ORT's default (spin)
+            return "default"
+
+    assert spinning(session(model, DeployTarget(threads=2))) == "0"
+    assert spinning(session(model, DeployTarget(threads=1))) == "default"
+    assert spinning(make_session(model, ["CPUExecutionProvider"], 2)) == "default"

@@ -20,10 +20,10 @@ FLOORS = [
     {"errors"},
     {"io", "cli", "settings", "configs", "shapes"},
     {"macs", "modules", "runtime", "pace"},
-    {"model", "data", "factorized"},
+    {"model", "data", "factorized", "pruned"},
     {"checkpoint"},
     {"train", "latency"},
-    {"decompose", "export", "search"},
+    {"decompose", "export", "search", "prune"},
     {"commands"},
     {"__main__"},
 ]

@@ -39,9 +39,9 @@ def _wheel(project: Path, out: Path) -> Path:
 def test_slimnas_help_lists_every_command(tmp_path):
     r = _run([str(BIN / "slimnas"), "--help"], tmp_path)
     assert r.returncode == 0
-    for name in ("search", "train", "decompose", "finetune", "predict", "demo"):
+    for name in ("search", "train", "prune", "decompose", "finetune", "predict", "demo"):
         assert f"\n  {name} " in r.stdout
-    assert set(COMMANDS) == {"search", "train", "decompose", "finetune", "predict", "demo"}
+    assert set(COMMANDS) == {"search", "train", "prune", "decompose", "finetune", "predict", "demo"}
     bad = _run([str(BIN / "slimnas"), "trian"], tmp_path)
     assert bad.returncode == 2 and "did you mean 'train'" in bad.stderr
 

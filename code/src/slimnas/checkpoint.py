@@ -1,9 +1,11 @@
 """Checkpoints: one ``.pt`` file of plain data, loaded with ``weights_only=True`` (no pickled code, ever).
 
 Keys: ``state_dict``, ``model`` (the model YAML as a dict), ``classes`` (ordered names),
-``preprocessing`` (input_size, resize, mean, std), ``decomposition`` (per-layer spec or None),
+``preprocessing`` (input_size, resize, mean, std), ``channels`` (the pruned modules' sizes, or None),
+``decomposition`` (per-layer spec or None),
 ``metrics`` (val F1, MACs, ...), and for resuming ``train_state`` (optimizer, scheduler, epoch, history).
-Loading rebuilds the model from its YAML, re-applies the decomposition structurally, then loads weights.
+Loading rebuilds the model from its YAML, narrows the pruned modules, re-applies the decomposition
+structurally, then loads weights.
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ from .errors import CheckpointError, ConfigError
 from .factorized import apply_decomposition
 from .io import atomic_path
 from .model import ModelConfig, build_model
+from .pruned import apply_channels
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, model_cfg: dict, classes: list[str], preprocessing: dict,
                     metrics: dict | None = None, decomposition: dict | None = None,
-                    train_state: dict | None = None) -> Path:
+                    train_state: dict | None = None, channels: dict | None = None) -> Path:
     ckpt = {
         "format": "slimnas-checkpoint/1",
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "model": model_cfg,
         "classes": list(classes),
         "preprocessing": preprocessing,
+        "channels": channels or None,
         "decomposition": decomposition,
         "metrics": metrics or {},
     }
@@ -83,12 +87,22 @@ def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         cfg = ModelConfig.from_dict(ckpt["model"], f"{path} (model)")
         # the weights are in the checkpoint: never fetch pretrained ones (offline that would fail, online waste)
         model = build_model(dataclasses.replace(cfg, pretrained=False), num_classes=len(ckpt["classes"]))
+        if ckpt.get("channels"):
+            model = apply_channels(model, ckpt["channels"], f"{path} (channels)")  # pruned: narrower modules
     except ConfigError as e:
         raise CheckpointError(str(e)) from None
     if ckpt.get("decomposition"):
         model = apply_decomposition(model, ckpt["decomposition"])  # structure first, then weights
     load_weights(model, ckpt["state_dict"], str(path))
     return model.eval(), ckpt
+
+
+def compressed_from(ckpt: dict, weight: str | Path | None = None) -> str | None:
+    """The trained model a pruned or decomposed checkpoint came from (its distillation teacher), if any, else
+    ``weight`` (the file ``ckpt`` was read from, when it is being compressed now)."""
+    metrics = ckpt.get("metrics", {})
+    source = metrics.get("compressed_from") or metrics.get("decomposed_from") or weight
+    return str(source) if source else None
 
 
 def load_weights(model: nn.Module, state_dict: dict, source: str) -> None:

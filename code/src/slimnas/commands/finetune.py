@@ -15,6 +15,7 @@ images) and predicts the synthetic test split with the torch-free predictor.
 
 from pathlib import Path
 
+from ..checkpoint import compressed_from
 from ..cli import ArgumentParser, check_output_dir, newest
 from ..data.config import load_data_config, test_layout
 from ..decompose.run import decompose_checkpoint
@@ -74,7 +75,7 @@ def run(a, weight: Path, out: Path, data_cfg) -> None:
         teacher_default = weight
         weight = decompose_checkpoint(weight, out / "decomposed", rank_cfg=a.rank_cfg).checkpoint
         a.teacher = a.teacher or str(teacher_default)
-    teacher = None if a.no_teacher else a.teacher or load_checkpoint(weight).get("metrics", {}).get("decomposed_from")
+    teacher = None if a.no_teacher else a.teacher or compressed_from(load_checkpoint(weight))
     if teacher and not Path(teacher).is_file():
         raise ConfigError(f"teacher {teacher}: not found (give --teacher or --no-teacher)")
     cfg = TrainConfig(epochs=max(a.epochs, 1), lr=a.lr, warmup_epochs=0, seed=a.seed, device=a.device)

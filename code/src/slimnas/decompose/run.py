@@ -11,7 +11,7 @@ from ..io import file_set, run_lock, write_csv, write_json, write_yaml
 from ..latency.measure import DeployTarget
 from ..latency.table import LatencyTable
 from ..macs import count_macs
-from ..checkpoint import model_from_checkpoint, save_checkpoint
+from ..checkpoint import compressed_from, model_from_checkpoint, save_checkpoint
 from ..factorized import replace_layer, resolve_spec
 from .model import auto_rank_cfg, decompose_model, input_sizes, load_rank_cfg
 from .timing import LayerTimer, ModelTimer, layer_shape
@@ -106,7 +106,7 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
             spec, after, timed, rows = {}, before, {}, []
     metrics = {**ckpt.get("metrics", {}), "macs": after.macs, "params": after.params,
                "macs_undecomposed": before.macs, "params_undecomposed": before.params}
-    metrics["decomposed_from"] = str(weight)  # finetune_inference.py distils from it by default
+    metrics["compressed_from"] = compressed_from(ckpt, weight)  # finetune_inference.py distils from it by default
     metrics.pop("val_f1", None)  # no longer true of this model; fine-tuning measures it again
     result = DecomposeResult(out / save_name, out / "rank_cfg.yaml", rows, before.macs, after.macs, before.params,
                              after.params)
@@ -117,7 +117,7 @@ def _decompose(model, ckpt, spec, weight, out: Path, size: int, before, save_nam
                           "after": timed["after"].as_dict(), "slower": result.slower}
     with file_set(out, "decompose", [save_name, *OUTPUTS]) as files:  # a kill leaves the old set or the new one
         save_checkpoint(files.path(save_name), model, ckpt["model"], ckpt["classes"], ckpt["preprocessing"],
-                        metrics=metrics, decomposition=spec)
+                        metrics=metrics, decomposition=spec, channels=ckpt.get("channels"))
         write_yaml(files.path("rank_cfg.yaml"), spec)
         write_csv(files.path("report.csv"), REPORT_COLUMNS,
                   [[r.get(c, "") if c != "ranks" else " ".join(map(str, r[c])) for c in REPORT_COLUMNS] for r in tried])

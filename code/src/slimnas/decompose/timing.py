@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ..latency.measure import DeployTarget, Timing, interleaved, session, session_call
-from ..latency.table import LatencyTable, onnx_bytes
+from ..latency.measure import DeployTarget, Timing, interleaved
+from ..latency.table import LatencyTable, model_call
 
 
 def layer_shape(layer: nn.Module, hw: tuple[int, int] | None) -> tuple:
@@ -43,8 +43,7 @@ class ModelTimer:
         self.runtime = runtime
 
     def call(self, model: nn.Module, input_size: int):
-        shape = (3, input_size, input_size)
-        return session_call(session(onnx_bytes(model, shape), self.runtime), self.runtime, shape)
+        return model_call(model, input_size, self.runtime)
 
     def compare(self, calls: dict) -> dict[str, Timing]:
         return interleaved(calls, max_rounds=30)

@@ -115,9 +115,11 @@ def session(model: str | Path | bytes, runtime: DeployTarget):
     is a ``DataError`` naming it."""
     from slimnas_runtime.predictor import load_session, make_session
 
+    # several sessions take turns in :func:`interleaved`: with more than one thread, idle ones must not spin
+    spin = runtime.threads == 1
     if isinstance(model, bytes):
-        return make_session(model, [runtime.provider], runtime.threads)
-    return load_session(model, [runtime.provider], runtime.threads)
+        return make_session(model, [runtime.provider], runtime.threads, spin)
+    return load_session(model, [runtime.provider], runtime.threads, spin)
 
 
 def session_call(sess, runtime: DeployTarget, shape: Sequence[int] | None = None) -> Callable[[], object]:

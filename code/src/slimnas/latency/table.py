@@ -66,6 +66,12 @@ def onnx_bytes(module: nn.Module, shape: tuple) -> bytes:
     return buf.getvalue()
 
 
+def model_call(model: nn.Module, input_size: int, runtime: DeployTarget):
+    """One inference of ``model`` (input N×3×S×S) exported to ONNX and run on ``runtime``: for :func:`interleaved`."""
+    shape = (3, input_size, input_size)
+    return session_call(session(onnx_bytes(model, shape), runtime), runtime, shape)
+
+
 class LatencyTable:
     """Measured milliseconds of model pieces on one runtime, cached in ``path`` (JSON).
 

@@ -1,4 +1,4 @@
-"""Fine-tuning a (decomposed) checkpoint: freezing options and knowledge distillation from a teacher.
+"""Fine-tuning a (decomposed or pruned) checkpoint: freezing options and knowledge distillation from a teacher.
 
 Freeze modes (``--freeze``):
 
@@ -65,7 +65,8 @@ def finetune(weight: str | Path, out: str | Path, data: str | Path | DataConfig 
     metrics = {k: v for k, v in ckpt.get("metrics", {}).items() if k in ("macs", "params", "macs_convention",
                                                                          "macs_undecomposed", "params_undecomposed")}
     result: TrainResult = fit(model, bundle, cfg, out, ckpt["model"], metrics={**metrics, "val_f1_before": before},
-                              verbose=verbose, decomposition=ckpt.get("decomposition"))
+                              verbose=verbose, decomposition=ckpt.get("decomposition"),
+                              channels=ckpt.get("channels"))
     if verbose:
         print(f"val macro-F1 {before:.4f} -> {result.selected_f1:.4f} (epoch {result.selected_epoch}) -> {Path(out) / 'best.pt'}")
     return {"f1_before": before, "f1_after": result.selected_f1, "checkpoint": Path(out) / "best.pt", "bundle": bundle}

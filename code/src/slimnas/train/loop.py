@@ -221,12 +221,12 @@ class _Run:
 def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: dict, metrics: dict | None = None,
         resume: str | Path | None = None, on_epoch: Callable[[int, dict], None] | None = None,
         verbose: bool = True, train_loss: Callable | None = None, decomposition: dict | None = None,
-        before_first_save: Callable[[], None] | None = None) -> TrainResult:
+        channels: dict | None = None, before_first_save: Callable[[], None] | None = None) -> TrainResult:
     """Train ``model`` on ``data`` (a :class:`DataBundle`); see the module docstring for the files written.
 
     ``train_loss(model, x, y, criterion)`` replaces the plain ``criterion(model(x), y)``; by default it is
-    distillation from ``cfg.teacher`` when one is set. ``decomposition`` is stored in the checkpoints of a
-    decomposed model so they load again. ``before_first_save()`` runs just before the first file is written,
+    distillation from ``cfg.teacher`` when one is set. ``decomposition`` and ``channels`` are stored in the
+    checkpoints of a decomposed or pruned model so they load again. ``before_first_save()`` runs just before the first file is written,
     so a run that fails in its first epoch leaves ``out`` as it was.
     """
     out = Path(out)
@@ -245,7 +245,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
             print(f"distilling from {cfg.teacher} (kd_alpha {cfg.kd_alpha:g}, kd_temperature {cfg.kd_temperature:g})")
     run = start_run(model, cfg, max(len(train_loader), 1), resume)
     ckpt_common = {"model_cfg": model_cfg, "classes": data.classes, "preprocessing": data.cfg.preprocessing,
-                   "decomposition": decomposition}
+                   "decomposition": decomposition, "channels": channels}
     step = make_step(model, run, cfg, criterion, train_loss, make_mixing(cfg, len(data.classes), data.cfg.loss), device)
     t0 = time.perf_counter() - (run.history[-1]["seconds"] if run.history else 0.0)
     epoch = run.start_epoch

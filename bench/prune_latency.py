@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""Does channel pruning pay on the nets the road makes? Speed-up of pruned models, timed where they deploy.
+
+    python bench/prune_latency.py                               # the tiny space's start point, mobilenetv3-like
+    python bench/prune_latency.py --ratios 0.3 0.5 --round-to 1 8 16 --threads 1 2
+
+Each model (random weights: timing does not depend on them; nothing is downloaded; 88 classes) is pruned by
+``slimnas.prune.prune_channels`` at each ratio and channel rounding, exported to ONNX, and every variant of one
+model is timed interleaved with the original in one loop, at each ONNX Runtime thread count × batch. The
+table gives MACs kept and the speed-up (original ms / pruned ms); > 1 is faster. Sessions at 2+ threads do not
+spin (see ``slimnas_runtime.predictor.make_session``). Writes bench/results/prune_latency.{json,md}.
+"""
+
+import argparse
+import copy
+from pathlib import Path
+
+import optuna
+import torch
+
+from common import machine, publish
+from slimnas.cli import run_cli
+from slimnas.io import write_json
+from slimnas.latency.measure import DeployTarget, interleaved
+from slimnas.latency.table import model_call
+from slimnas.macs import count_macs
+from slimnas.model import build_model, load_model_config
+from slimnas.prune.model import prune_channels
+from slimnas.search.space import load_search_space
+from slimnas.configs import find_config
+
+MODELS = ("tiny-start", "mobilenetv3_small_like")
+
+
+def load(name: str):
+    """(model, input size) for a bench model name: a search space's start point, a model YAML, or timm:NAME."""
+    if name == "tiny-start":
+        space = load_search_space(find_config("tiny", "search"))
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study()
+        study.enqueue_trial(space.start[0])
+        cfg, _ = space.sample(study.ask())
+        return build_model(cfg, num_classes=88), cfg.input_size
+    if name.startswith("timm:"):
+        return build_model({"timm": name[5:]}, num_classes=88), 96
+    return build_model(load_model_config(find_config(name, "model")), num_classes=88), 96
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=list(MODELS), help="tiny-start, a model YAML name, or timm:NAME")
+    p.add_argument("--ratios", nargs="+", type=float, default=[0.3, 0.5])
+    p.add_argument("--round-to", nargs="+", type=int, default=[1, 8, 16], help="1: channel counts of any size")
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--batches", nargs="+", type=int, default=[1, 32])
+    p.add_argument("--out", default="bench/results")
+    a = p.parse_args()
+    rows = []
+    for name in a.models:
+        torch.manual_seed(0)
+        model, size = load(name)
+        model.eval()
+        base = count_macs(model, size).macs
+        variants = {(r, k): prune_channels(copy.deepcopy(model), size, r, 88, round_to=k if k > 1 else None)
+                    for r in a.ratios for k in a.round_to}
+        for threads in a.threads:
+            for batch in a.batches:
+                target = DeployTarget(threads, batch)
+                calls = {"original": model_call(model, size, target)}
+                calls.update({f"{r}/{k}": model_call(m, size, target) for (r, k), m in variants.items()})
+                t = interleaved(calls, max_rounds=30)
+                for (r, k), m in variants.items():
+                    rows.append({"model": name, "size": size, "ratio": r, "round_to": k, "threads": threads,
+                                 "batch": batch, "macs_kept": round(count_macs(m, size).macs / base, 3),
+                                 "ms_original": round(t["original"].ms, 4), "ms_pruned": round(t[f"{r}/{k}"].ms, 4),
+                                 "speedup": round(t["original"].ms / t[f"{r}/{k}"].ms, 2),
+                                 "spread": round(max(t["original"].spread, t[f"{r}/{k}"].spread), 3)})
+                print(f"{name} {threads} thread(s) batch {batch}: " +
+                      ", ".join(f"{x['ratio']}/{x['round_to']} {x['speedup']}x" for x in rows[-len(variants):]), flush=True)
+    out = Path(a.out)
+    write_json(out / "prune_latency.json", {**machine(), "rows": rows})
+    lines = [f"Pruned / original, ONNX Runtime CPU, timed interleaved ({machine()['machine']}, {machine()['date']})", "",
+             "| model | ratio | round to | MACs kept | " + " | ".join(f"{t} thr b{b}" for t in a.threads for b in a.batches) + " |",
+             "|---|---:|---:|---:|" + "---:|" * (len(a.threads) * len(a.batches))]
+    for name in a.models:
+        for r in a.ratios:
+            for k in a.round_to:
+                cells = [x for x in rows if x["model"] == name and x["ratio"] == r and x["round_to"] == k]
+                lines.append(f"| {name} | {r} | {k} | {cells[0]['macs_kept']:.0%} | " +
+                             " | ".join(f"{x['speedup']:.2f}×" for x in cells) + " |")
+    publish(out / "prune_latency.md", lines)
+
+
+if __name__ == "__main__":
+    run_cli(main)

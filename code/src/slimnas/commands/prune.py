@@ -1,0 +1,63 @@
+"""Prune whole channels of a trained checkpoint (Torch-Pruning), for a MACs or a measured-latency target.
+
+Every layer group (the layers one channel runs through: a 1×1 expansion, its depthwise conv and BNs, both
+sides of a residual add, an SE block) loses the same fraction of its channels, the least important by
+--criterion; the fraction is the smallest that meets the target. The classifier keeps every class.
+The pruned checkpoint reloads without pickles (it records the narrowed modules' sizes); fine-tune it
+next, distilling from the trained model.
+
+  slimnas prune                                      # newest runs/train/*/best.pt, --target-macs 0.5
+  slimnas prune --weight best.pt --target-macs 0.4 --macs-convention pytorch   # the competition's MACs
+  slimnas prune --weight best.pt --target-latency 0.6 --ort-threads 2           # measured on ONNX Runtime
+  slimnas prune --weight best.pt --ratio 0.25 --criterion bn
+"""
+
+from pathlib import Path
+
+from ..cli import ArgumentParser, check_output_dir, newest
+from ..latency.measure import DeployTarget
+from ..prune import CRITERIA, prune_checkpoint
+from ..prune.model import ROUND_TO
+from ..prune.run import OUTPUTS
+from ..train import increment_path
+
+
+def main() -> None:
+    p = ArgumentParser(description=__doc__)
+    p.add_argument("--weight", default=None, help="checkpoint to prune (default: newest runs/train/*/best.pt)")
+    p.add_argument("--target-macs", type=float, default=None, help="keep this fraction of the MACs (default 0.5)")
+    p.add_argument("--target-latency", type=float, default=None,
+                   help="keep this fraction of the latency measured on the runtime (--ort-threads, --batch)")
+    p.add_argument("--ratio", type=float, default=None, help="remove this fraction of every layer group's channels")
+    p.add_argument("--criterion", choices=CRITERIA, default="magnitude",
+                   help="channel importance: L2 norm of the channel's weights, or its BatchNorm scale")
+    p.add_argument("--macs-convention", choices=["aten", "pytorch"], default="aten",
+                   help="how --target-macs counts: aten (papers') or pytorch (ptflops' module hooks, the competition's)")
+    p.add_argument("--round-to", type=int, default=None,
+                   help=f"keep channel counts multiples of this (default {ROUND_TO}; --target-latency measures 8 and 16; "
+                        f"1: any count, which can run slower)")
+    p.add_argument("--ort-threads", type=int, default=1, help="ONNX Runtime threads the model will run with (timing)")
+    p.add_argument("--batch", type=int, default=1, help="batch size the model will run at (timing)")
+    p.add_argument("--no-timing", action="store_true", help="skip timing the models on ONNX Runtime")
+    p.add_argument("--dst", "--out", dest="dst", default=None, help="output folder (default runs/prune/<run>)")
+    p.add_argument("--save-name", default="pruned.pt")
+    p.add_argument("--exist-ok", action="store_true", help="replace an earlier pruning in --dst (default: refuse)")
+    a = p.parse_args()
+    for flag, v in (("--target-macs", a.target_macs), ("--target-latency", a.target_latency)):
+        if v is not None and not 0 < v <= 1:
+            p.error(f"{flag} must be a fraction in (0, 1], got {v}")
+    if a.ratio is not None and not 0 <= a.ratio <= 0.9:
+        p.error(f"--ratio must be in [0, 0.9], got {a.ratio}")
+    if a.ort_threads < 1 or a.batch < 1:
+        p.error(f"--ort-threads and --batch must be >= 1, got {a.ort_threads} and {a.batch}")
+    if a.round_to is not None and a.round_to < 1:
+        p.error(f"--round-to must be >= 1, got {a.round_to}")
+    if a.no_timing and a.target_latency:
+        p.error("--target-latency measures the runtime; drop --no-timing")
+    weight = Path(a.weight) if a.weight else newest("runs/train/*/best.pt", "`slimnas train`")
+    out = Path(a.dst) if a.dst else increment_path(Path("runs/prune") / weight.parent.name)
+    outputs = [a.save_name, *OUTPUTS]
+    check_output_dir(out, "--dst", [weight], outputs, outputs, a.exist_ok)
+    result = prune_checkpoint(weight, out, a.target_macs, a.target_latency, a.ratio, a.criterion, a.macs_convention,
+                              a.round_to, a.save_name, None if a.no_timing else DeployTarget(a.ort_threads, a.batch))
+    print(f"next: slimnas finetune --weight {result.checkpoint} --teacher {weight}")

@@ -1,0 +1,199 @@
+"""Channel pruning: MACs targets met, the pruned structure reloads without pickles, exports with parity."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn as nn
+import yaml
+
+from conftest import run_in_process
+from slimnas.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from slimnas.data.mvtec import all_labels
+from slimnas.errors import CheckpointError, ConfigError
+from slimnas.export.onnx import export_onnx
+from slimnas.macs import count_macs
+from slimnas.model import ModelConfig, build_model
+from slimnas.prune import prune_checkpoint
+from slimnas.pruned import apply_channels
+
+PRE = {"input_size": 64, "resize": "resize", "mean": [0.5] * 3, "std": [0.25] * 3}
+# a slimnas net with every block the road's spaces make: SE + h-swish (v3), residual adds, MBConv, depthwise
+SE_RESIDUAL = {
+    "input_channel": 3, "depth_multiple": 1.0, "width_multiple": 1.0,
+    "backbone": [
+        [1, "Conv", [16, 3, 2, "hswish"]],
+        [1, "DWConv", [16, 3, 1]],
+        [1, "InvertedResidualv3", [24, 3, 3, 1, 1, 2]],
+        [2, "InvertedResidualv3", [24, 5, 3, 1, 1, 1]],
+        [2, "InvertedResidualv2", [32, 3, 1]],
+        [1, "MBConv", [32, 3, 2, 1, 0.25]],
+        [1, "Conv", [96, 1, 1]],
+        [1, "GlobalAvgPool", []],
+        [1, "Flatten", []],
+        [1, "Linear", ["num_classes"]],
+    ],
+}
+
+
+def save(tmp_path, cfg: dict, name="best.pt"):
+    torch.manual_seed(0)
+    model_cfg = ModelConfig.from_dict(cfg, "test")
+    model = build_model(model_cfg, num_classes=88)
+    with torch.no_grad():  # BN statistics that differ per channel, so importances and parity are not trivial
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 1.5), m.weight.uniform_(0.2, 1.5)
+    return save_checkpoint(tmp_path / name, model, model_cfg.to_dict(), all_labels(), PRE)
+
+
+@pytest.mark.parametrize("cfg", [SE_RESIDUAL, {"timm": "mobilenetv3_small_100", "pretrained": False}],
+                         ids=["slimnas-se-residual", "timm-mobilenetv3"])
+def test_prune_meets_the_macs_target_reloads_in_a_fresh_process_and_exports(cfg, tmp_path):
+    src = save(tmp_path, cfg)
+    # (round_to 1: channel counts of any size; multiples of 8, the default, cannot reach 50 % on channels this few)
+    r = prune_checkpoint(src, tmp_path / "p", target_macs=0.5, round_to=1, runtime=None, verbose=False)
+    assert 0.40 <= r.macs_after / r.macs_before <= 0.5 and 0 < r.ratio < 0.9
+    ckpt = load_checkpoint(r.checkpoint)
+    assert ckpt["channels"] and all(isinstance(v, int) for sizes in ckpt["channels"].values() for v in sizes.values())
+    assert ckpt["metrics"]["compressed_from"] == str(src) and "val_f1" not in ckpt["metrics"]
+    model, _ = model_from_checkpoint(r.checkpoint)
+    assert count_macs(model, 64).macs == r.macs_after
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        here = model(x)
+    assert here.shape == (2, 88)
+    # a fresh process rebuilds the same model from the YAML and the recorded sizes (weights_only loading)
+    code = ("import sys, torch; from slimnas.checkpoint import model_from_checkpoint; "
+            "m, _ = model_from_checkpoint(sys.argv[1]); x = torch.randn(2, 3, 64, 64, generator=torch.Generator()"
+            ".manual_seed(1)); torch.save(m(x).detach(), sys.argv[2])")
+    subprocess.run([sys.executable, "-c", code, str(r.checkpoint), str(tmp_path / "y.pt")], check=True, timeout=300)
+    assert torch.allclose(torch.load(tmp_path / "y.pt"), here, atol=1e-5)
+    onnx = export_onnx(model, tmp_path / "m.onnx", 64)
+    got = ort.InferenceSession(str(onnx)).run(None, {"input": x.numpy()})[0]
+    assert np.abs(got - here.numpy()).max() < 1e-4
+
+
+def test_pruning_keeps_the_classes_and_removes_the_least_important_channels(tmp_path):
+    src = save(tmp_path, SE_RESIDUAL)
+    original, _ = model_from_checkpoint(src)
+    stem_bn = original.get_submodule("backbone.0.bn")
+    with torch.no_grad():
+        load = torch.load(src, weights_only=True)
+        load["state_dict"]["backbone.0.bn.weight"][:4] = 0.0  # four stem channels BN switches off
+        torch.save(load, src)
+    r = prune_checkpoint(src, tmp_path / "p", ratio=0.25, criterion="bn", round_to=4, runtime=None,
+                         verbose=False)
+    model, ckpt = model_from_checkpoint(r.checkpoint)
+    assert model.get_submodule("backbone.0.conv").out_channels == 12 == model.get_submodule("backbone.0.bn").num_features
+    assert bool((model.get_submodule("backbone.0.bn").weight != 0).all())  # the zeroed ones went
+    assert stem_bn.num_features == 16 and ckpt["classes"] == all_labels()
+    assert [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features == 88
+
+
+def test_channel_counts_stay_multiples_of_8_by_default_and_an_unreachable_target_is_said(tmp_path, capsys):
+    r = prune_checkpoint(save(tmp_path, SE_RESIDUAL), tmp_path / "p", target_macs=0.3, runtime=None)
+    model, ckpt = model_from_checkpoint(r.checkpoint)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.in_channels > 3]
+    assert all(m.out_channels % 8 == 0 for m in convs if m.groups == 1 and m.out_channels != 88), \
+        [m.out_channels for m in convs]
+    assert "warning: --target-macs 0.3 not reached" in capsys.readouterr().err and r.ratio == 0.9
+
+
+def test_prune_then_decompose_reloads_both(tmp_path):
+    from slimnas.decompose.run import decompose_checkpoint
+
+    p = prune_checkpoint(save(tmp_path, SE_RESIDUAL), tmp_path / "p", ratio=0.25, runtime=None, verbose=False)
+    d = decompose_checkpoint(p.checkpoint, tmp_path / "d", target_macs=0.8, runtime=None, verbose=False)
+    ckpt = load_checkpoint(d.checkpoint)
+    assert ckpt["channels"] == load_checkpoint(p.checkpoint)["channels"] and ckpt["decomposition"]
+    assert ckpt["metrics"]["compressed_from"] == str(tmp_path / "best.pt")  # the trained model stays the teacher
+    model, _ = model_from_checkpoint(d.checkpoint)
+    assert count_macs(model, 64).macs == d.macs_after
+
+
+def test_a_bad_channel_spec_names_the_module(tmp_path):
+    src = save(tmp_path, SE_RESIDUAL)
+    model = build_model(ModelConfig.from_dict(SE_RESIDUAL, "t"), num_classes=88)
+    with pytest.raises(ConfigError, match="'backbone.99' is not a module"):
+        apply_channels(model, {"backbone.99": {"out_channels": 4}})
+    with pytest.raises(ConfigError, match=r"backbone.0.conv: expected positive integer sizes"):
+        apply_channels(model, {"backbone.0.conv": {"out_channels": -1}})
+    with pytest.raises(ConfigError, match=r"backbone.0.conv: expected positive integer sizes"):
+        apply_channels(model, {"backbone.0.conv": {"kernel_size": 1}})
+    ckpt = torch.load(src, weights_only=True)
+    ckpt["channels"] = {"backbone.0.conv": {"out_channels": 8}}  # sizes that disagree with the weights
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        model_from_checkpoint(tmp_path / "bad.pt")
+
+
+def test_prune_cli_writes_a_set_and_refuses_a_decomposed_source(tmp_path):
+    src = save(tmp_path, SE_RESIDUAL)
+    r = run_in_process("prune.py", "--weight", str(src), "--target-macs", "0.6", "--round-to", "1", "--no-timing",
+                       "--dst", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"pruned.pt", "report.csv", "prune.json"}
+    record = json.loads((tmp_path / "o" / "prune.json").read_text())
+    assert record["macs_after"] / record["macs_before"] <= 0.6 and "next: slimnas finetune" in r.stdout
+    rows = (tmp_path / "o" / "report.csv").read_text().splitlines()
+    assert rows[0] == "layer,size,before,after" and len(rows) > 5
+    from slimnas.decompose.run import decompose_checkpoint
+
+    d = decompose_checkpoint(src, tmp_path / "d", target_macs=0.8, runtime=None, verbose=False)
+    r = run_in_process("prune.py", "--weight", str(d.checkpoint), "--no-timing", "--dst", str(tmp_path / "o2"))
+    assert r.returncode == 2 and "is decomposed; prune the trained checkpoint" in r.stderr
+    assert not (tmp_path / "o2").exists()
+    r = run_in_process("prune.py", "--weight", str(src), "--ratio", "0.95", "--dst", str(tmp_path / "o3"))
+    assert r.returncode == 2 and "--ratio must be in [0, 0.9]" in r.stderr
+
+
+def test_finetuning_a_pruned_checkpoint_keeps_its_structure(tmp_path, tiny_data_yaml):
+    from slimnas.train import TrainConfig
+    from slimnas.train.finetune import finetune
+
+    from slimnas.data.config import build_data, load_data_config
+
+    torch.manual_seed(0)
+    model_cfg = ModelConfig.from_dict(SE_RESIDUAL, "t")
+    data = yaml.safe_load(open(tiny_data_yaml))
+    bundle = build_data(load_data_config(tiny_data_yaml))
+    model = build_model(model_cfg, num_classes=len(bundle.classes))
+    src = save_checkpoint(tmp_path / "best.pt", model, model_cfg.to_dict(), bundle.classes, bundle.cfg.preprocessing)
+    p = prune_checkpoint(src, tmp_path / "p", ratio=0.3, runtime=None, verbose=False)
+    out = finetune(p.checkpoint, tmp_path / "ft", tiny_data_yaml, TrainConfig(epochs=1, lr=1e-3, warmup_epochs=0),
+                   teacher=src, verbose=False)
+    tuned, ckpt = model_from_checkpoint(out["checkpoint"])
+    assert ckpt["channels"] == load_checkpoint(p.checkpoint)["channels"]
+    assert count_macs(tuned, data["img_size"]).macs == p.macs_after
+
+
+def test_a_latency_target_keeps_the_least_pruned_candidate_measured_fast_enough(tmp_path, monkeypatch):
+    from slimnas.latency.measure import Timing
+    from slimnas.prune import run as run_mod
+
+    src = save(tmp_path, SE_RESIDUAL)
+    calls = {}
+
+    def model_call(model, size, runtime):  # a model's "time" is its MACs, so the choice does not depend on the machine
+        calls[id(model)] = count_macs(model, size).macs
+        macs = calls[id(model)]
+        return lambda: macs
+
+    def interleaved(fns, **kw):
+        return {name: Timing(fn() / 1e6, 0.0, 5) for name, fn in fns.items()}
+
+    monkeypatch.setattr(run_mod, "model_call", model_call)
+    monkeypatch.setattr(run_mod, "interleaved", interleaved)
+    r = run_mod.prune_checkpoint(src, tmp_path / "p", target_latency=0.7, verbose=False)
+    record = json.loads((tmp_path / "p" / "prune.json").read_text())
+    tried = record["candidates"]
+    assert len(tried) == len(run_mod.LATENCY_RATIOS) * len(run_mod.LATENCY_ROUNDINGS)
+    enough = [x for x in tried if x["time_kept"] <= 0.7]
+    best = max(enough, key=lambda x: x["macs"])
+    assert (record["ratio"], record["round_to"]) == (best["ratio"], best["round_to"]) and r.macs_after == best["macs"]
+    assert r.ms_after / r.ms_before <= 0.7 and not r.slower
