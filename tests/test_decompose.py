@@ -57,6 +57,33 @@ def test_cp_error_falls_as_rank_grows():
     assert errors[-1] < 0.05
 
 
+def _cp_kernel(seq: nn.Sequential) -> torch.Tensor:
+    """The k×k kernel a CP replacement computes: sum over r of out[:, r] ⊗ in[r] ⊗ h[r] ⊗ w[r]."""
+    a_in, a_h, a_w, a_out = (m.weight.detach().double() for m in seq)
+    return torch.einsum("or,ri,rh,rw->oihw", a_out[:, :, 0, 0], a_in[:, :, 0, 0], a_h[:, 0, :, 0], a_w[:, 0, 0, :])
+
+
+@pytest.mark.parametrize("decay", [1.0, 0.7])  # a random kernel, and one whose output spectrum decays like a trained one's
+def test_cp_rank_price_bounds_the_fitted_error_from_above(decay):
+    from slimnas.decompose.ranks import cp_bounds
+
+    rng = np.random.default_rng(0)
+    u = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    w = np.einsum("oa,a,aikl->oikl", u, decay ** np.arange(16), rng.normal(size=(16, 16, 3, 3)))
+    conv = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.as_tensor(w))
+    spectra = Spectra(w)
+    bounds = cp_bounds(w)  # the construction's error, which stays put past its last term
+    for r in (4, 16, 32):
+        fitted2 = float(((_cp_kernel(decompose(conv, "cp", [r])) - torch.as_tensor(w)) ** 2).sum() / (w ** 2).sum())
+        # the price the rank is chosen by is never below what the fit reaches: rank 16 of a 16x16 kernel is
+        # not free (the channel tails, a lower bound, said 0 there, and the fitted error was 0.71)
+        assert fitted2 - 1e-6 <= spectra.error2("cp", [r]) <= bounds[min(r, len(bounds) - 1)] + 1e-9, (r, fitted2)
+        assert fitted2 > 0.01
+    assert spectra.error2("cp", [16]) >= 0.1 and spectra.error2("cp", [4]) >= spectra.error2("cp", [16])
+
+
 def test_separable_split_is_exact_for_rank_one_kernels():
     dw = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
     with torch.no_grad():

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from ..factorized import shell
+from .ranks import cp_start
 
 def separable_energy(layer: nn.Conv2d) -> float:
     """The share of a depthwise kernel's energy its rank-1 separable split keeps (1.0: exact)."""
@@ -41,6 +42,7 @@ def decompose(layer: nn.Module, method: str, ranks: list[int], seed: int = 0) ->
     """The replacement with weights fitted to ``layer``'s."""
     with warnings.catch_warnings():  # tensorly warns when a rank exceeds a mode's size; the result is still right
         warnings.filterwarnings("ignore", message="Trying to compute SVD", category=UserWarning)
+        warnings.filterwarnings("ignore", message="It is not recommended to initialize", category=UserWarning)
         return _decompose(layer, method, ranks, seed)
 
 
@@ -59,8 +61,11 @@ def _decompose(layer: nn.Module, method: str, ranks: list[int], seed: int) -> nn
     elif method == "cp":
         from tensorly.decomposition import parafac
 
-        lam, (a_out, a_in, a_h, a_w) = parafac(tl.tensor(w), rank=ranks[0], init="svd", n_iter_max=300,
-                                               tol=1e-9, random_state=seed, normalize_factors=True)
+        from tensorly.cp_tensor import CPTensor
+
+        # from the construction whose error bounds the one the rank was chosen by; ALS only lowers it
+        lam, (a_out, a_in, a_h, a_w) = parafac(tl.tensor(w), rank=ranks[0], init=CPTensor(cp_start(w, ranks[0], seed)),
+                                               n_iter_max=300, tol=1e-9, random_state=seed, normalize_factors=True)
         r = ranks[0]
         weights = [a_in.T[:, :, None, None], a_h.T.reshape(r, 1, -1, 1), a_w.T.reshape(r, 1, 1, -1),
                    (a_out * lam)[:, :, None, None]]
