@@ -385,3 +385,41 @@ def test_factor_chains_add_no_unfused_work_in_onnx_runtime(checkpoint, tmp_path)
     assert not {"BatchNormalization", "Relu", "Clip"} & set(ops), ops
     convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
     assert ops["Conv"] + ops.get("FusedConv", 0) == convs
+
+
+def test_ranks_and_factors_follow_the_batchnorm_scale():
+    """12 of a conv's 16 output channels are switched off by the BN after it (γ = 0.01) and hold most of the
+    raw weight's energy: chosen on raw weights a rank spends itself on them; on BN-scaled weights it goes to
+    the channels the network uses, and the error after BN is far lower."""
+    from slimnas.decompose.model import auto_rank_cfg, output_scales
+
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Conv2d(16, 16, 1, bias=False), nn.BatchNorm2d(16)).eval()
+    with torch.no_grad():
+        block[0].weight[:12] *= 10.0  # loud channels...
+        block[1].weight[:12] = 0.01  # ...that BN silences
+    model = nn.Sequential(nn.Conv2d(3, 16, 1), block, nn.Flatten()).eval()
+    scales = output_scales(model)
+    assert list(scales) == ["1.0"] and scales["1.0"][:12].max() < 0.02 < scales["1.0"][12:].min()
+    x = torch.randn(4, 16, 6, 6)
+
+    def bn_error(seq):
+        with torch.no_grad():
+            return float(torch.linalg.norm(block[1](seq(x)) - block(x)) / torch.linalg.norm(block(x)))
+
+    raw, scaled = decompose(block[0], "svd", [4]), decompose(block[0], "svd", [4], out_scale=scales["1.0"])
+    assert bn_error(scaled) < 0.25 * bn_error(raw), (bn_error(scaled), bn_error(raw))
+    # the energy rule sees the scaled spectrum: the 12 loud, silenced channels no longer need rank
+    assert energy_rank(block[0].weight.detach().double().numpy()[:, :, 0, 0], 0.9) >= 6  # what raw weights ask
+    assert auto_rank_cfg(model, 6, "energy", 0.9)["1.0"]["ranks"][0] <= 4
+    # a conv whose output also goes elsewhere is not scaled by the BN on one of its paths
+    class Fork(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)
+
+        def forward(self, y):
+            z = self.conv(y)
+            return self.bn(z) + z
+
+    assert output_scales(Fork()) == {}

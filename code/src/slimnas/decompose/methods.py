@@ -38,18 +38,23 @@ def _svd(m: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
     return u[:, :r] * root, root[:, None] * vt[:r]
 
 
-def decompose(layer: nn.Module, method: str, ranks: list[int], seed: int = 0) -> nn.Sequential:
-    """The replacement with weights fitted to ``layer``'s."""
+def decompose(layer: nn.Module, method: str, ranks: list[int], seed: int = 0,
+              out_scale: np.ndarray | None = None) -> nn.Sequential:
+    """The replacement with weights fitted to ``layer``'s; with ``out_scale`` (per output channel, e.g. the BN
+    after the layer), fitted to the scaled weight and the scale divided back out of the output factor, so the
+    error that remains is the least where it is not scaled away."""
     with warnings.catch_warnings():  # tensorly warns when a rank exceeds a mode's size; the result is still right
         warnings.filterwarnings("ignore", message="Trying to compute SVD", category=UserWarning)
         warnings.filterwarnings("ignore", message="It is not recommended to initialize", category=UserWarning)
-        return _decompose(layer, method, ranks, seed)
+        return _decompose(layer, method, ranks, seed, out_scale if method != "separable" else None)
 
 
 @torch.no_grad()
-def _decompose(layer: nn.Module, method: str, ranks: list[int], seed: int) -> nn.Sequential:
+def _decompose(layer: nn.Module, method: str, ranks: list[int], seed: int, out_scale: np.ndarray | None) -> nn.Sequential:
     seq = shell(layer, method, ranks)
     w = layer.weight.detach().double().cpu().numpy()
+    if out_scale is not None:
+        w = w * out_scale.reshape(-1, *([1] * (w.ndim - 1)))
     if method == "tucker":
         from tensorly.decomposition import partial_tucker
 
@@ -80,6 +85,8 @@ def _decompose(layer: nn.Module, method: str, ranks: list[int], seed: int) -> nn
             cols.append(a[:, 0])
             rows.append(b[0])
         weights = [np.stack(cols)[:, None, :, None], np.stack(rows)[:, None, None, :]]
+    if out_scale is not None:  # the last factor maps to the output channels: undo the scale there
+        weights[-1] = weights[-1] / out_scale.reshape(-1, *([1] * (weights[-1].ndim - 1)))
     layers = [m for m in seq if isinstance(m, (nn.Conv2d, nn.Linear))]
     for m, v in zip(layers, weights):
         m.weight.copy_(torch.as_tensor(np.ascontiguousarray(v), dtype=m.weight.dtype).reshape(m.weight.shape))

@@ -18,6 +18,8 @@ import math
 import warnings
 from pathlib import Path
 
+import numpy as np
+import torch
 import torch.nn as nn
 import yaml
 
@@ -34,6 +36,37 @@ def input_sizes(model: nn.Module, input_size: int, channels: int = 3) -> dict[st
     """The spatial size of each decomposable layer's input (``None`` for a linear's), from one forward pass."""
     shapes = input_shapes(model, decomposable(model).items(), input_size, channels)
     return {name: shape[1:] if len(shape) == 3 else None for name, shape in shapes.items()}
+
+
+def output_scales(model: nn.Module) -> dict[str, np.ndarray]:
+    """For each decomposable layer whose output goes only into a BatchNorm: how much that BN scales each output
+    channel at inference, |γ| / √(running_var + ε). Ranks are chosen and factors fitted on the scaled weight,
+    so the error budget is not spent on channels BN suppresses; the scale is divided out of the output factor.
+    Found on the traced graph (torch.fx); a model that does not trace gets no scales (raw weights, as before)."""
+    import torch.fx
+
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception:  # noqa: BLE001 - data-dependent control flow and the like: fall back to raw weights
+        return {}
+    modules, layers, scales = dict(model.named_modules()), decomposable(model), {}
+    for node in graph.nodes:
+        bn = modules.get(node.target) if node.op == "call_module" else None
+        if not isinstance(bn, nn.modules.batchnorm._BatchNorm) or not bn.track_running_stats:
+            continue
+        src = node.args[0]
+        if isinstance(src, torch.fx.Node) and src.op == "call_module" and src.target in layers and len(src.users) == 1:
+            gamma = bn.weight.detach().abs() if bn.affine else torch.ones_like(bn.running_var)
+            scale = (gamma / torch.sqrt(bn.running_var + bn.eps)).double().cpu().numpy()
+            scales[src.target] = np.maximum(scale, 1e-3 * max(float(scale.mean()), 1e-12))  # divisible back out
+    return scales
+
+
+def _weight(layer: nn.Module, scale: np.ndarray | None) -> np.ndarray:
+    """``layer``'s weight as C_out×C_in×k×k, each output channel times ``scale``."""
+    w = layer.weight.detach().double().cpu().numpy()
+    w = w if w.ndim == 4 else w[:, :, None, None]
+    return w if scale is None else w * scale[:, None, None, None]
 
 
 # ------------------------------------------------------------------------------------------ rank_cfg
@@ -62,11 +95,11 @@ def load_rank_cfg(path: str | Path) -> dict:
 
 def decompose_model(model: nn.Module, spec: dict[str, dict], input_size: int) -> list[dict]:
     """Replace the layers in ``spec`` (already resolved) by fitted factorisations, in place; one report row each."""
-    sizes = input_sizes(model, input_size)
+    sizes, scales = input_sizes(model, input_size), output_scales(model)
     rows = []
     for name, entry in spec.items():
         layer = model.get_submodule(name)
-        seq = decompose(layer, entry["method"], entry["ranks"])
+        seq = decompose(layer, entry["method"], entry["ranks"], out_scale=scales.get(name))
         rows.append(_row(name, layer, entry, seq, sizes.get(name)))
         replace_layer(model, name, seq)
     return rows
@@ -97,17 +130,18 @@ def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value
 
     Layers where the chosen factorisation would not reduce MACs (or, for ``latency``, measured time) are left out.
     """
-    sizes = input_sizes(model, input_size)
+    sizes, scales = input_sizes(model, input_size), output_scales(model)
     layers = decomposable(model)
     if rule == "target":
-        return _budget_cfg(layers, sizes, value, conv_method, total_macs, lambda m, hw: layer_macs(m, hw), "--target-macs")
+        return _budget_cfg(layers, sizes, value, conv_method, total_macs, lambda m, hw: layer_macs(m, hw), "--target-macs",
+                           scales=scales)
     if rule == "latency":
         from .timing import layer_shape
 
         # fewer rank steps: every one is an ONNX Runtime measurement (cached across runs)
         return _budget_cfg(layers, sizes, value, conv_method, total_ms,
                            lambda m, hw: timer(m, layer_shape(m if not isinstance(m, nn.Sequential) else m[0], hw)),
-                           "--target-latency", steps=8, margin=LATENCY_MARGIN, min_saving=MIN_SAVING_MS)
+                           "--target-latency", steps=8, margin=LATENCY_MARGIN, min_saving=MIN_SAVING_MS, scales=scales)
     cfg = {}
     for name, layer in layers.items():
         method = conv_method if kind(layer) == "conv" else DEFAULT_METHOD[kind(layer)]
@@ -119,9 +153,7 @@ def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value
                 continue
             ranks = []
         else:
-            w = layer.weight.detach().double().cpu().numpy()
-            if w.ndim == 2:
-                w = w[:, :, None, None]
+            w = _weight(layer, scales.get(name))
             pick = (lambda m: energy_rank(m, value)) if rule == "energy" else evbmf_rank
             if method == "tucker":
                 ranks = [pick(unfold(w, 0)), pick(unfold(w, 1))]
@@ -136,11 +168,11 @@ def auto_rank_cfg(model: nn.Module, input_size: int, rule: str = "target", value
 
 
 def _budget_cfg(layers, sizes, fraction, conv_method, total, cost, flag: str, steps: int = 16,
-                margin: float = 0.0, min_saving: float = 0.0) -> dict[str, dict]:
+                margin: float = 0.0, min_saving: float = 0.0, scales: dict | None = None) -> dict[str, dict]:
     """Per layer, the original or one cheaper candidate, so the summed ``cost(module, hw)`` (plus what no
     layer here changes) is at most ``fraction × total`` with the least summed squared relative error.
     A candidate counts as cheaper only below ``(1 - margin)`` of the layer's own cost and at least
-    ``min_saving`` below it."""
+    ``min_saving`` below it. Errors are of the weight scaled by ``scales`` (:func:`output_scales`)."""
     if not 0 < fraction <= 1:
         raise ConfigError(f"{flag} must be a fraction in (0, 1], got {fraction}")
     options: dict[str, list] = {}
@@ -150,7 +182,7 @@ def _budget_cfg(layers, sizes, fraction, conv_method, total, cost, flag: str, st
         full, full_macs = cost(layer, hw), layer_macs(layer, hw)
         method = conv_method if kind(layer) == "conv" else DEFAULT_METHOD[kind(layer)]
         opts, ents = [(full, 0.0)], [None]
-        spectra = None if method == "separable" else Spectra(layer.weight.detach().double().cpu().numpy())
+        spectra = None if method == "separable" else Spectra(_weight(layer, (scales or {}).get(name)))
         grid = [[]] if method == "separable" else _rank_grid(rank_limits(layer, method) if method != "cp"
                                                                else [min(layer.out_channels, layer.in_channels) * 2], steps)
         for ranks in grid:
