@@ -20,6 +20,21 @@ def machine() -> dict:
                        f"torch {torch.__version__}"}
 
 
+def start_point(space: str = "tiny"):
+    """(model config, training hyper-parameters) of a shipped search space's first start point: the model a
+    short search trains first, and what the road most often ships."""
+    import optuna
+
+    from slimnas.configs import find_config
+    from slimnas.search.space import load_search_space
+
+    loaded = load_search_space(find_config(space, "search"))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    study.enqueue_trial(loaded.start[0])
+    return loaded.sample(study.ask())
+
+
 def publish(path: Path, lines: list[str]) -> None:
     """Write a bench's markdown table to ``path`` (bench/report.py collects it) and print it."""
     write_text(path, "\n".join(lines) + "\n")

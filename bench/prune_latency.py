@@ -15,10 +15,9 @@ import argparse
 import copy
 from pathlib import Path
 
-import optuna
 import torch
 
-from common import machine, publish
+from common import machine, publish, start_point
 from slimnas.cli import run_cli
 from slimnas.io import write_json
 from slimnas.latency.measure import DeployTarget, interleaved
@@ -26,7 +25,6 @@ from slimnas.latency.table import model_call
 from slimnas.macs import count_macs
 from slimnas.model import build_model, load_model_config
 from slimnas.prune.model import prune_channels
-from slimnas.search.space import load_search_space
 from slimnas.configs import find_config
 
 MODELS = ("tiny-start", "mobilenetv3_small_like")
@@ -35,11 +33,7 @@ MODELS = ("tiny-start", "mobilenetv3_small_like")
 def load(name: str):
     """(model, input size) for a bench model name: a search space's start point, a model YAML, or timm:NAME."""
     if name == "tiny-start":
-        space = load_search_space(find_config("tiny", "search"))
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study()
-        study.enqueue_trial(space.start[0])
-        cfg, _ = space.sample(study.ask())
+        cfg, _ = start_point("tiny")
         return build_model(cfg, num_classes=88), cfg.input_size
     if name.startswith("timm:"):
         return build_model({"timm": name[5:]}, num_classes=88), 96
@@ -78,7 +72,10 @@ def main() -> None:
                 print(f"{name} {threads} thread(s) batch {batch}: " +
                       ", ".join(f"{x['ratio']}/{x['round_to']} {x['speedup']}x" for x in rows[-len(variants):]), flush=True)
     out = Path(a.out)
-    write_json(out / "prune_latency.json", {**machine(), "rows": rows})
+    command = (f"python bench/prune_latency.py --models {' '.join(a.models)} --ratios {' '.join(map(str, a.ratios))} "
+               f"--round-to {' '.join(map(str, a.round_to))} --threads {' '.join(map(str, a.threads))} "
+               f"--batches {' '.join(map(str, a.batches))}")
+    write_json(out / "prune_latency.json", {**machine(), "command": command, "rows": rows})
     lines = [f"Pruned / original, ONNX Runtime CPU, timed interleaved ({machine()['machine']}, {machine()['date']})", "",
              "| model | ratio | round to | MACs kept | " + " | ".join(f"{t} thr b{b}" for t in a.threads for b in a.batches) + " |",
              "|---|---:|---:|---:|" + "---:|" * (len(a.threads) * len(a.batches))]

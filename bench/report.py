@@ -38,6 +38,8 @@ SECTIONS = {  # bench name -> title, in reading order
     "latency_model": "Latency table: predicted vs measured ONNX Runtime latency",
     "resnet_decompose": "Decomposition where it pays: timm resnet18 at 224 px",
     "decompose_accuracy": "A trained k×k model decomposed for latency and for MACs, fine-tuned",
+    "prune_latency": "Channel pruning on the nets the road makes: speed-up by ratio and channel rounding",
+    "prune_accuracy": "The road's trained model pruned for a measured latency target, fine-tuned",
 }
 
 

@@ -16,6 +16,7 @@ import yaml
 from conftest import REPO, TINY_MODEL, run_script
 from slimnas.data.mvtec import all_labels
 from slimnas.decompose import decompose, layer_macs, relative_error, resolve_spec
+from slimnas.latency.measure import DeployTarget
 from slimnas.decompose.ranks import Spectra, energy_rank, evbmf_rank, greedy_under_budget
 from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import ConfigError
@@ -189,7 +190,8 @@ def test_decompose_cli(checkpoint, tmp_path):
 
 
 def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_path):
-    r = run_script("decompose.py", "--weight", str(checkpoint), "--target-latency", "0.9", "--dst", str(tmp_path / "lat"))
+    r = run_script("decompose.py", "--weight", str(checkpoint), "--target-latency", "0.9", "--ort-threads", "1",
+                   "--dst", str(tmp_path / "lat"))
     assert r.returncode == 0, r.stderr
     assert "1 thread, batch 1" in r.stdout + r.stderr  # where it was measured, whatever the outcome
     kept = load_checkpoint(tmp_path / "lat" / "decomposed.pt")["decomposition"]
@@ -208,12 +210,12 @@ def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_
     # chose by (a test reading those entries back could not fail)
     from slimnas.decompose.model import input_sizes
     from slimnas.decompose.timing import layer_shape
-    from slimnas.latency.measure import DeployTarget, interleaved, session, session_call
+    from slimnas.latency.measure import interleaved, session, session_call
     from slimnas.latency.table import onnx_bytes
 
     original, _ = model_from_checkpoint(checkpoint)
     factorised, _ = model_from_checkpoint(tmp_path / "lat" / "decomposed.pt")
-    sizes, rt = input_sizes(original, 64), DeployTarget()
+    sizes, rt = input_sizes(original, 64), DeployTarget(threads=1)
     for name in kept:
         shape = layer_shape(original.get_submodule(name), sizes.get(name))
         calls = {k: session_call(session(onnx_bytes(m.get_submodule(name), shape), rt), rt, shape)

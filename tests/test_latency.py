@@ -25,14 +25,14 @@ def test_pieces_split_repeats_and_follow_the_forward():
 
 def test_table_measures_each_piece_once_and_persists(tmp_path):
     net = build_model(TINY_MODEL, num_classes=5).eval()
-    table = LatencyTable(DeployTarget(), tmp_path / "t.json")
+    table = LatencyTable(DeployTarget(threads=1), tmp_path / "t.json")
     first = table.predict(net, 32)
     assert first["ms"] > 0 and len(first["pieces"]) == len(piece_inputs(net, 32)) and not table.calibrated
     measured = dict(table.entries)
     again = table.predict(net, 32)  # every piece from the table: nothing timed again, the same answer
     assert table.entries == measured and again["ms"] == first["ms"]
     table.save()
-    reloaded = LatencyTable(DeployTarget(), tmp_path / "t.json")
+    reloaded = LatencyTable(DeployTarget(threads=1), tmp_path / "t.json")
     assert reloaded.entries == measured and reloaded.predict(net, 32)["ms"] == first["ms"]
     assert LatencyTable(DeployTarget(threads=2), tmp_path / "t.json").entries == {}  # another runtime: not reused
     stored = json.loads((tmp_path / "t.json").read_text())
@@ -163,3 +163,13 @@ def test_timing_sessions_with_threads_do_not_spin(tmp_path):
     assert spinning(session(model, DeployTarget(threads=2))) == "0"
     assert spinning(session(model, DeployTarget(threads=1))) == "default"
     assert spinning(make_session(model, ["CPUExecutionProvider"], 2)) == "default"
+
+
+def test_the_default_deploy_target_is_onnx_runtimes_default_threads():
+    # where a session made without options runs: one thread per physical core this process may use
+    import os
+
+    from slimnas.latency.measure import default_threads
+
+    assert 1 <= default_threads() <= len(os.sched_getaffinity(0))
+    assert DeployTarget().threads == default_threads() and DeployTarget().batch == 1

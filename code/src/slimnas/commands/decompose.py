@@ -6,7 +6,7 @@ The rank_cfg actually used is always written next to the output, to edit and rep
 
   slimnas decompose                                   # newest runs/train/*/best.pt, --target-macs 0.5
   slimnas decompose --weight best.pt --target-macs 0.3
-  slimnas decompose --weight best.pt --target-latency 0.6 --ort-threads 2   # measured on ONNX Runtime
+  slimnas decompose --weight best.pt --target-latency 0.6 --ort-threads 1   # measured on ONNX Runtime, 1 thread
   slimnas decompose --weight best.pt --energy 0.9     # keep 90 % of each layer's spectrum
   slimnas decompose --weight best.pt --vbmf --method cp
   slimnas decompose --weight best.pt --rank_cfg runs/decompose/baseline/rank_cfg.yaml
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..cli import ArgumentParser, check_output_dir, deprecated_alias, newest
 from ..decompose.run import OUTPUTS, decompose_checkpoint
-from ..latency.measure import DeployTarget
+from ..latency.measure import add_deploy_arguments, deploy_target
 from ..train import increment_path
 
 
@@ -30,8 +30,7 @@ def main() -> None:
     p.add_argument("--energy", type=float, default=None, help="keep this fraction of each unfolding's energy")
     p.add_argument("--vbmf", action="store_true", help="ranks by empirical variational Bayes matrix factorisation")
     p.add_argument("--method", choices=["tucker", "cp"], default="tucker", help="for k×k convs (automatic ranks)")
-    p.add_argument("--ort-threads", type=int, default=1, help="ONNX Runtime threads the model will run with (timing)")
-    p.add_argument("--batch", type=int, default=1, help="batch size the model will run at (timing)")
+    add_deploy_arguments(p)
     p.add_argument("--no-timing", action="store_true", help="skip measuring the layers and models on ONNX Runtime")
     p.add_argument("--dst", "--out", dest="dst", default=None, help="output folder (default runs/decompose/<run>)")
     p.add_argument("--save_name", "--save-name", dest="save_name", default="decomposed.pt")
@@ -41,15 +40,14 @@ def main() -> None:
     for flag, v in (("--target-macs", a.target_macs), ("--target-latency", a.target_latency), ("--energy", a.energy)):
         if v is not None and not 0 < v <= 1:
             p.error(f"{flag} must be a fraction in (0, 1], got {v}")
-    if a.ort_threads < 1 or a.batch < 1:
-        p.error(f"--ort-threads and --batch must be >= 1, got {a.ort_threads} and {a.batch}")
+    deploy = deploy_target(p, a)
     if a.no_timing and a.target_latency:
         p.error("--target-latency measures the runtime; drop --no-timing")
     weight = Path(a.weight) if a.weight else newest("runs/train/*/best.pt", "`slimnas train`")
     out = Path(a.dst) if a.dst else increment_path(Path("runs/decompose") / weight.parent.name)
     outputs = [a.save_name, *OUTPUTS]
     check_output_dir(out, "--dst", [weight, a.rank_cfg], outputs, outputs, a.exist_ok)
-    runtime = None if a.no_timing else DeployTarget(a.ort_threads, a.batch)
+    runtime = None if a.no_timing else deploy
     result = decompose_checkpoint(weight, out, a.rank_cfg, a.target_macs, a.energy, a.vbmf, a.method, a.save_name,
                                   target_latency=a.target_latency, runtime=runtime)
     print(f"next: slimnas finetune --weight {result.checkpoint} --teacher {weight}")

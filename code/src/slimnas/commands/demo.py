@@ -31,6 +31,7 @@ from ..data.config import dataset_root, load_data_config, prepare_data
 from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
 from ..io import read_yaml, write_json, write_text
+from ..latency.measure import DeployTarget
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
 from ..pace import TimePlan, machine_pace
@@ -73,7 +74,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--teacher", default=None,
                    help="a checkpoint on the same labels to distil into the retrain (helps only if it beats the student)")
     p.add_argument("--target-latency", type=float, default=0.7,
-                   help="fraction of the latency (ONNX Runtime, 1 thread, measured) the decomposition keeps")
+                   help="fraction of the latency (measured on ONNX Runtime at its default threads) the decomposition keeps")
     p.add_argument("--target-macs", type=float, default=None,
                    help="decompose for a MACs fraction instead (fewer MACs need not run faster)")
     p.add_argument("--ft-epochs", type=int, default=4, help="fine-tuning epochs (with distillation)")
@@ -162,7 +163,8 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> bool:
 
 def summary(a, out: Path, data_cfg, decomposed: bool) -> list[str]:
     """Step 5: the searched, decomposed and shipped models side by side (``summary.json``), and what to ship."""
-    print("\n[5/5] the models side by side (ONNX Runtime, 1 thread, the same images)", flush=True)
+    print(f"\n[5/5] the models side by side ({DeployTarget().describe()}; also 1 thread and batch 32; the same "
+          f"images)", flush=True)
     export = json.loads((out / "finetune" / "export.json").read_text())
     models = {"searched + trained": out / "train" / "best.pt", "decomposed": out / "decompose" / "decomposed.pt",
               "fine-tuned FP32": Path(export["onnx"])}

@@ -8,14 +8,14 @@ next, distilling from the trained model.
 
   slimnas prune                                      # newest runs/train/*/best.pt, --target-macs 0.5
   slimnas prune --weight best.pt --target-macs 0.4 --macs-convention pytorch   # the competition's MACs
-  slimnas prune --weight best.pt --target-latency 0.6 --ort-threads 2           # measured on ONNX Runtime
+  slimnas prune --weight best.pt --target-latency 0.6 --batch 32      # measured on ONNX Runtime, batch 32
   slimnas prune --weight best.pt --ratio 0.25 --criterion bn
 """
 
 from pathlib import Path
 
 from ..cli import ArgumentParser, check_output_dir, newest
-from ..latency.measure import DeployTarget
+from ..latency.measure import add_deploy_arguments, deploy_target
 from ..prune import CRITERIA, prune_checkpoint
 from ..prune.model import ROUND_TO
 from ..prune.run import OUTPUTS
@@ -34,10 +34,9 @@ def main() -> None:
     p.add_argument("--macs-convention", choices=["aten", "pytorch"], default="aten",
                    help="how --target-macs counts: aten (papers') or pytorch (ptflops' module hooks, the competition's)")
     p.add_argument("--round-to", type=int, default=None,
-                   help=f"keep channel counts multiples of this (default {ROUND_TO}; --target-latency measures 8 and 16; "
+                   help=f"keep channel counts multiples of this (default {ROUND_TO}; --target-latency measures 1, 8 and 16; "
                         f"1: any count, which can run slower)")
-    p.add_argument("--ort-threads", type=int, default=1, help="ONNX Runtime threads the model will run with (timing)")
-    p.add_argument("--batch", type=int, default=1, help="batch size the model will run at (timing)")
+    add_deploy_arguments(p)
     p.add_argument("--no-timing", action="store_true", help="skip timing the models on ONNX Runtime")
     p.add_argument("--dst", "--out", dest="dst", default=None, help="output folder (default runs/prune/<run>)")
     p.add_argument("--save-name", default="pruned.pt")
@@ -48,8 +47,7 @@ def main() -> None:
             p.error(f"{flag} must be a fraction in (0, 1], got {v}")
     if a.ratio is not None and not 0 <= a.ratio <= 0.9:
         p.error(f"--ratio must be in [0, 0.9], got {a.ratio}")
-    if a.ort_threads < 1 or a.batch < 1:
-        p.error(f"--ort-threads and --batch must be >= 1, got {a.ort_threads} and {a.batch}")
+    deploy = deploy_target(p, a)
     if a.round_to is not None and a.round_to < 1:
         p.error(f"--round-to must be >= 1, got {a.round_to}")
     if a.no_timing and a.target_latency:
@@ -59,5 +57,5 @@ def main() -> None:
     outputs = [a.save_name, *OUTPUTS]
     check_output_dir(out, "--dst", [weight], outputs, outputs, a.exist_ok)
     result = prune_checkpoint(weight, out, a.target_macs, a.target_latency, a.ratio, a.criterion, a.macs_convention,
-                              a.round_to, a.save_name, None if a.no_timing else DeployTarget(a.ort_threads, a.batch))
+                              a.round_to, a.save_name, None if a.no_timing else deploy)
     print(f"next: slimnas finetune --weight {result.checkpoint} --teacher {weight}")

@@ -30,8 +30,18 @@ def as_onnx(name: str, path: Path, work: Path, bundles) -> Path:
     return Path(export_checkpoint(path, work / name, bundles(size), verbose=False)["onnx"])
 
 
-def compare(models: dict[str, str | Path], data: DataConfig, work: str | Path, threads: int = 1) -> list[dict]:
-    """One row per ``models[name]`` (a ``.onnx`` file or a checkpoint); checkpoints are exported into ``work``."""
+def settings(deploy: DeployTarget | None = None) -> dict[str, DeployTarget]:
+    """The timings a comparison shows: where the model deploys (``ms_b1``: ONNX Runtime's default threads, batch 1
+    unless told), and as extra columns 1 thread (``ms_1t``) and batch 32 (``ms_b32``) at the deployed threads."""
+    deploy = deploy or DeployTarget()
+    return {"ms_b1": deploy, "ms_1t": DeployTarget(1, deploy.batch, deploy.provider),
+            "ms_b32": DeployTarget(deploy.threads, 32, deploy.provider)}
+
+
+def compare(models: dict[str, str | Path], data: DataConfig, work: str | Path,
+            deploy: DeployTarget | None = None) -> list[dict]:
+    """One row per ``models[name]`` (a ``.onnx`` file or a checkpoint); checkpoints are exported into ``work``.
+    Every model is timed at each of :func:`settings`, the models interleaved per setting."""
     cache: dict[int, object] = {}
 
     def bundles(size: int):
@@ -52,9 +62,11 @@ def compare(models: dict[str, str | Path], data: DataConfig, work: str | Path, t
         rows.append({"model": name, "onnx": str(onnx), "bytes": onnx.stat().st_size, "macs": meta["macs"],
                      "params": meta["params"], "val_f1": onnx_f1(onnx, bundle.loaders()[1]),
                      "test_f1": onnx_f1(onnx, DataLoader(test, 64)) if test is not None else None})
-    latency = onnx_latencies({r["model"]: r["onnx"] for r in rows}, sizes, DeployTarget(threads=threads))
-    for row in rows:
-        row["ms_b1"], row["ms_spread"] = latency[row["model"]].ms, latency[row["model"]].spread
+    for key, target in settings(deploy).items():  # the extra columns settle in fewer rounds: they decide nothing
+        latency = onnx_latencies({r["model"]: r["onnx"] for r in rows}, sizes, target,
+                                 max_rounds=40 if key == "ms_b1" else 12)
+        for row in rows:
+            row[key], row[f"{key}_spread"] = latency[row["model"]].ms, latency[row["model"]].spread
     return rows
 
 
@@ -68,12 +80,16 @@ def predictions_f1(predictions: str | Path, answers: str | Path) -> float:
     return macro_f1([truth[i] for i in truth], [got[i] for i in truth])
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(rows: list[dict], deploy: DeployTarget | None = None) -> str:
     has_test = any(r["test_f1"] is not None for r in rows)
-    head = "| model | val macro-F1 |" + (" test macro-F1 |" if has_test else "") + " MACs | params | ONNX size | ORT ms (b1) |"
-    lines = [head, "|---|---:|" + ("---:|" if has_test else "") + "---:|---:|---:|---:|"]
+    timed = settings(deploy)
+    names = {"ms_b1": f"ORT ms ({timed['ms_b1'].threads} thr, b{timed['ms_b1'].batch})",
+             "ms_1t": f"1 thr, b{timed['ms_1t'].batch}", "ms_b32": f"{timed['ms_b32'].threads} thr, b32"}
+    head = "| model | val macro-F1 |" + (" test macro-F1 |" if has_test else "") + " MACs | params | ONNX size | " + \
+        " | ".join(names.values()) + " |"
+    lines = [head, "|---|---:|" + ("---:|" if has_test else "") + "---:|---:|---:|" + "---:|" * len(names)]
     for r in rows:
         test = (f" {r['test_f1']:.4f} |" if r["test_f1"] is not None else " – |") if has_test else ""
         lines.append(f"| {r['model']} | {r['val_f1']:.4f} |{test} {r['macs'] / 1e6:.2f} M | {r['params'] / 1e3:.1f} k | "
-                     f"{r['bytes'] / 1e3:.0f} kB | {r['ms_b1']:.3f} |")
+                     f"{r['bytes'] / 1e3:.0f} kB | " + " | ".join(f"{r[k]:.3f}" for k in names) + " |")
     return "\n".join(lines)

@@ -12,25 +12,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
 from ..cli import ArgumentParser, deprecated_alias, run_cli
-from .measure import DeployTarget, check_provider
+from .measure import add_deploy_arguments, check_provider, deploy_target
 
 
 def main() -> None:
     p = ArgumentParser(description=__doc__)
     p.add_argument("model", help="model YAML (or packaged name), checkpoint (.pt) or ONNX file")
     p.add_argument("--input-size", type=int, default=None, help="image size (default: the model's own, else 96)")
-    p.add_argument("--ort-threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
-    p.add_argument("--batch", type=int, default=1)
+    add_deploy_arguments(p, "profiled")
     p.add_argument("--num-classes", type=int, default=88,
                    help="the head's width for a model YAML (default 88, the MVTec anomaly-classes labels)")
     p.add_argument("--provider", default="CPUExecutionProvider", help="ONNX Runtime execution provider")
     deprecated_alias(p, "--threads", "--ort-threads")
     a = p.parse_args()
-    if a.ort_threads < 1 or a.batch < 1:
-        raise ConfigError(f"--ort-threads and --batch must be >= 1, got {a.ort_threads} and {a.batch}")
-    runtime = DeployTarget(a.ort_threads, a.batch, a.provider)
+    runtime = deploy_target(p, a, a.provider)
     check_provider(runtime)
     from .profile import profile_model, profile_onnx
 

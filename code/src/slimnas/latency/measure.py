@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -19,11 +20,28 @@ from typing import Callable, Sequence
 import numpy as np
 
 
+def default_threads() -> int:
+    """ONNX Runtime's default intra-op thread count: one per physical core this process may run on (hyper-threads
+    of one core count once). What a deployed session uses unless told otherwise."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for cpu in cpus:
+        try:
+            cores.add(Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list").read_text().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, len(cores))
+
+
 @dataclasses.dataclass(frozen=True)
 class DeployTarget:
-    """Where the deployed model runs: what every latency is measured (and cached) for."""
+    """Where the deployed model runs: what every latency is measured (and cached) for. By default as a session
+    made without options runs: ONNX Runtime's default threads (:func:`default_threads`), batch 1."""
 
-    threads: int = 1
+    threads: int = dataclasses.field(default_factory=default_threads)
     batch: int = 1
     provider: str = "CPUExecutionProvider"
 
@@ -34,6 +52,22 @@ class DeployTarget:
     def describe(self) -> str:
         ep = self.provider.replace("ExecutionProvider", "")
         return f"ONNX Runtime {ort_version()} {ep}, {self.threads} thread{'s' * (self.threads > 1)}, batch {self.batch}"
+
+
+def add_deploy_arguments(parser, what: str = "timing") -> None:
+    """``--ort-threads`` and ``--batch``: where the model will run, for every command that times one."""
+    parser.add_argument("--ort-threads", type=int, default=None,
+                        help=f"ONNX Runtime threads the model will run with ({what}; default ORT's own: one per "
+                             f"physical core)")
+    parser.add_argument("--batch", type=int, default=1, help=f"batch size the model will run at ({what})")
+
+
+def deploy_target(parser, args, provider: str | None = None) -> DeployTarget:
+    """The :class:`DeployTarget` of :func:`add_deploy_arguments`' flags; bad values are a ``parser.error``."""
+    threads = default_threads() if args.ort_threads is None else args.ort_threads
+    if threads < 1 or args.batch < 1:
+        parser.error(f"--ort-threads and --batch must be >= 1, got {threads} and {args.batch}")
+    return DeployTarget(threads, args.batch, *([provider] if provider else []))
 
 
 def ort_version() -> str:

@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""The model the road trains, pruned for a measured latency target, fine-tuned with distillation, scored and timed.
+
+    python bench/prune_accuracy.py                                  # train the tiny space's start point 300 s
+    python bench/prune_accuracy.py --weight runs/train/x/best.pt --targets 0.6 0.5 --seeds 0 1 2
+
+Trains the ``tiny`` space's start point on the synthetic default data (``--train-seconds``, its own lr), or
+takes ``--weight``; prunes it with ``slimnas prune --target-latency T`` (measured at 1 thread, batch 1) for each
+target; fine-tunes each pruned model ``--ft-seconds`` with distillation from the trained one, once per seed
+(the seed orders batches and draws augmentations). Every model is exported as it ships, scored on the val
+split (which chose its epoch) and on the labelled test split (read only here, to report), and timed at
+1 and 2 ONNX Runtime threads × batch 1 and 32, all models interleaved per setting.
+Writes bench/results/prune_accuracy.{json,md}.
+"""
+
+import argparse
+import statistics
+from pathlib import Path
+
+from common import machine, publish, start_point
+from slimnas.cli import run_cli
+from slimnas.data.config import load_data_config
+from slimnas.export.compare import compare
+from slimnas.io import write_json
+from slimnas.latency.measure import DeployTarget, onnx_latencies
+from slimnas.prune import prune_checkpoint
+from slimnas.runtime import make_session, read_metadata
+from slimnas.train import TrainConfig, train
+from slimnas.train.finetune import finetune
+
+SETTINGS = [(1, 1), (1, 32), (2, 1), (2, 32)]  # (ORT threads, batch); 2 = ORT's default here (one per core)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weight", default=None, help="a trained checkpoint (default: train the tiny start point)")
+    p.add_argument("--train-seconds", type=float, default=300)
+    p.add_argument("--targets", nargs="+", type=float, default=[0.6])
+    p.add_argument("--ft-seconds", type=float, default=150)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--out", default="bench/results")
+    a = p.parse_args()
+    work = Path(a.out) / "prune_accuracy"
+    data = load_data_config(None)
+    if a.weight:
+        weight = Path(a.weight)
+    else:
+        cfg, hp = start_point("tiny")
+        trained = train(cfg, data, work / "train", TrainConfig(epochs=400, time_budget=a.train_seconds, progress=False,
+                                                               **hp), verbose=False)
+        weight = trained.out / "best.pt"
+    models, pruned = {"trained": weight}, {}
+    for target in a.targets:
+        r = prune_checkpoint(weight, work / f"prune_{target:g}", target_latency=target, runtime=DeployTarget(1, 1),
+                             verbose=False)
+        pruned[target] = {"ratio": r.ratio, "macs_fraction": round(r.macs_after / r.macs_before, 4)}
+        models[f"pruned {target:g}, no fine-tuning"] = r.checkpoint
+        for seed in a.seeds:
+            ft = finetune(r.checkpoint, work / f"ft_{target:g}_s{seed}", data,
+                          TrainConfig(epochs=400, time_budget=a.ft_seconds, lr=1e-3, warmup_epochs=0, seed=seed,
+                                      progress=False), teacher=weight, verbose=False)
+            models[f"pruned {target:g}, fine-tuned seed {seed}"] = ft["checkpoint"]
+        print(target, pruned[target], flush=True)
+    rows = compare(models, data, work / "onnx")
+    sizes = {r["model"]: int(read_metadata(make_session(r["onnx"]))["input_size"]) for r in rows}
+    for threads, batch in SETTINGS:
+        t = onnx_latencies({r["model"]: r["onnx"] for r in rows}, sizes, DeployTarget(threads, batch), max_rounds=30)
+        for r in rows:
+            r[f"ms_t{threads}_b{batch}"] = round(t[r["model"]].ms, 4)
+            r[f"speedup_t{threads}_b{batch}"] = round(t["trained"].ms / t[r["model"]].ms, 3)
+    summary = []
+    for target in a.targets:
+        tuned = [r for r in rows if r["model"].startswith(f"pruned {target:g}, fine-tuned")]
+        test = [r["test_f1"] for r in tuned]
+        summary.append({"target": target, **pruned[target], "test_f1_mean": round(statistics.mean(test), 4),
+                        "test_f1_sd": round(statistics.stdev(test), 4) if len(test) > 1 else 0.0,
+                        "test_f1_change_pt": round(100 * (statistics.mean(test) - rows[0]["test_f1"]), 2),
+                        **{f"speedup_t{t}_b{b}": round(statistics.median(r[f"speedup_t{t}_b{b}"] for r in tuned), 3)
+                           for t, b in SETTINGS}})
+    meta = {**machine(), "weight": str(weight), "train_seconds": None if a.weight else a.train_seconds,
+            "ft_seconds": a.ft_seconds, "seeds": a.seeds, "summary": summary,
+            "command": f"python bench/prune_accuracy.py --targets {' '.join(map(str, a.targets))} --ft-seconds "
+                       f"{a.ft_seconds:g} --seeds {' '.join(map(str, a.seeds))}"}
+    write_json(Path(a.out) / "prune_accuracy.json", {**meta, "rows": rows})
+    cols = " | ".join(f"{t} thr b{b}" for t, b in SETTINGS)
+    lines = [f"Trained model ({weight}) pruned for a latency target measured at 1 thread batch 1, fine-tuned "
+             f"{a.ft_seconds:g} s with distillation per seed; ONNX, ORT CPU, speed-ups against the trained model timed "
+             f"interleaved; {meta['machine']}; {meta['date']}.", "",
+             f"| model | val macro-F1 | test macro-F1 | MACs | {cols} |", "|---|---:|---:|---:|" + "---:|" * len(SETTINGS)]
+    lines += [f"| {r['model']} | {r['val_f1']:.4f} | {r['test_f1']:.4f} | {r['macs'] / 1e6:.2f} M | " +
+              " | ".join(f"{r[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |" for r in rows]
+    lines += ["", "| target | ratio | MACs kept | test macro-F1 (mean ± sd) | change (pt) | " + cols + " |",
+              "|---:|---:|---:|---:|---:|" + "---:|" * len(SETTINGS)]
+    lines += [f"| {s['target']:g} | {s['ratio']:g} | {s['macs_fraction']:.0%} | {s['test_f1_mean']:.4f} ± {s['test_f1_sd']:.4f} | "
+              f"{s['test_f1_change_pt']:+.2f} | " + " | ".join(f"{s[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |"
+              for s in summary]
+    publish(Path(a.out) / "prune_accuracy.md", lines)
+
+
+if __name__ == "__main__":
+    run_cli(main)
