@@ -350,6 +350,8 @@ CASES = {
                                              "--topk must be between 1 and the model's"),
     "predictor --batch-size 0": _flag_case(["-m", "slimnas.runtime", "{onnx}", "{images}", "--batch-size", "0"],
                                            "--batch-size must be >= 1"),
+    "predictor --ort-threads 0": _flag_case(["-m", "slimnas.runtime", "{onnx}", "{images}", "--ort-threads", "0"],
+                                            "--ort-threads must be >= 1"),
     "predictor --tta without declared symmetries": _flag_case(["-m", "slimnas.runtime", "{onnx}", "{images}", "--tta"],
                                                               "--tta needs label-preserving transforms"),
     "predictor --out that is a folder": _flag_case(["-m", "slimnas.runtime", "{onnx}", "{images}", "--out", "{tmp}"],

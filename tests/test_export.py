@@ -153,7 +153,7 @@ def test_predictor_is_torch_free_and_matches_torch(trained, tiny_data_yaml, tiny
     script = tmp_path / "torch_free.py"
     script.write_text(TORCH_FREE)
     r = run_script(str(script), str(tmp_path / "model.onnx"), str(tiny_dataset / "test_df.csv"),
-                   "--out", str(tmp_path / "preds.csv"), "--topk", "3")
+                   "--out", str(tmp_path / "preds.csv"), "--topk", "3", "--ort-threads", "1")
     assert r.returncode == 0, r.stderr
     with open(tmp_path / "preds.csv") as f:
         rows = list(csv.DictReader(f))
