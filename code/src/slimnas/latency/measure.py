@@ -10,6 +10,7 @@ same noise, and the rounds go on until each candidate's ratio to the first has s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import statistics
@@ -20,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 
+@functools.cache  # read once: every DeployTarget() asks, default arguments included
 def default_threads() -> int:
     """ONNX Runtime's default intra-op thread count: one per physical core this process may run on (hyper-threads
     of one core count once). What a deployed session uses unless told otherwise."""
