@@ -42,6 +42,16 @@ def test_mvtec_layout(tmp_path):
     assert sorted(np.bincount([y for _, y in src.train]).tolist()) == [2, 2, 4]
 
 
+def test_a_folder_in_a_real_layout_stands_for_its_shipped_yaml(tmp_path, tiny_dataset):
+    csv_cfg = load_data_config(tiny_dataset, img_size=32)  # demo.py --data /path/to/open
+    assert (csv_cfg.kind, csv_cfg.root, csv_cfg.img_size) == ("dacon_csv", str(tiny_dataset.resolve()), 32)
+    assert csv_cfg.augment == load_data_config("dacon_csv").augment  # the shipped YAML's recipe, not the class's
+    _png(tmp_path / "mvtec" / "bottle" / "train" / "good" / "000.png")
+    assert load_data_config(tmp_path / "mvtec").kind == "mvtec"
+    with pytest.raises(ConfigError, match=r"must hold train_df.csv .* or <category>/train/good/"):
+        load_data_config(tmp_path / "mvtec" / "bottle")
+
+
 def test_image_folder_and_empty_class(tmp_path):
     _png(tmp_path / "a" / "1.png"), _png(tmp_path / "b" / "1.jpg")
     assert list_source("image_folder", tmp_path).classes == ["a", "b"]

@@ -124,3 +124,16 @@ def test_demo_refuses_a_missing_teacher_before_any_step(tmp_path, tiny_space_yam
     r = run_script(*demo_args(out, tiny_data_yaml, tiny_space_yaml), "--teacher", str(tmp_path / "gone.pt"))
     assert r.returncode == 2 and "gone.pt: checkpoint not found" in r.stderr
     assert not (out / "search").exists()
+
+
+def test_demo_refuses_a_search_budget_its_time_plan_cannot_hold_before_any_step(tmp_path, tiny_space_yaml,
+                                                                                  tiny_data_yaml):
+    out = tmp_path / "demo"
+    args = ["demo.py", "--out", str(out), "--data", str(tiny_data_yaml), "--space", str(tiny_space_yaml)]
+    r = run_script(*args, "--search-budget", "3600")  # the 10-minute default plan
+    assert r.returncode == 2 and "a 3600 s search leaves the retrain too little of the 10-minute plan" in r.stderr
+    assert "--minutes (about" in r.stderr and not out.exists()
+    r = run_script(*args, "--budget", "600", "--minutes", "10")
+    assert r.returncode == 2 and "--minutes and --budget both set" in r.stderr and not out.exists()
+    r = run_script(*args, "--budget", "1200", "--search-budget", "3600")  # --budget is the whole run, in seconds
+    assert r.returncode == 2 and "of the 20-minute plan" in r.stderr

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from slimnas.pace import (MIN_RETRAIN_EPOCHS, SEARCH_OVERHEAD_S, TAIL_S, TRAIN_OVERHEAD_S, TimePlan, TooSlow,
+from slimnas.pace import (MAX_SEARCH_SHARE, MIN_RETRAIN_EPOCHS, SEARCH_OVERHEAD_S, TAIL_S, TRAIN_OVERHEAD_S, TimePlan, TooSlow,
                           machine_pace)
 
 
@@ -33,3 +33,14 @@ def test_too_little_time_is_said_with_what_would_do():
 def test_the_pace_probe_measures_this_machine():
     pace = machine_pace(steps=4)
     assert 1.0 <= pace < 50
+
+
+def test_a_search_budget_given_by_hand_must_leave_the_retrain_its_share():
+    now = time.time()
+    plan = TimePlan(600, now, pace=1.0)
+    plan.check_search(0.5 * plan.free())  # fits: the retrain keeps half
+    with pytest.raises(TooSlow, match=r"a 3600 s search leaves the retrain too little of the 10-minute plan.*"
+                                      r"about (\d+)\) or a smaller --search-budget"):
+        plan.check_search(3600)
+    minutes = TimePlan(600, now, pace=1.0).needed_minutes(3600 / MAX_SEARCH_SHARE)
+    TimePlan(minutes * 60 + 1, now, pace=1.0).check_search(3600)  # the budget it names is enough

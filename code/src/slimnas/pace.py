@@ -26,6 +26,8 @@ TRAIN_OVERHEAD_S = 25.0  # the retrain around its --time-budget: imports, decodi
 TAIL_S = 60.0  # decompose (timed on ORT), export, parity, INT8 trial, predictions and the summary table
 MIN_SEARCH_S = 20.0  # less is not a search: the start point alone
 MIN_RETRAIN_EPOCHS = 15  # fewer leaves the demo's model far from trained (0.29 val macro-F1 at epoch 8 of 30)
+MAX_SEARCH_SHARE = 0.75  # a search given more (by hand) leaves the retrain too little to train its pick
+UNCAPPED_EPOCHS = 1000  # the retrain's epoch cap when the time plan decides (train --time-budget ends on time)
 
 
 class TooSlow(SlimnasError):
@@ -73,16 +75,27 @@ class TimePlan:
     def left(self) -> float:
         return self.total_s - (time.time() - self.started)
 
+    def free(self) -> float:
+        """Seconds left for the search and the retrain once every fixed cost (at this pace) is set aside."""
+        return self.left() - (SEARCH_OVERHEAD_S + TRAIN_OVERHEAD_S + TAIL_S) * self.pace
+
     def search_seconds(self, share: float = 0.25) -> float:
         """The search's ``--timeout``: ``share`` of what is left once every fixed cost is set aside."""
-        free = self.left() - (SEARCH_OVERHEAD_S + TRAIN_OVERHEAD_S + TAIL_S) * self.pace
-        seconds = share * free
+        seconds = share * self.free()
         if seconds < MIN_SEARCH_S:
             raise TooSlow(f"this machine (pace {self.pace:.1f}x the reference) has {self.left():.0f} s of the "
                           f"{self.total_s / 60:g}-minute budget left, too little for a search and a retrain that "
                           f"would mean anything; give more time with --minutes (about "
                           f"{self.needed_minutes():.0f} here)")
         return seconds
+
+    def check_search(self, seconds: float) -> None:
+        """Refuse a search budget given by hand that leaves the retrain too little, before the search runs."""
+        if seconds > MAX_SEARCH_SHARE * self.free():
+            raise TooSlow(f"a {seconds:g} s search leaves the retrain too little of the {self.total_s / 60:g}-minute "
+                          f"plan ({self.free():.0f} s are left for both on this machine once the fixed-cost steps "
+                          f"are set aside); give more --minutes (about "
+                          f"{self.needed_minutes(seconds / MAX_SEARCH_SHARE):.0f}) or a smaller --search-budget")
 
     def retrain_seconds(self, epoch_s: float, ft_epochs: int = 0) -> float:
         """The retrain's ``--time-budget``: all that is left but the tail (and ``ft_epochs`` of fine-tuning at
@@ -96,7 +109,7 @@ class TimePlan:
                           f"needs; give more time with --minutes (finished steps are reused)")
         return seconds
 
-    def needed_minutes(self) -> float:
-        """A budget that would leave the search its minimum, at this pace."""
-        spent = time.time() - self.started
-        return (spent + MIN_SEARCH_S / 0.25 + (SEARCH_OVERHEAD_S + TRAIN_OVERHEAD_S + TAIL_S) * self.pace) / 60
+    def needed_minutes(self, free_s: float = MIN_SEARCH_S / 0.25) -> float:
+        """A budget that would leave ``free_s`` for the search and the retrain (by default: the search its
+        minimum at its share), at this pace."""
+        return self.total_s / 60 + (free_s - self.free()) / 60

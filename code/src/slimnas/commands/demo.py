@@ -8,8 +8,9 @@ as an ONNX file scored and timed with ONNX Runtime.
 
 It keeps a wall-clock budget (``--minutes``, 10 by default, counted from ``make demo``'s start so that the
 venv install counts too): it times a few training steps to learn this machine's pace, gives the search a
-share of what is left, and the retrain the rest but the fixed-cost tail (``train --time-budget``); on a
-machine too slow for a useful result in that time it says so and stops instead of running on.
+share of what is left, and the retrain all the rest but the fixed-cost tail (``train --time-budget``: as
+many epochs as fit, unless ``--epochs`` caps them); on a machine too slow for a useful result in that time
+it says so and stops instead of running on.
 
   slimnas demo                                  # the embedded synthetic data, within 10 minutes
   slimnas demo --minutes 30 --data mvtec --out runs/mvtec
@@ -26,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import ArgumentParser, check_output_dir, deprecated_alias
+from ..cli import ArgumentParser, check_output_dir
 from ..data.config import dataset_root, load_data_config, prepare_data
 from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
@@ -34,9 +35,11 @@ from ..io import read_yaml, write_json, write_text
 from ..latency.measure import DeployTarget
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
-from ..pace import TimePlan, machine_pace
+from ..pace import UNCAPPED_EPOCHS, TimePlan, machine_pace
 
 START_ENV = "SLIMNAS_DEMO_START"  # epoch seconds when `make demo` started (before the venv), set by the Makefile
+DEFAULT_MINUTES = 10
+UNPLANNED_EPOCHS = 30  # the retrain's epochs with no time plan (--minutes 0) and no --epochs
 
 
 class StepFailed(SlimnasError):
@@ -61,16 +64,21 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
     p.add_argument("--space", default="tiny",
                    help="search-space YAML, or a packaged one by name (default: tiny, the space of <= ~4 M MACs at 96-128 px)")
-    p.add_argument("--minutes", type=float, default=10,
+    p.add_argument("--minutes", type=float, default=None,
                    help=f"wall-clock budget of the whole demo, from make demo's start (${START_ENV}) or this command's; "
-                        f"the search and the retrain are planned in seconds from the pace measured here (0: no plan)")
+                        f"the search and the retrain are planned in seconds from the pace measured here "
+                        f"(default {DEFAULT_MINUTES:g}; 0: no plan)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="the same budget in seconds (--budget 600 = --minutes 10), as bench/road_goal.py counts it")
     p.add_argument("--search-budget", type=float, default=None,
-                   help="architecture search seconds (default: a quarter of the time left; 80 with --minutes 0)")
+                   help="architecture search seconds, part of the plan (default: a quarter of the time left once "
+                        "the fixed-cost steps are set aside; 80 with --minutes 0)")
     p.add_argument("--search-epochs", type=int, default=6,
                    help="training epochs of a search trial that survives the rung (weak ones stop at epoch 2)")
     p.add_argument("--max-macs", default="4e6", help="search MACs budget ('none': no budget)")
-    p.add_argument("--epochs", type=int, default=30,
-                   help="training epochs of the recommended architecture (at most: the time plan may allow fewer)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"at most this many training epochs of the recommended architecture (default: as many as the "
+                        f"time plan leaves time for; {UNPLANNED_EPOCHS} with --minutes 0)")
     p.add_argument("--teacher", default=None,
                    help="a checkpoint on the same labels to distil into the retrain (helps only if it beats the student)")
     p.add_argument("--target-latency", type=float, default=0.7,
@@ -79,7 +87,6 @@ def build_parser() -> ArgumentParser:
                    help="decompose for a MACs fraction instead (fewer MACs need not run faster)")
     p.add_argument("--ft-epochs", type=int, default=4, help="fine-tuning epochs (with distillation)")
     p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")
-    deprecated_alias(p, "--budget", "--search-budget")
     return p
 
 
@@ -87,15 +94,18 @@ def main() -> None:
     a = build_parser().parse_args()
     out, t0 = Path(a.out), time.perf_counter()
     check_output_dir(out, "--out", [a.data, a.space, a.teacher])
-    if a.minutes < 0:
-        raise SlimnasError(f"--minutes must be >= 0 (0: no time plan), got {a.minutes:g}")
+    a.minutes = whole_budget_minutes(a.minutes, a.budget)
+    if a.epochs is not None and a.epochs < 1:
+        raise SlimnasError(f"--epochs must be >= 1, got {a.epochs}")
     data_cfg = load_data_config(a.data)  # every config is checked before any step runs or any data is made
     load_search_space(a.space)
     if a.teacher:
         load_checkpoint(a.teacher)  # a missing teacher fails now, not after the search
+    plan = TimePlan(a.minutes * 60, budget_start(), machine_pace()) if a.minutes else None
+    if plan and a.search_budget is not None:
+        plan.check_search(a.search_budget)  # before anything is made or removed, not after the search
     if a.fresh:
         shutil.rmtree(out, ignore_errors=True)
-    plan = TimePlan(a.minutes * 60, budget_start(), machine_pace()) if a.minutes else None
     print("\n[0/5] prepare the data (outside every step's clock)", flush=True)
     print(f"data: {prepare_data(data_cfg)}", flush=True)
     if a.search_budget is None:
@@ -103,13 +113,25 @@ def main() -> None:
     if plan:
         print(f"time plan: {a.minutes:g} minutes, {plan.left():.0f} s left; this machine's pace is {plan.pace:.2f}x "
               f"the reference; the search gets {a.search_budget:.0f} s, the retrain what is left after it but "
-              f"the fixed-cost steps", flush=True)
+              f"the fixed-cost steps" + (f" (at most {a.epochs} epochs, --epochs)" if a.epochs else ""), flush=True)
     decomposed = run_steps(a, out, plan)
     lines = summary(a, out, data_cfg, decomposed)
     took = f"; {time.time() - plan.started:.0f} s of the {a.minutes:g}-minute plan" if plan else ""
     lines.append(f"\nwhole run: {time.perf_counter() - t0:.0f} s{took}; files in {out}/")
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def whole_budget_minutes(minutes: float | None, budget_s: float | None) -> float:
+    """The demo's wall-clock budget in minutes, from ``--minutes`` or ``--budget`` seconds (not both)."""
+    if minutes is not None and budget_s is not None:
+        raise SlimnasError("--minutes and --budget both set the demo's wall-clock budget; give one")
+    if budget_s is not None:
+        minutes = budget_s / 60
+    minutes = DEFAULT_MINUTES if minutes is None else minutes
+    if minutes < 0:
+        raise SlimnasError(f"--minutes and --budget must be >= 0 (0: no time plan), got {minutes:g} minutes")
+    return minutes
 
 
 def budget_start() -> float:
@@ -142,7 +164,8 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> bool:
         seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs)
         budget = ["--time-budget", f"{seconds:.0f}"]
     step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",
-         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs), *budget, "--dst", str(out / "train"),
+         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs or (UNCAPPED_EPOCHS if plan else UNPLANNED_EPOCHS)),
+          *budget, "--dst", str(out / "train"),
           "--exist-ok", "--no-progress", *(["--teacher", a.teacher] if a.teacher else [])],
          out / "train" / "results.json")
     rule = ["--target-macs", f"{a.target_macs:g}"] if a.target_macs else ["--target-latency", f"{a.target_latency:g}"]

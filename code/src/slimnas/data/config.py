@@ -71,12 +71,25 @@ class DataConfig:
                 "invariant_to": list(self.invariant_to)}
 
 
+def folder_layout(folder: Path) -> str:
+    """The packaged data YAML whose layout ``folder`` holds: the competition CSV layout or MVTec AD's."""
+    if (folder / "train_df.csv").is_file():
+        return "dacon_csv"
+    if any(folder.glob("*/train/good")):
+        return "mvtec"
+    raise ConfigError(f"{folder}: a folder given as data must hold train_df.csv (the competition CSV layout) or "
+                      f"<category>/train/good/ (MVTec AD); for another layout write a data YAML (docs/data.md)")
+
+
 def load_data_config(path: str | Path | None = None, **overrides) -> DataConfig:
     """Read and check a data YAML (``None``: the packaged ``synthetic`` YAML, the one every command means by
     "the embedded synthetic data"); ``overrides`` win over the file.
 
-    Everything is checked here, before any image is read or generated, so a mistake costs seconds.
+    Everything is checked here, before any image is read or generated, so a mistake costs seconds. A folder
+    in one of the two real layouts stands for its shipped YAML with ``root`` set to it.
     """
+    if path is not None and Path(path).is_dir():
+        return load_data_config(folder_layout(Path(path)), **{"root": str(Path(path).resolve()), **overrides})
     path = find_config(path or DEFAULT_DATA, "data")
     data = read_yaml(path)
     if data is None:
