@@ -30,6 +30,7 @@ SECTIONS = {  # bench name -> title, in reading order
     "search_front": "Architecture search: the Pareto front against timm and the baseline",
     "search_pruning": "What early stopping saves in the search",
     "search_fidelity": "Multi-fidelity (ASHA) vs the dominance pruner, and how well the search ranks",
+    "dev_defaults": "Choose on dev: today's defaults, one change at a time, on the dev set",
     "train_recipe": "The training recipe, one change at a time",
     "train_baselines": "Baselines, 30 epochs",
     "decompose_table": "Decomposition without fine-tuning",

@@ -1,11 +1,13 @@
 """The bench scripts are not run by the tests (they take an hour), but they must at least import:
 a library refactor that breaks one should fail here, not an hour into bench/run_all."""
 
+import ast
+
 import numpy as np
 import pytest
 from conftest import REPO, run_script
 
-BENCHES = ["train_baselines", "decompose_table", "deploy_latency", "search_pruning", "search_front", "search_fidelity",
+BENCHES = ["dev_defaults", "train_baselines", "decompose_table", "deploy_latency", "search_pruning", "search_front", "search_fidelity",
            "train_recipe", "road_goal", "report", "error_kinds"]
 
 
@@ -118,3 +120,27 @@ def test_search_fidelity_ranks_trials_as_the_search_did(monkeypatch):
     assert t == 1.0 and 0 < p < 1
     assert search_fidelity.tau([0, -1, -2, -3], [0.2, 0.3, 0.4, 0.5])[0] == -1.0
     assert search_fidelity.tau([0], [0.5]) == (None, None)
+
+
+CHOOSING = ["dev_defaults"]  # benches whose numbers set a default, a recipe or a bound
+
+
+def test_a_bench_that_chooses_seals_the_report_test_split_and_works_on_dev(tmp_path, monkeypatch):
+    from slimnas.data.config import dataset_path, load_data_config
+    from slimnas.data.sources import SEALED_ENV, sealed
+
+    monkeypatch.setenv("SLIMNAS_CACHE", str(tmp_path))
+    monkeypatch.setenv(SEALED_ENV, "")
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import common
+
+    report = load_data_config(None)
+    dev = common.choose_on_dev()
+    assert sealed(dataset_path(report)) and not sealed(dataset_path(dev))
+    assert dev.synthetic["seed"] != report.synthetic["seed"] and dev.img_size == report.img_size
+    assert not any(tmp_path.iterdir())  # sealing names the folder; it generates nothing
+    for name in CHOOSING:
+        tree = ast.parse((REPO / "bench" / f"{name}.py").read_text())
+        main = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "main")
+        calls = [n.func.id for n in ast.walk(main) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+        assert "choose_on_dev" in calls, f"bench/{name}.py chooses without sealing the test split"

@@ -1,5 +1,6 @@
 """Loaders for the three layouts, image modes, bad files, splits and the data YAML."""
 
+import os
 import warnings
 
 import numpy as np
@@ -50,6 +51,23 @@ def test_a_folder_in_a_real_layout_stands_for_its_shipped_yaml(tmp_path, tiny_da
     assert load_data_config(tmp_path / "mvtec").kind == "mvtec"
     with pytest.raises(ConfigError, match=r"must hold train_df.csv .* or <category>/train/good/"):
         load_data_config(tmp_path / "mvtec" / "bottle")
+
+
+def test_sealed_test_answers_are_never_read(tmp_path, tiny_dataset, monkeypatch):
+    """Choose on dev, report on test: with the data's root sealed its test answers do not load at all, the
+    test images to predict stay, and scoring the test split says why it cannot."""
+    from slimnas.data.config import build_data
+    from slimnas.data.sources import SEALED_ENV
+    from slimnas.train.evaluate import split_loader
+
+    monkeypatch.setenv(SEALED_ENV, f"{tmp_path / 'elsewhere'}{os.pathsep}{tiny_dataset}")
+    src = list_source("dacon_csv", tiny_dataset)
+    assert src.test_labels is None and len(src.test) > 0
+    bundle = build_data(load_data_config(tiny_dataset, img_size=32))
+    with pytest.raises(ConfigError, match=r"test answers are sealed \(\$SLIMNAS_SEALED_TEST\)"):
+        split_loader(bundle, "test")
+    monkeypatch.setenv(SEALED_ENV, str(tmp_path / "elsewhere"))  # another root sealed: these answers read
+    assert list_source("dacon_csv", tiny_dataset).test_labels
 
 
 def test_image_folder_and_empty_class(tmp_path):

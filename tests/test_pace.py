@@ -44,3 +44,10 @@ def test_a_search_budget_given_by_hand_must_leave_the_retrain_its_share():
         plan.check_search(3600)
     minutes = TimePlan(600, now, pace=1.0).needed_minutes(3600 / MAX_SEARCH_SHARE)
     TimePlan(minutes * 60 + 1, now, pace=1.0).check_search(3600)  # the budget it names is enough
+
+
+def test_epochs_asked_for_are_the_retrains_floor_under_a_plan():
+    plan = TimePlan(600, time.time() - 400, pace=1.0)  # 200 s left: 115 s for the retrain
+    assert plan.retrain_seconds(epoch_s=2.0, min_epochs=40) > 40 * 2.0  # fits: it gets all of it
+    with pytest.raises(TooSlow, match=r"fewer than the 80 asked for by --epochs 80; give more time with --minutes"):
+        plan.retrain_seconds(epoch_s=2.0, min_epochs=80)

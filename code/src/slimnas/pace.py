@@ -22,8 +22,8 @@ from .errors import SlimnasError
 # seconds per step, and what the demo spends outside the search's and the retrain's own clocks.
 REFERENCE_STEP_S = 0.034
 SEARCH_OVERHEAD_S = 20.0  # the search command around its --timeout: imports, decoding images at its sizes
-TRAIN_OVERHEAD_S = 25.0  # the retrain around its --time-budget: imports, decoding, thread probe, test scoring
-TAIL_S = 60.0  # decompose (timed on ORT), export, parity, INT8 trial, predictions and the summary table
+TRAIN_OVERHEAD_S = 15.0  # the retrain around its --time-budget: imports, decoding, thread probe (measured ~6 s)
+TAIL_S = 45.0  # decompose (timed on ORT), export, parity, INT8 trial, predictions, the table (measured 37 s)
 MIN_SEARCH_S = 20.0  # less is not a search: the start point alone
 MIN_RETRAIN_EPOCHS = 15  # fewer leaves the demo's model far from trained (0.29 val macro-F1 at epoch 8 of 30)
 MAX_SEARCH_SHARE = 0.75  # a search given more (by hand) leaves the retrain too little to train its pick
@@ -97,16 +97,19 @@ class TimePlan:
                           f"are set aside); give more --minutes (about "
                           f"{self.needed_minutes(seconds / MAX_SEARCH_SHARE):.0f}) or a smaller --search-budget")
 
-    def retrain_seconds(self, epoch_s: float, ft_epochs: int = 0) -> float:
+    def retrain_seconds(self, epoch_s: float, ft_epochs: int = 0, min_epochs: int | None = None) -> float:
         """The retrain's ``--time-budget``: all that is left but the tail (and ``ft_epochs`` of fine-tuning at
-        ``epoch_s``, the search's measured seconds per epoch of the chosen model)."""
+        ``epoch_s``, the search's measured seconds per epoch of the chosen model). Refused if that is fewer than
+        ``min_epochs`` (the user's ``--epochs``) or :data:`MIN_RETRAIN_EPOCHS` epochs."""
         seconds = self.left() - (TRAIN_OVERHEAD_S + TAIL_S) * self.pace - ft_epochs * epoch_s
-        if seconds < MIN_RETRAIN_EPOCHS * epoch_s:
+        need, asked = max(min_epochs or 0, MIN_RETRAIN_EPOCHS), f"--epochs {min_epochs}" if min_epochs else ""
+        if seconds < need * epoch_s:
             raise TooSlow(f"this machine trains the chosen model at {epoch_s:.1f} s an epoch; of the "
                           f"{self.total_s / 60:g}-minute budget, {max(seconds, 0):.0f} s remain for the retrain once "
                           f"the fixed-cost steps are set aside (pace {self.pace:.1f}x the reference): "
-                          f"{max(seconds, 0) / epoch_s:.0f} epochs, fewer than the {MIN_RETRAIN_EPOCHS} a useful result "
-                          f"needs; give more time with --minutes (finished steps are reused)")
+                          f"{max(seconds, 0) / epoch_s:.0f} epochs, fewer than the {need} "
+                          f"{'asked for by ' + asked if need == min_epochs else 'a useful result needs'}; give more "
+                          f"time with --minutes (finished steps are reused)")
         return seconds
 
     def needed_minutes(self, free_s: float = MIN_SEARCH_S / 0.25) -> float:

@@ -9,8 +9,8 @@ as an ONNX file scored and timed with ONNX Runtime.
 It keeps a wall-clock budget (``--minutes``, 10 by default, counted from ``make demo``'s start so that the
 venv install counts too): it times a few training steps to learn this machine's pace, gives the search a
 share of what is left, and the retrain all the rest but the fixed-cost tail (``train --time-budget``: as
-many epochs as fit, unless ``--epochs`` caps them); on a machine too slow for a useful result in that time
-it says so and stops instead of running on.
+many epochs as fit; ``--epochs`` is then the fewest it must leave room for); on a machine too slow for a
+useful result in that time it says so and stops instead of running on.
 
   slimnas demo                                  # the embedded synthetic data, within 10 minutes
   slimnas demo --minutes 30 --data mvtec --out runs/mvtec
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..cli import ArgumentParser, check_output_dir
 from ..data.config import dataset_root, load_data_config, prepare_data
+from ..data.sources import sealed
 from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
 from ..io import read_yaml, write_json, write_text
@@ -39,6 +40,7 @@ from ..pace import UNCAPPED_EPOCHS, TimePlan, machine_pace
 
 START_ENV = "SLIMNAS_DEMO_START"  # epoch seconds when `make demo` started (before the venv), set by the Makefile
 DEFAULT_MINUTES = 10
+MIN_CANDIDATES = 2  # a search that cannot train this many candidates after the start point is not run
 UNPLANNED_EPOCHS = 30  # the retrain's epochs with no time plan (--minutes 0) and no --epochs
 
 
@@ -46,9 +48,10 @@ class StepFailed(SlimnasError):
     """A pipeline step exited non-zero; its own message is above."""
 
 
-def step(n: int, title: str, argv: list[str], done: Path) -> None:
+def step(n: int, title: str, argv: list[str], done: Path | None) -> None:
+    """Run one of slimnas's own commands as step ``n``, unless its output ``done`` exists already."""
     shown = "slimnas " + shlex.join(argv)
-    if done.exists():
+    if done and done.exists():
         print(f"\n[{n}/5] {title}: reusing {done}\n      ({shown})", flush=True)
         return
     print(f"\n[{n}/5] {title}\n$ {shown}", flush=True)
@@ -77,8 +80,9 @@ def build_parser() -> ArgumentParser:
                    help="training epochs of a search trial that survives the rung (weak ones stop at epoch 2)")
     p.add_argument("--max-macs", default="4e6", help="search MACs budget ('none': no budget)")
     p.add_argument("--epochs", type=int, default=None,
-                   help=f"at most this many training epochs of the recommended architecture (default: as many as the "
-                        f"time plan leaves time for; {UNPLANNED_EPOCHS} with --minutes 0)")
+                   help=f"training epochs of the recommended architecture with --minutes 0 (default "
+                        f"{UNPLANNED_EPOCHS}); under a time plan the fewest it must leave time for: the retrain then "
+                        f"trains for every second the plan has left, as Ultralytics' time= overrides epochs=")
     p.add_argument("--teacher", default=None,
                    help="a checkpoint on the same labels to distil into the retrain (helps only if it beats the student)")
     p.add_argument("--target-latency", type=float, default=0.7,
@@ -113,7 +117,8 @@ def main() -> None:
     if plan:
         print(f"time plan: {a.minutes:g} minutes, {plan.left():.0f} s left; this machine's pace is {plan.pace:.2f}x "
               f"the reference; the search gets {a.search_budget:.0f} s, the retrain what is left after it but "
-              f"the fixed-cost steps" + (f" (at most {a.epochs} epochs, --epochs)" if a.epochs else ""), flush=True)
+              f"the fixed-cost steps" + (f" (at least the {a.epochs} epochs of --epochs)" if a.epochs else ""),
+              flush=True)
     decomposed = run_steps(a, out, plan)
     lines = summary(a, out, data_cfg, decomposed)
     took = f"; {time.time() - plan.started:.0f} s of the {a.minutes:g}-minute plan" if plan else ""
@@ -144,27 +149,53 @@ def budget_start() -> float:
     return started if now - 3600 < started <= now else now  # a stale or future value is not this run's
 
 
+def trial_row(out: Path, trial: int) -> dict:
+    with open(out / "search" / "trials.csv", newline="") as f:
+        return next(r for r in csv.DictReader(f) if r["trial"] == str(trial))
+
+
 def epoch_seconds(out: Path, trial: int) -> float:
     """The search's measured seconds per epoch of ``trial`` (validation included): the retrain's expected pace."""
-    with open(out / "search" / "trials.csv", newline="") as f:
-        row = next(r for r in csv.DictReader(f) if r["trial"] == str(trial))
+    row = trial_row(out, trial)
     return float(row["seconds"]) / max(int(row["epochs"]), 1)
+
+
+def search_step(a, out: Path, data: list[str]) -> None:
+    """Step 1 in two runs of one study: the space's start point first, which measures what a candidate costs
+    here; then the rest of ``--search-budget``, only if it can train at least :data:`MIN_CANDIDATES` more.
+
+    Fewer is not a search, and its pick would take retrain time from the start point for nothing measured:
+    a 10-minute demo pinned to one core searched 69 s, picked a larger model over the start point after 6
+    epochs each, and retrained it for 23 epochs to 0.487 test macro-F1, where the 2-core run's start point
+    got 65 epochs.
+    """
+    title, done = "architecture search (Optuna, macro-F1 vs MACs)", out / "search" / "best.json"
+    argv = ["search", "--out", str(out), "--study", "search", "--epochs", str(a.search_epochs), "--max-macs",
+            a.max_macs, *data, "--space", a.space]
+    if done.exists():
+        return step(1, title, [*argv, "--n-trials", "100", "--timeout", f"{a.search_budget:g}"], done)
+    t0 = time.perf_counter()
+    step(1, f"{title}: the space's start point first", [*argv, "--n-trials", "1"], None)
+    rest, first = a.search_budget - (time.perf_counter() - t0), float(trial_row(out, 0)["seconds"] or 0)
+    if rest < MIN_CANDIDATES * first:
+        print(f"[1/5] {rest:.0f} s of the search's {a.search_budget:.0f} s are left, time for fewer than "
+              f"{MIN_CANDIDATES} more candidates at the {first:.0f} s the start point took: it is the pick, and the "
+              f"retrain gets the time", flush=True)
+        return
+    step(1, f"{title}: {rest:.0f} s more", [*argv, "--n-trials", "100", "--timeout", f"{rest:.0f}"], None)
 
 
 def run_steps(a, out: Path, plan: TimePlan | None) -> bool:
     """Steps 1-4, each one of slimnas's own commands; returns whether any layer was decomposed."""
     data = ["--data", a.data] if a.data else []
-    step(1, "architecture search (Optuna, macro-F1 vs MACs)",
-         ["search", "--out", str(out), "--study", "search", "--n-trials", "100", "--timeout",
-          f"{a.search_budget:g}", "--epochs", str(a.search_epochs), "--max-macs", a.max_macs, *data,
-          "--space", a.space], out / "search" / "best.json")
+    search_step(a, out, data)
     best = json.loads((out / "search" / "best.json").read_text())
     budget = []
     if plan and not (out / "train" / "results.json").exists():
-        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs)
+        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs, a.epochs)
         budget = ["--time-budget", f"{seconds:.0f}"]
     step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",
-         [*shlex.split(best["command"])[1:], "--epochs", str(a.epochs or (UNCAPPED_EPOCHS if plan else UNPLANNED_EPOCHS)),
+         [*shlex.split(best["command"])[1:], "--epochs", str(UNCAPPED_EPOCHS if plan else a.epochs or UNPLANNED_EPOCHS),
           *budget, "--dst", str(out / "train"),
           "--exist-ok", "--no-progress", *(["--teacher", a.teacher] if a.teacher else [])],
          out / "train" / "results.json")
@@ -210,6 +241,6 @@ def summary(a, out: Path, data_cfg, decomposed: bool) -> list[str]:
     if export.get("int8_reason") and not export.get("int8"):
         lines.append(f"\nINT8 not kept: {export['int8_reason']}")
     answers, preds = dataset_root(data_cfg) / "test_labels.csv", out / "finetune" / "predictions.csv"
-    if answers.is_file() and preds.is_file():
+    if answers.is_file() and preds.is_file() and not sealed(answers.parent):
         lines.append(f"\n{preds} (torch-free predictor): test macro-F1 {predictions_f1(preds, answers):.4f}")
     return lines

@@ -143,13 +143,21 @@ def synthetic_options(cfg: DataConfig) -> dict:
     return opts
 
 
-def dataset_root(cfg: DataConfig) -> Path:
-    """The folder to read; for ``synthetic`` it is generated on first use (see :func:`prepare_data`)."""
+def dataset_path(cfg: DataConfig) -> Path:
+    """The folder the data is read from, made or not (a synthetic set lives in the cache, one folder per draw)."""
     if cfg.kind != "synthetic":
         return Path(cfg.root)
     opts = synthetic_options(cfg)
     name = f"synthetic-scale{opts['scale']}-size{opts['size']}-seed{opts['seed']}-defects{opts['defect_scale']}"
-    root = Path(cfg.root) if cfg.root else cache_dir() / name
+    return Path(cfg.root) if cfg.root else cache_dir() / name
+
+
+def dataset_root(cfg: DataConfig) -> Path:
+    """The folder to read; for ``synthetic`` it is generated on first use (see :func:`prepare_data`)."""
+    root = dataset_path(cfg)
+    if cfg.kind != "synthetic":
+        return root
+    opts = synthetic_options(cfg)
     if not (root / "synthetic.json").is_file():
         from .synthetic import generate
 
