@@ -15,7 +15,10 @@ Everyone gets ``--budget`` seconds of this machine, one run at a time:
    15.9 M) for ``--search`` seconds, then its recommended model (best val F1 within the budget) retrained with
    its searched hyper-parameters for the rest of the budget (``train --time-budget``: the first epoch's time sets
    the epoch count and the cosine ends on time). The retrain is repeated with ``--seeds`` (same time each).
-2. The baselines: the baseline YAML and timm mobilenetv3_small_050/100 (from scratch), each trained for the
+2. The search's own controls (``--only start random``): the space's start point trained for the whole budget
+   with its own lr (no search), and the road again with Optuna's random sampler (same start point, pruner,
+   search seconds and retrain). The road passes if neither beats it by more than the pooled sd.
+3. The baselines: the baseline YAML and timm mobilenetv3_small_050/100 (from scratch), each trained for the
    whole ``--budget`` with the same data and recipe (``--baseline-seeds``).
 
 With ``--final-fit`` every one of those trainings (not the search, which needs val to choose) runs on train + val
@@ -34,7 +37,7 @@ import statistics
 import time
 from pathlib import Path
 
-from common import machine, train_row
+from common import machine, start_point, train_row
 from slimnas.cli import run_cli
 from slimnas.errors import ConfigError
 from slimnas.io import write_json, write_text
@@ -45,6 +48,8 @@ from slimnas.search.report import pareto_front, recommend, train_hparams, traine
 BASELINES = {"baseline YAML": "baseline", "timm mobilenetv3_small_050": "mobilenetv3_small_050",
              "timm mobilenetv3_small_100": "mobilenetv3_small_100"}
 MAX_EPOCHS = 1000  # the time budget decides
+START, RANDOM = "the space's start point alone", "random search"  # the search's own controls (issue 26)
+CHECKS = 7  # the road's time, 1/4 of the baseline's MACs, >= its F1, beats both timm models, vs start and random
 SITTING = time.strftime("%Y-%m-%d %H:%M:%S")  # this run of the script: rows of other runs ran at another machine pace
 
 
@@ -76,12 +81,15 @@ def merged(old: dict, new: dict) -> dict:
             "test_sd": round(statistics.stdev(row["test_f1"]), 4), "measured": f"{old['measured']} + {new['measured']}"}
 
 
-def run_road(a, out: Path, runs: Path) -> tuple[dict, str, dict]:
-    """The search for ``--search`` seconds, then its pick retrained for the rest of the budget, per seed."""
-    cfg = SearchConfig(space=a.space, study=f"{runs.name}-search".replace("_", "-"), out=str(out), n_trials=10_000,
-                       timeout=a.search, epochs=a.search_epochs, max_macs=a.max_macs)
+def run_road(a, out: Path, runs: Path, sampler: str = "tpe") -> tuple[dict, str, dict]:
+    """The search for ``--search`` seconds, then its pick retrained for the rest of the budget, per seed; with
+    ``sampler="random"`` the same road with Optuna's random sampler (same start point, pruner and retrain)."""
+    folder = "searched" if sampler == "tpe" else sampler
+    cfg = SearchConfig(space=a.space, study=f"{runs.name}-{'search' if sampler == 'tpe' else sampler}".replace("_", "-"),
+                       out=str(out), n_trials=10_000, timeout=a.search, epochs=a.search_epochs, max_macs=a.max_macs,
+                       sampler=sampler)
     shutil.rmtree(cfg.run_dir, ignore_errors=True)  # a fresh study: the budget is the whole search
-    shutil.rmtree(runs / "searched", ignore_errors=True)
+    shutil.rmtree(runs / folder, ignore_errors=True)
     t0 = time.perf_counter()
     study = run_search(cfg)  # the deadline lets a started trial finish, so the search may overrun a little
     search_s = time.perf_counter() - t0
@@ -91,12 +99,12 @@ def run_road(a, out: Path, runs: Path) -> tuple[dict, str, dict]:
     retrain = {**hparams, "final_fit": a.final_fit}
     searched = ModelConfig.from_dict(best.user_attrs["model"], f"trial {best.number}")
     retrain_s = max(a.budget - search_s, 60.0)
-    row = seeded(searched, runs / "searched", a.seeds, retrain_s, retrain)
+    row = seeded(searched, runs / folder, a.seeds, retrain_s, retrain)
     states = [t.state.name for t in study.trials]
     road = {"search_s": round(search_s, 1), "retrain_budget_s": round(retrain_s, 1),
             "road_s": round(search_s + statistics.mean(row["seconds"]), 1), "trial": best.number, "hparams": hparams,
             "trials": {s: states.count(s) for s in sorted(set(states))}, "trained": len(done), "seeds": a.seeds}
-    return road, f"searched (trial {best.number})", row
+    return road, f"{'searched' if sampler == 'tpe' else 'random search'} (trial {best.number})", row
 
 
 def with_road(result: dict, road: dict, name: str, row: dict) -> None:
@@ -108,6 +116,10 @@ def with_road(result: dict, road: dict, name: str, row: dict) -> None:
     result["road"] = road
 
 
+def pooled_sd(a: dict, b: dict) -> float:
+    return ((a["test_sd"] ** 2 + b["test_sd"] ** 2) / 2) ** 0.5
+
+
 def checks(result: dict) -> dict:
     """The goal, judged on the rows there are; a contender not run yet leaves its check out."""
     rows, road = result["rows"], result.get("road")
@@ -115,6 +127,10 @@ def checks(result: dict) -> dict:
     if ours is None:
         return {}
     out = {f"the road within {result['budget_s']:g} s (+2 %)": road["road_s"] <= result["budget_s"] * 1.02} if road else {}
+    for label, other in [(START, rows.get(START)), *((k, r) for k, r in rows.items() if k.startswith(RANDOM))]:
+        if other is not None:  # the search must earn its keep against its own start point and a random search
+            out[f"not worse than {label.split(' (')[0]} by more than the pooled sd"] = \
+                ours["test_mean"] >= other["test_mean"] - pooled_sd(ours, other)
     if "baseline YAML" in rows:
         base = rows["baseline YAML"]
         out["at most 1/4 of the baseline YAML's MACs"] = ours["macs"] <= base["macs"] / 4
@@ -141,7 +157,7 @@ def f1s(values: list[float]) -> str:
 
 def write_tables(result: dict, out: Path) -> None:
     road, rows = result.get("road"), result["rows"]
-    missing = [label for label in ["searched", *BASELINES] if not any(k.startswith(label) for k in rows)]
+    missing = [label for label in ["searched", START, RANDOM, *BASELINES] if not any(k.startswith(label) for k in rows)]
     head = f"Budget {result['budget_s'] / 60:.0f} min each."
     if road:
         trained_note = f", {road['trained']} trained to the end" if "trained" in road else ""
@@ -186,7 +202,8 @@ def main() -> None:
     p.add_argument("--baseline-seeds", type=int, nargs="+", default=[0], help="seeds of each baseline")
     p.add_argument("--add-seeds", action="store_true",
                    help="add the --baseline-seeds runs to the baselines' earlier rows instead of replacing them")
-    p.add_argument("--only", nargs="+", choices=["road", *BASELINES.values()], default=["road", *BASELINES.values()],
+    p.add_argument("--only", nargs="+", choices=["road", "start", "random", *BASELINES.values()],
+                   default=["road", "start", "random", *BASELINES.values()],
                    help="run these contenders; the others keep their rows from an earlier run at the same --budget")
     p.add_argument("--final-fit", action="store_true",
                    help="every retrain and baseline on train + val, keeping the last epoch (the search still holds val out)")
@@ -214,11 +231,21 @@ def main() -> None:
 
     def save() -> None:  # after every contender: an interrupted run keeps what it measured
         result["checks"] = checks(result)
-        result["met"] = bool(result["checks"]) and all(result["checks"].values()) and len(result["checks"]) == 5
+        result["met"] = bool(result["checks"]) and all(result["checks"].values()) and len(result["checks"]) == CHECKS
         write_tables(result, out)
 
     if "road" in a.only:
         with_road(result, *run_road(a, out, runs))
+        save()
+    if "start" in a.only:  # no search: the space's start point trained for the whole budget
+        model, hparams = start_point(a.space)
+        hparams = {k: v for k, v in hparams.items() if k != "batch_size"}
+        result["rows"][START] = seeded(model, runs / "start", a.seeds, a.budget, {**hparams, "final_fit": a.final_fit})
+        save()
+    if "random" in a.only:
+        road, label, row = run_road(a, out, runs, "random")
+        result["rows"] = {**{k: v for k, v in result["rows"].items() if not k.startswith(RANDOM)}, label: row}
+        result["random_road"] = road
         save()
     for label, model in BASELINES.items():
         if model in a.only:

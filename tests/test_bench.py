@@ -34,7 +34,8 @@ def test_road_goal_judges_the_goal_on_the_rows_it_has(tmp_path, monkeypatch):
                                 "test F1 >= the baseline YAML's": True}  # the timm rows are not run yet: no check
     road_goal.write_tables(result, tmp_path)
     table = (tmp_path / "road_goal_1800s.md").read_text()
-    assert "not run yet at this budget: timm mobilenetv3_small_050, timm mobilenetv3_small_100" in table
+    assert ("not run yet at this budget: the space's start point alone, random search, timm mobilenetv3_small_050, "
+            "timm mobilenetv3_small_100") in table
     assert "different sittings" not in table
 
     result["rows"]["timm mobilenetv3_small_050"] = row(4.7e6, [0.71], sitting="b")  # better than the road
@@ -43,6 +44,16 @@ def test_road_goal_judges_the_goal_on_the_rows_it_has(tmp_path, monkeypatch):
     road_goal.write_tables(result, tmp_path)
     table = (tmp_path / "road_goal_1800s.md").read_text()
     assert "different sittings" in table and "- beats mobilenetv3_small_050: NO" in table
+
+    # the search's own controls: a start point alone within the pooled sd passes, a random search above it fails
+    result["rows"][road_goal.START] = row(2.5e6, [0.70, 0.67, 0.71])
+    result["rows"]["random search (trial 3)"] = row(3.1e6, [0.74, 0.75, 0.73])
+    for r in result["rows"].values():
+        r["test_sd"] = float(np.std(r["test_f1"], ddof=1)) if len(r["test_f1"]) > 1 else 0.0
+    judged = road_goal.checks(result)
+    assert judged["not worse than the space's start point alone by more than the pooled sd"] is True
+    assert judged["not worse than random search by more than the pooled sd"] is False
+    del result["rows"][road_goal.START], result["rows"]["random search (trial 3)"]
 
     result["final_fit"] = True  # trained on train + val: its own files, and val F1 is no longer held out
     road_goal.write_tables(result, tmp_path)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import optuna
+import pytest
 import yaml
 
 from conftest import REPO, TINY_MODEL, run_script
@@ -129,11 +130,19 @@ def test_demo_refuses_a_missing_teacher_before_any_step(tmp_path, tiny_space_yam
 def test_demo_refuses_a_search_budget_its_time_plan_cannot_hold_before_any_step(tmp_path, tiny_space_yaml,
                                                                                   tiny_data_yaml):
     out = tmp_path / "demo"
-    args = ["demo.py", "--out", str(out), "--data", str(tiny_data_yaml), "--space", str(tiny_space_yaml)]
-    r = run_script(*args, "--search-budget", "3600")  # the 10-minute default plan
-    assert r.returncode == 2 and "a 3600 s search leaves the retrain too little of the 10-minute plan" in r.stderr
+    r = run_script("demo.py", "--out", str(out), "--data", str(tiny_data_yaml), "--space", str(tiny_space_yaml),
+                   "--budget", "1200", "--search-budget", "3600")  # --budget: the whole run, in seconds
+    assert r.returncode == 2 and "a 3600 s search leaves the retrain too little of the 20-minute plan" in r.stderr
     assert "--minutes (about" in r.stderr and not out.exists()
-    r = run_script(*args, "--budget", "600", "--minutes", "10")
-    assert r.returncode == 2 and "--minutes and --budget both set" in r.stderr and not out.exists()
-    r = run_script(*args, "--budget", "1200", "--search-budget", "3600")  # --budget is the whole run, in seconds
-    assert r.returncode == 2 and "of the 20-minute plan" in r.stderr
+
+
+def test_the_demo_budget_in_minutes_or_seconds_not_both():
+    from slimnas.commands.demo import DEFAULT_MINUTES, whole_budget_minutes
+    from slimnas.errors import SlimnasError
+
+    assert whole_budget_minutes(None, None) == DEFAULT_MINUTES
+    assert whole_budget_minutes(None, 600) == 10 and whole_budget_minutes(0, None) == 0
+    with pytest.raises(SlimnasError, match="--minutes and --budget both set"):
+        whole_budget_minutes(10, 600)
+    with pytest.raises(SlimnasError, match=">= 0"):
+        whole_budget_minutes(None, -60)

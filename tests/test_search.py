@@ -387,3 +387,19 @@ def test_two_workers_share_one_study(tmp_path, tiny_space_yaml, tiny_data_yaml):
     dirs = sorted(p.name for p in (cfg.run_dir / "trials").iterdir())
     assert dirs == [f"{n:04d}" for n in numbers]
     assert all((cfg.run_dir / "trials" / d / "results.json").is_file() for d in dirs)
+
+
+def test_the_samplers_by_name_seeded_and_an_unknown_one_named(tmp_path):
+    from slimnas.search.study import make_sampler
+
+    picks = {}
+    for name, cls in (("tpe", optuna.samplers.TPESampler), ("nsga2", optuna.samplers.NSGAIISampler),
+                      ("random", optuna.samplers.RandomSampler)):
+        cfg = SearchConfig(sampler=name, seed=3, out=str(tmp_path))
+        assert isinstance(make_sampler(cfg), cls)
+    for run in range(2):  # the random control is seeded: one seed, one sequence of candidates
+        study = optuna.create_study(sampler=make_sampler(SearchConfig(sampler="random", seed=3, out=str(tmp_path))))
+        picks[run] = [study.ask().suggest_int("c", 1, 1000) for _ in range(5)]
+    assert picks[0] == picks[1]
+    with pytest.raises(ConfigError, match="unknown sampler 'grid'"):
+        make_sampler(SearchConfig(sampler="grid", out=str(tmp_path)))

@@ -40,7 +40,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--steps", type=int, default=None,
                    help="train a trial for this many optimisation steps instead of --epochs (the epochs follow from "
                         "the data's size and batch: small datasets get more)")
-    p.add_argument("--sampler", choices=["tpe", "nsga2"], default=d.sampler)
+    p.add_argument("--sampler", choices=["tpe", "nsga2", "random"], default=d.sampler,
+                   help="Optuna sampler (random: the control a guided search must beat)")
     p.add_argument("--mode", choices=["pareto", "score"], default=d.mode,
                    help="pareto: maximise F1 and minimise MACs; score: minimise MACs/MACs_ref + F1 term")
     p.add_argument("--max-macs", type=_limit, default=d.max_macs,

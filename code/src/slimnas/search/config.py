@@ -28,7 +28,7 @@ class SearchConfig:
     n_workers: int = 1
     epochs: int = 8
     steps: int | None = None  # optimisation steps of a fully trained trial instead of epochs (small data gets more epochs)
-    sampler: str = "tpe"  # tpe | nsga2
+    sampler: str = "tpe"  # tpe | nsga2 | random
     mode: str = "pareto"  # pareto | score
     max_macs: float | None = 20e6
     macs_convention: str | None = None  # aten | pytorch; None: pytorch in score mode (the competition's), else aten

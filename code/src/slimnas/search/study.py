@@ -52,7 +52,9 @@ def make_sampler(cfg: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSamp
                                           n_startup_trials=8)
     if cfg.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(8, min(cfg.n_trials // 3, 50)))
-    raise ConfigError(f"unknown sampler {cfg.sampler!r} (use 'tpe' or 'nsga2')")
+    if cfg.sampler == "random":  # the control a guided search must beat (bench/road_goal.py)
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ConfigError(f"unknown sampler {cfg.sampler!r} (use 'tpe', 'nsga2' or 'random')")
 
 
 def open_study(cfg: SearchConfig, worker: int = 0) -> optuna.Study:
