@@ -165,9 +165,9 @@ def search_step(a, out: Path, data: list[str]) -> None:
     here; then the rest of ``--search-budget``, only if it can train at least :data:`MIN_CANDIDATES` more.
 
     Fewer is not a search, and its pick would take retrain time from the start point for nothing measured:
-    a 10-minute demo pinned to one core searched 69 s, picked a larger model over the start point after 6
-    epochs each, and retrained it for 23 epochs to 0.487 test macro-F1, where the 2-core run's start point
-    got 65 epochs.
+    a 10-minute demo pinned to one core searched 69 s (two candidates), picked the larger after 6 epochs each,
+    and retrained it for 23 epochs to 0.492 val macro-F1, where the 2-core run's start point got 65 epochs
+    and 0.553.
     """
     title, done = "architecture search (Optuna, macro-F1 vs MACs)", out / "search" / "best.json"
     argv = ["search", "--out", str(out), "--study", "search", "--epochs", str(a.search_epochs), "--max-macs",
