@@ -53,7 +53,18 @@ def test_road_goal_judges_the_goal_on_the_rows_it_has(tmp_path, monkeypatch):
     judged = road_goal.checks(result)
     assert judged["not worse than the space's start point alone by more than the pooled sd"] is True
     assert judged["not worse than random search by more than the pooled sd"] is False
+    assert road_goal.search_seed("random search (search seed 2, trial 0)") == 2
+    # another search seed adds its rows, and the checks pool every (search, retrain) seed
+    first_road = result["road"]
+    road_goal.with_road(result, {**result["road"], "search_seed": 1}, "searched (search seed 1, trial 5)",
+                        row(3.0e6, [0.76, 0.77, 0.75]))
+    assert {"searched (trial 1)", "searched (search seed 1, trial 5)"} <= set(result["rows"])
+    both = road_goal.pooled(result["rows"], "searched")
+    assert sorted(both["test_f1"]) == [0.68, 0.69, 0.70, 0.75, 0.76, 0.77] and both["macs"] == 3.9e6
+    assert road_goal.checks(result)["not worse than random search by more than the pooled sd"] is True
     del result["rows"][road_goal.START], result["rows"]["random search (trial 3)"]
+    del result["rows"]["searched (search seed 1, trial 5)"]
+    result["road"] = first_road
 
     result["final_fit"] = True  # trained on train + val: its own files, and val F1 is no longer held out
     road_goal.write_tables(result, tmp_path)
