@@ -25,6 +25,7 @@ SEARCH_OVERHEAD_S = 20.0  # the search command around its --timeout: imports, de
 TRAIN_OVERHEAD_S = 15.0  # the retrain around its --time-budget: imports, decoding, thread probe (measured ~6 s)
 TAIL_S = 45.0  # decompose (timed on ORT), export, parity, INT8 trial, predictions, the table (measured 37 s)
 MIN_SEARCH_S = 20.0  # less is not a search: the start point alone
+SEARCH_SHARE = 0.25  # of the free time, by default; the retrain gets the rest
 MIN_RETRAIN_EPOCHS = 15  # fewer leaves the demo's model far from trained (0.29 val macro-F1 at epoch 8 of 30)
 MAX_SEARCH_SHARE = 0.75  # a search given more (by hand) leaves the retrain too little to train its pick
 UNCAPPED_EPOCHS = 1000  # the retrain's epoch cap when the time plan decides (train --time-budget ends on time)
@@ -79,7 +80,7 @@ class TimePlan:
         """Seconds left for the search and the retrain once every fixed cost (at this pace) is set aside."""
         return self.left() - (SEARCH_OVERHEAD_S + TRAIN_OVERHEAD_S + TAIL_S) * self.pace
 
-    def search_seconds(self, share: float = 0.25) -> float:
+    def search_seconds(self, share: float = SEARCH_SHARE) -> float:
         """The search's ``--timeout``: ``share`` of what is left once every fixed cost is set aside."""
         seconds = share * self.free()
         if seconds < MIN_SEARCH_S:
@@ -112,7 +113,7 @@ class TimePlan:
                           f"time with --minutes (finished steps are reused)")
         return seconds
 
-    def needed_minutes(self, free_s: float = MIN_SEARCH_S / 0.25) -> float:
+    def needed_minutes(self, free_s: float = MIN_SEARCH_S / SEARCH_SHARE) -> float:
         """A budget that would leave ``free_s`` for the search and the retrain (by default: the search its
         minimum at its share), at this pace."""
         return self.total_s / 60 + (free_s - self.free()) / 60

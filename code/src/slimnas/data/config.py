@@ -155,12 +155,10 @@ def dataset_path(cfg: DataConfig) -> Path:
 def dataset_root(cfg: DataConfig) -> Path:
     """The folder to read; for ``synthetic`` it is generated on first use (see :func:`prepare_data`)."""
     root = dataset_path(cfg)
-    if cfg.kind != "synthetic":
-        return root
-    opts = synthetic_options(cfg)
-    if not (root / "synthetic.json").is_file():
+    if cfg.kind == "synthetic" and not (root / "synthetic.json").is_file():
         from .synthetic import generate
 
+        opts = synthetic_options(cfg)
         print(f"data: generating the synthetic MVTec look-alike into {root} (once; later runs reuse it)", flush=True)
         t0 = time.perf_counter()
         generate(root, float(opts["scale"]), int(opts["size"]), int(opts["seed"]), replace=False,

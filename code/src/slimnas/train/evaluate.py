@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from ..data.config import DataBundle, DataConfig, build_data, dataset_root, load_data_config
+from ..data.config import DataBundle, DataConfig, build_data, dataset_path, load_data_config
 from ..data.sources import SEALED_ENV, sealed
 from ..errors import ConfigError
 from ..checkpoint import load_checkpoint, model_from_checkpoint
@@ -36,9 +36,10 @@ def split_loader(bundle: DataBundle, split: str) -> DataLoader:
     if split == "test":
         test = bundle.labelled_test()
         if test is None:
-            if sealed(dataset_root(bundle.cfg)):
-                raise ConfigError(f"{dataset_root(bundle.cfg)}: its test answers are sealed (${SEALED_ENV}): this run "
-                                  f"chooses, so it scores dev or val, never the test split it will report on")
+            root = dataset_path(bundle.cfg)
+            if sealed(root):
+                raise ConfigError(f"{root}: its test answers are sealed (${SEALED_ENV}): this run chooses, so it "
+                                  f"scores dev or val, never the test split it will report on")
             raise ConfigError(f"{bundle.cfg.source}: this data has no test answers (test_labels.csv); use split 'val'")
         return DataLoader(test, bundle.cfg.batch_size, shuffle=False)
     raise ConfigError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
