@@ -84,6 +84,23 @@ def _locked(folder: Path) -> Iterator[None]:
         f.close()  # closing releases the lock
 
 
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (blocking), so concurrent writers of one file take turns: read, merge
+    and write under it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): unlocked
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def cache_dir() -> Path:
     """Where slimnas keeps what it can make again (generated data, latency tables): ``$SLIMNAS_CACHE``, else
     ``~/.cache/slimnas``."""

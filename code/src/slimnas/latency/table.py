@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..io import cache_dir, write_json
+from ..io import cache_dir, file_lock, write_json
 from ..shapes import input_shapes, pieces
 from .measure import DeployTarget, Timing, interleaved, ort_version, session, session_call
 
@@ -115,7 +115,7 @@ class LatencyTable:
     def save(self) -> None:
         """Write the table, merged with what other processes saved since it was read (under a lock)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.path.with_name(self.path.name + ".lock")):
+        with file_lock(self.path.with_name(self.path.name + ".lock")):
             merged = {**self._read(), **self.entries}
             write_json(self.path, {"context": self.context(), "entries": merged})
             self.entries = merged
@@ -190,22 +190,6 @@ def _well_formed(key: str, entry) -> bool:
 def _damaged(path: Path, why: str) -> dict:
     print(f"warning: latency cache {path}: {why}; measuring again", file=sys.stderr, flush=True)
     return {}
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive ``flock`` on ``path`` (blocking), so concurrent writers of the cache take turns."""
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): unlocked
-        yield
-        return
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def default_path(runtime: DeployTarget) -> Path:
