@@ -41,6 +41,7 @@ SECTIONS = {  # bench name -> title, in reading order
     "decompose_accuracy": "A trained k×k model decomposed for latency and for MACs, fine-tuned",
     "prune_latency": "Channel pruning on the nets the road makes: speed-up by ratio and channel rounding",
     "prune_accuracy": "The road's trained model pruned for a measured latency target, fine-tuned",
+    "int8": "INT8 where it wins and where it cannot: a trained k×k model and the road's depthwise net",
 }
 
 

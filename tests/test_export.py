@@ -16,8 +16,8 @@ from slimnas.data.config import load_data_config
 from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import DataError
 from slimnas.export.check import ParityError, parity
-from slimnas.export.pipeline import export_checkpoint
-from slimnas.export.quantize import keep_int8
+from slimnas.export.pipeline import calibration_loader, export_checkpoint
+from slimnas.export.quantize import keep_int8, quantize_with_fallback
 from slimnas.latency.measure import Timing, interleaved
 from slimnas.runtime import Predictor
 from slimnas.train import TrainConfig, train
@@ -109,6 +109,37 @@ def test_int8_is_kept_only_when_it_pays():
     assert not keep and "not clearly faster" in why and "±15.0%" in why
 
 
+def float_convs(path) -> list[str]:
+    """The Conv nodes of an ONNX file whose weights are not dequantised INT8 (kept in float)."""
+    g = onnx.load(str(path)).graph
+    made_by = {o: n.op_type for n in g.node for o in n.output}
+    return [n.name for n in g.node if n.op_type == "Conv" and made_by.get(n.input[1]) != "DequantizeLinear"]
+
+
+def test_int8_fallback_keeps_the_costliest_layers_in_float(trained, tiny_data_yaml, tmp_path):
+    """A score that charges 5 pt for an INT8 stem and 0.1 pt for any other INT8 conv, read from the file made:
+    the fallback must measure each layer, keep the stem float first and stop there (within 1 pt); a stricter drop
+    keeps more. (ONNX Runtime leaves a layer whose input stays float in float too: the score sees that.)"""
+    root, _ = trained
+    bundle = build_data_for(root / "train" / "best.pt", tiny_data_yaml)
+    fp32 = export_checkpoint(root / "train" / "best.pt", tmp_path / "e", bundle, verbose=False)["onnx"]
+    layers = [n for n in onnx.load(fp32).graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    convs = [n.name for n in layers if n.op_type == "Conv"]
+    stem = convs[0]
+
+    def score(path):
+        kept = float_convs(path)
+        return 0.80 - 0.05 * (stem not in kept) - 0.001 * sum(c not in kept for c in convs[1:])
+
+    q, got = quantize_with_fallback(fp32, tmp_path / "q.onnx", calibration_loader(bundle), score, 0.80)
+    assert got["float_layers"] == [stem] and stem in float_convs(q)
+    assert got["f1_int8"] == pytest.approx(score(q)) and 0.80 - got["f1_int8"] <= 0.01
+    assert len(got["tried"]) == 1 + len(layers)  # all INT8, then each weighted layer alone (the pick is one of them)
+    _, strict = quantize_with_fallback(fp32, tmp_path / "q2.onnx", calibration_loader(bundle), score, 0.80,
+                                       max_f1_drop=0.0005, max_float=2)
+    assert strict["float_layers"][0] == stem and len(strict["float_layers"]) == 2
+
+
 def test_interleaved_timing_settles_and_reports_its_spread():
     fast, slow = (lambda: time.sleep(0.0005)), (lambda: time.sleep(0.002))
     got = interleaved({"fast": fast, "slow": slow}, min_rounds=4, max_rounds=30)
@@ -120,10 +151,12 @@ def test_interleaved_timing_settles_and_reports_its_spread():
 def test_finetune_inference_cli_end_to_end(trained, tiny_data_yaml, tiny_dataset, tmp_path):
     root, dec = trained
     r = run_script("finetune_inference.py", "--weight", str(dec.checkpoint), "--data", str(tiny_data_yaml),
-                   "--epochs", "1", "--int8", "--dst", str(tmp_path / "ft"), "--img_root", str(tiny_dataset))
+                   "--epochs", "1", "--int8", "--batch", "2", "--dst", str(tmp_path / "ft"), "--img_root",
+                   str(tiny_dataset))
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "ft" / "export.json").read_text())
-    assert "int8_kept" in report and report["f1_int8"] >= 0 and report["ms_int8_b1"] > 0
+    assert "int8_kept" in report and report["f1_int8"] >= 0 and report["ms_int8"] > 0
+    assert report["deploy"].endswith("batch 2")  # the INT8 decision timed where it deploys (--batch)
     assert (tmp_path / "ft" / "model.int8.onnx").exists() == report["int8_kept"]
     with open(tmp_path / "ft" / "predictions.csv") as f:
         rows = list(csv.DictReader(f))

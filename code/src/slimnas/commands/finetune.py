@@ -22,6 +22,7 @@ from ..decompose.run import decompose_checkpoint
 from ..errors import ConfigError
 from ..export.pipeline import export_checkpoint
 from ..io import run_lock
+from ..latency.measure import add_deploy_arguments, deploy_target
 from ..model import ModelConfig, load_model_config
 from ..runtime import Predictor, list_inputs, write_predictions
 from ..train import TrainConfig, increment_path, load_checkpoint
@@ -45,6 +46,7 @@ def main() -> None:
     p.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation term")
     p.add_argument("--kd-temperature", type=float, default=4.0)
     p.add_argument("--int8", action="store_true", help="also try static INT8; kept only if faster and F1 -1 pt at most")
+    add_deploy_arguments(p, "the INT8 decision is timed there")
     p.add_argument("--parity-tol", type=float, default=1e-4, help="max |ONNX - PyTorch| logit difference allowed")
     p.add_argument("--img_root", "--img-root", dest="img_root", default=None,
                    help="predict these images after export (default: the data's test split, if any)")
@@ -54,6 +56,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--exist-ok", action="store_true", help="replace an earlier run in --dst (default: refuse)")
     a = p.parse_args()
+    a.deploy = deploy_target(p, a)  # where the model will run: the INT8 decision is timed there
     weight = Path(a.weight) if a.weight else newest("runs/decompose/*/decomposed.pt", "`slimnas train` and then `slimnas decompose`")
     out = Path(a.dst) if a.dst else increment_path(Path("runs/finetune") / weight.parent.name)
     int8 = Path(a.save_name).with_suffix(".int8.onnx").name
@@ -84,7 +87,7 @@ def run(a, weight: Path, out: Path, data_cfg) -> None:
         best, bundle = result["checkpoint"], result["bundle"]
     else:
         best, bundle = weight, build_data_for(weight, data_cfg)
-    report = export_checkpoint(best, out, bundle, a.int8, a.parity_tol, a.save_name)
+    report = export_checkpoint(best, out, bundle, a.int8, a.parity_tol, a.save_name, deploy=a.deploy)
     images = [a.img_root] if a.img_root else None
     if images is None and test_layout(data_cfg):
         images = [test_layout(data_cfg)]

@@ -58,8 +58,9 @@ def measure_onnx(model: str | Path | bytes, runtime: DeployTarget):
     return interleaved({"m": session_call(sess, runtime)})["m"]
 
 
-def profile_onnx(path: Path, runtime: DeployTarget, runs: int = 200) -> str:
-    """Mean kernel time per node from ONNX Runtime's own profiler (after its graph fusions)."""
+def node_times(path: Path, runtime: DeployTarget, runs: int = 200) -> list[tuple[str, str, float, list]]:
+    """(node, op, median kernel ms, input shapes) of every node, slowest first, from ONNX Runtime's own profiler
+    (after its graph fusions and layout changes, so the nodes are the kernels that ran)."""
     import onnxruntime as ort
 
     if not path.is_file():
@@ -75,19 +76,26 @@ def profile_onnx(path: Path, runtime: DeployTarget, runs: int = 200) -> str:
             call()
         events = json.loads(Path(sess.end_profiling()).read_text())
     per_node: dict[str, list[float]] = defaultdict(list)
-    ops = {}
+    ops, shapes = {}, {}
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             node = e["name"][: -len("_kernel_time")]
             per_node[node].append(e["dur"] / 1e3)
-            ops[node] = e.get("args", {}).get("op_name", "?")
+            args = e.get("args", {})
+            ops[node] = args.get("op_name", "?")
+            shapes[node] = [next(iter(d.values())) for d in args.get("input_type_shape", [])]
     if not per_node:
         raise ConfigError(f"{path}: ONNX Runtime's profiler recorded no node times")
     # the first runs include warm-up: keep the median of each node
-    rows = sorted(((n, ops[n], statistics.median(v)) for n, v in per_node.items()), key=lambda r: -r[2])
+    return sorted(((n, ops[n], statistics.median(v), shapes[n]) for n, v in per_node.items()), key=lambda r: -r[2])
+
+
+def profile_onnx(path: Path, runtime: DeployTarget, runs: int = 200) -> str:
+    """Mean kernel time per node from ONNX Runtime's own profiler (after its graph fusions)."""
+    rows = node_times(path, runtime, runs)
     total = sum(r[2] for r in rows)
     lines = [f"{path} on {runtime.describe()}: median kernel time per node over {runs} runs (ORT profiler)", "",
              "| node | op | ms | share |", "|---|---|---:|---:|"]
-    lines += [f"| {n} | {op} | {ms:.4f} | {ms / total:.0%} |" for n, op, ms in rows]
+    lines += [f"| {n} | {op} | {ms:.4f} | {ms / total:.0%} |" for n, op, ms, _ in rows]
     lines += ["", f"sum of kernels {total:.4f} ms; the whole call: {measure_onnx(path, runtime).ms:.4f} ms"]
     return "\n".join(lines)
