@@ -198,6 +198,13 @@ def merge_sittings(result: dict, started: dict, disk: dict) -> None:
     result["command"] = " && ".join(result["commands"])
 
 
+def judge(result: dict) -> None:
+    """The checks, whether all are met, and each kind of road pooled over its search seeds (what they judge)."""
+    result["checks"] = checks(result)
+    result["met"] = bool(result["checks"]) and all(result["checks"].values()) and len(result["checks"]) == CHECKS
+    result["pooled"] = {label: row for label in ("searched", RANDOM, TUNED) if (row := pooled(result["rows"], label))}
+
+
 def runs_name(final_fit: bool) -> str:
     """The folder of the trained checkpoints (bench/results/road_goal/<model>/seed<N>/best.pt)."""
     return "road_goal_final_fit" if final_fit else "road_goal"
@@ -240,7 +247,9 @@ def write_tables(result: dict, out: Path) -> None:
                           f"{e['road']['retrain_budget_s']:.0f} s: {r['macs'] / 1e6:.2f} M MACs, epochs "
                           f"{', '.join(map(str, r['epochs']))}, test F1 {f1s(r['test_f1'])} "
                           f"(mean {r['test_mean']:.4f} ± {r['test_sd']:.4f}; {r.get('measured', 'earlier sitting')})."]
-    lines += ["", *(f"- {k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items())]
+    lines += ["", *(f"- {label}, pooled over its (search, retrain) seeds: {r['test_mean']:.4f} ± {r['test_sd']:.4f} "
+                    f"({len(r['test_f1'])} runs)" for label, r in result.get("pooled", {}).items())]
+    lines += [*(f"- {k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items())]
     if missing:
         lines.append(f"- not run yet at this budget: {', '.join(missing)}")
     name = results_name(result["budget_s"], result.get("final_fit", False))
@@ -296,8 +305,7 @@ def main() -> None:
         with file_lock(f"{written}.lock"):  # another sitting may run other contenders at this budget meanwhile
             if written.is_file():
                 merge_sittings(result, started, json.loads(written.read_text()))
-            result["checks"] = checks(result)
-            result["met"] = bool(result["checks"]) and all(result["checks"].values()) and len(result["checks"]) == CHECKS
+            judge(result)
             write_tables(result, out)
 
     if "road" in a.only:
