@@ -26,7 +26,7 @@ import statistics
 from pathlib import Path
 
 from common import machine, publish, start_point, train_row
-from slimnas.checkpoint import load_checkpoint, model_from_checkpoint
+from slimnas.checkpoint import model_from_checkpoint
 from slimnas.cli import run_cli
 from slimnas.configs import find_config
 from slimnas.data.config import build_data, load_data_config
@@ -83,9 +83,8 @@ def k_by_k(a, out: Path) -> dict:
         run = out / f"vgg_small/seed{s}"
         if not (a.reuse and (run / "best.pt").is_file()):
             train_row(cfg, None, run, MAX_EPOCHS, s, time_budget=a.time_budget)
-        ckpt = load_checkpoint(run / "best.pt")
+        model, ckpt = model_from_checkpoint(run / "best.pt")  # one load: the model and what it was trained on
         bundle = build_data_for(run / "best.pt", None, ckpt)
-        model, _ = model_from_checkpoint(run / "best.pt")
         fp32 = export_onnx(model, run / "model.onnx", cfg.input_size)
         files, float_layers = quantized(fp32, run, bundle)
         paths = paths or files

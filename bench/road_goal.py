@@ -87,11 +87,12 @@ def merged(old: dict, new: dict) -> dict:
             "test_sd": round(statistics.stdev(row["test_f1"]), 4), "measured": f"{old['measured']} + {new['measured']}"}
 
 
-ROADS = {  # kind -> (label, sampler, search space or None for --space, MACs cap): what run_road searches
-    "road": ("searched", "tpe", None, True),
-    "random": (RANDOM, "random", None, True),
+ROADS = {  # kind -> (label, folder, sampler, search space or None for --space, MACs cap): what run_road searches
+    "road": ("searched", "searched", "tpe", None, True),
+    "random": (RANDOM, "random", "random", None, True),
     # the baseline YAML's architecture, fixed, with the road's tuning (input size, lr) in the road's seconds
-    "baseline-tuned": (TUNED, "tpe", str(Path(__file__).parent / "spaces" / "baseline_tuned.yaml"), False),
+    "baseline-tuned": (TUNED, "baseline_tuned", "tpe", str(Path(__file__).parent / "spaces" / "baseline_tuned.yaml"),
+                       False),
 }
 
 
@@ -99,9 +100,9 @@ def run_road(a, out: Path, runs: Path, kind: str = "road") -> tuple[dict, str, d
     """The search for ``--search`` seconds, then its pick retrained for the rest of the budget, per seed. ``kind``
     (see ROADS): the road itself; the same road with Optuna's random sampler (same start point, pruner and
     retrain); or the baseline YAML given the same tuning (its own space: input size and lr only, no MACs cap)."""
-    name, sampler, space, capped = ROADS[kind]
+    name, folder, sampler, space, capped = ROADS[kind]
     seed, tag = a.search_seed, f"_s{a.search_seed}" if a.search_seed else ""
-    folder = {"road": "searched", "random": "random", "baseline-tuned": "baseline_tuned"}[kind] + tag
+    folder += tag
     cfg = SearchConfig(space=space or a.space, study=f"{runs.name}-{'search' if kind == 'road' else kind}{tag}".replace("_", "-"),
                        out=str(out), n_trials=10_000, timeout=a.search, epochs=a.search_epochs,
                        max_macs=a.max_macs if capped else None, sampler=sampler, seed=seed)

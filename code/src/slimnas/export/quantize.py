@@ -40,15 +40,13 @@ def _quantize(pre: Path, out: Path, calibration_loader, n_images: int, keep_floa
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep_float)
 
 
-def quantize_int8(fp32: str | Path, out: str | Path, calibration_loader, n_images: int = 256,
-                  keep_float: list[str] | None = None) -> Path:
-    """Pre-process (shape inference, fusions), then per-channel QDQ INT8 calibrated on ``n_images``; the nodes
-    named in ``keep_float`` stay float."""
+def quantize_int8(fp32: str | Path, out: str | Path, calibration_loader, n_images: int = 256) -> Path:
+    """Pre-process (shape inference, fusions), then per-channel QDQ INT8 calibrated on ``n_images``."""
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         with atomic_path(out) as dst:
-            _quantize(pre, Path(dst), calibration_loader, n_images, keep_float or [])
+            _quantize(pre, Path(dst), calibration_loader, n_images, [])
     return Path(out)
 
 
