@@ -15,7 +15,8 @@ Everyone gets ``--budget`` seconds of this machine, one run at a time:
 1. The road: the search (the ``tiny`` space, ASHA, MACs budget ``--max-macs``, default 4 M = 1/4 of the baseline's
    15.9 M) for ``--search`` seconds, then its recommended model (best val F1 within the budget) retrained with
    its searched hyper-parameters for the rest of the budget (``train --time-budget``: the first epoch's time sets
-   the epoch count and the cosine ends on time). The retrain is repeated with ``--seeds`` (same time each).
+   the epoch count and the cosine ends on time), starting from the weights its search trial trained
+   (``--initial-checkpoint``, as the search's recommended command does). The retrain is repeated with ``--seeds`` (same time each).
 2. The search's own controls (``--only start random``): the space's start point trained for the whole budget
    with its own lr (no search), and the road again with Optuna's random sampler (same start point, pruner,
    search seconds and retrain). The road passes if neither beats it by more than the pooled sd.
@@ -47,7 +48,7 @@ from slimnas.errors import ConfigError
 from slimnas.io import file_lock, write_json, write_text
 from slimnas.model import ModelConfig
 from slimnas.search import SearchConfig, run_search
-from slimnas.search.report import pareto_front, recommend, train_hparams, trained
+from slimnas.search.report import pareto_front, recommend, train_hparams, trained, trial_weights
 
 BASELINES = {"baseline YAML": "baseline", "timm mobilenetv3_small_050": "mobilenetv3_small_050",
              "timm mobilenetv3_small_100": "mobilenetv3_small_100"}
@@ -114,7 +115,8 @@ def run_road(a, out: Path, runs: Path, kind: str = "road") -> tuple[dict, str, d
     done = trained(study)
     best = recommend(pareto_front(done), cfg)
     hparams = {k: v for k, v in train_hparams(best).items() if k != "batch_size"}
-    retrain = {**hparams, "final_fit": a.final_fit}
+    weights = trial_weights(best, cfg.run_dir)  # the retrain goes on from the search's epochs on its pick
+    retrain = {**hparams, "final_fit": a.final_fit, "initial_checkpoint": str(weights) if weights else None}
     searched = ModelConfig.from_dict(best.user_attrs["model"], f"trial {best.number}")
     retrain_s = max(a.budget - search_s, 60.0)
     row = seeded(searched, runs / folder, a.seeds, retrain_s, retrain)
@@ -122,7 +124,7 @@ def run_road(a, out: Path, runs: Path, kind: str = "road") -> tuple[dict, str, d
     road = {"search_s": round(search_s, 1), "retrain_budget_s": round(retrain_s, 1),
             "road_s": round(search_s + statistics.mean(row["seconds"]), 1), "trial": best.number, "hparams": hparams,
             "trials": {s: states.count(s) for s in sorted(set(states))}, "trained": len(done), "seeds": a.seeds,
-            "search_seed": seed, "input_size": searched.input_size}
+            "search_seed": seed, "input_size": searched.input_size, "warm_start": weights is not None}
     label = f"{name} ({f'search seed {seed}, ' if seed else ''}trial {best.number})"
     return road, label, row
 

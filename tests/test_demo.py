@@ -56,6 +56,10 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
         assert 0 <= row["val_f1"] <= 1 and 0 <= row["test_f1"] <= 1 and row["bytes"] > 0 and row["ms_b1"] > 0
     table = (out / "summary.md").read_text()
     assert "| searched + trained |" in table and "test macro-F1" in table and "torch-free predictor" in table
+    train_cmd = r.stdout.split("$ slimnas train")[1].split("\n")[0]  # goes on from the search trial's weights
+    best = json.loads((out / "search" / "best.json").read_text())
+    weights = out / "search" / "trials" / f"{best['trial']:04d}" / "best.pt"
+    assert f"--initial-checkpoint {weights}" in train_cmd and "from the weights it trained there" in r.stdout
     finetune_cmd = r.stdout.split("$ slimnas finetune")[1].split("\n")[0]
     if decomposed["macs"] == searched["macs"]:  # kept whole: nothing to recover, exported as it is, and said
         assert "--epochs 0" in finetune_cmd and "the rows are the same model" in table

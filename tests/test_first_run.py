@@ -142,6 +142,7 @@ def test_identical_candidate_is_not_trained_twice(tmp_path, tiny_data_yaml, monk
     assert best["train"] == {"lr": 0.005, "batch_size": 16}
     argv = shlex.split(best["command"])
     assert argv[argv.index("--batch-size") + 1] == "16" and argv[argv.index("--data") + 1] == str(tiny_data_yaml)
+    assert argv[argv.index("--initial-checkpoint") + 1] == str(cfg.run_dir / "trials" / "0000" / "best.pt")  # the twin's
 
 
 def test_macs_convention_follows_the_mode():

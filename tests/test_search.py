@@ -213,6 +213,9 @@ def test_search_writes_outputs_and_the_yaml_trains(tmp_path, tiny_space_yaml, ti
     assert info["f1"] == chosen.user_attrs["f1"] and info["train"] == {"lr": chosen.params["train.lr"]}
     command = shlex.split(info["command"])  # the command the report prints, as a user would paste it
     assert command[:4] == ["slimnas", "train", "--model", str(run / "best.yaml")] and "--lr" in command
+    # the retrain starts from the weights the chosen trial trained, not from scratch
+    weights = run / "trials" / f"{info['trial']:04d}" / "best.pt"
+    assert info["weights"] == str(weights) and command[command.index("--initial-checkpoint") + 1] == str(weights)
     r = run_script("-m", "slimnas", *command[1:], "--data", str(tiny_data_yaml), "--epochs", "1", "--dst", str(tmp_path / "train"),
                    "--no-progress")
     assert r.returncode == 0, r.stderr

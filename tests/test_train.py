@@ -320,6 +320,43 @@ def test_checkpoint_from_another_architecture(tmp_path, tiny_model_yaml, tiny_da
         model_from_checkpoint(tmp_path / "other.pt")
 
 
+def test_initial_checkpoint_starts_a_new_run_from_its_weights(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    first = tmp_path / "first"
+    train(tiny_model_yaml, tiny_data_yaml, first, TrainConfig(**{**FAST, "epochs": 1}), verbose=False)
+    start = load_checkpoint(first / "best.pt")
+
+    def weights(run):  # the learned tensors (BatchNorm's running statistics move even when the lr does not)
+        return {k: v for k, v in load_checkpoint(run / "best.pt")["state_dict"].items() if "running" not in k
+                and "num_batches" not in k}
+
+    # an lr of 1e-9 leaves the weights where the run started: from the checkpoint's, not the seed's draw
+    still = {**FAST, "epochs": 1, "lr": 1e-9, "weight_decay": 0.0, "seed": 1}
+    train(tiny_model_yaml, tiny_data_yaml, tmp_path / "warm",
+          TrainConfig(**still, initial_checkpoint=str(first / "best.pt")), verbose=False)
+    train(tiny_model_yaml, tiny_data_yaml, tmp_path / "cold", TrainConfig(**still), verbose=False)
+    warm, cold = weights(tmp_path / "warm"), weights(tmp_path / "cold")
+    assert all(torch.allclose(v, start["state_dict"][k], atol=1e-5) for k, v in warm.items())
+    assert not all(torch.allclose(v, start["state_dict"][k], atol=1e-5) for k, v in cold.items())
+    assert yaml.safe_load((tmp_path / "warm" / "train.yaml").read_text())["initial_checkpoint"] == str(first / "best.pt")
+
+    for change, message in (({"classes": start["classes"][::-1]}, "trained on other labels \\(in another order\\)"),
+                            ({"classes": start["classes"][:5]}, "trained on other labels \\(5 labels, not these 88\\)"),
+                            ({"decomposition": {"features.0": {"method": "tucker"}}}, "a decomposed or pruned model")):
+        torch.save({**start, **change}, tmp_path / "other.pt")
+        with pytest.raises(SlimnasError, match=f"--initial-checkpoint {tmp_path / 'other.pt'}: {message}"):
+            train(tiny_model_yaml, tiny_data_yaml, tmp_path / "refused", TrainConfig(**still,
+                  initial_checkpoint=str(tmp_path / "other.pt")), verbose=False)
+    with pytest.raises(CheckpointError, match="missing.pt: checkpoint not found"):
+        train(tiny_model_yaml, tiny_data_yaml, tmp_path / "refused", TrainConfig(**still,
+              initial_checkpoint=str(tmp_path / "missing.pt")), verbose=False)
+    assert not (tmp_path / "refused").exists()  # refused before anything was written
+    # the checkpoint a run starts from is an input: a run into its own folder would overwrite it
+    r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml), "--dst", str(first),
+                   "--initial-checkpoint", str(first / "best.pt"), "--exist-ok", "--no-progress")
+    assert r.returncode == 2 and "which is an input of this command" in r.stderr
+    assert all(torch.equal(v, start["state_dict"][k]) for k, v in weights(first).items())
+
+
 def test_train_cli(tmp_path, tiny_model_yaml, tiny_data_yaml):
     r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml),
                    "--dst", str(tmp_path / "run"), "--epochs", "1", "--no-progress")

@@ -194,7 +194,8 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> bool:
     if plan and not (out / "train" / "results.json").exists():
         seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs, a.epochs)
         budget = ["--time-budget", f"{seconds:.0f}"]
-    step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr)",
+    warm = ", from the weights it trained there" if best.get("weights") else ""
+    step(2, f"train the recommended architecture (search trial {best['trial']}, with its searched lr{warm})",
          [*shlex.split(best["command"])[1:], "--epochs", str(UNCAPPED_EPOCHS if plan else a.epochs or UNPLANNED_EPOCHS),
           *budget, "--dst", str(out / "train"),
           "--exist-ok", "--no-progress", *(["--teacher", a.teacher] if a.teacher else [])],

@@ -18,7 +18,7 @@ from ..train import RUN_FILES, TrainConfig, increment_path, resume_training, tra
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
 HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol",
-           "final_fit", "mixup", "cutmix", "seed", "teacher", "kd_alpha", "kd_temperature")
+           "final_fit", "mixup", "cutmix", "seed", "teacher", "kd_alpha", "kd_temperature", "initial_checkpoint")
 
 
 def build_parser() -> ArgumentParser:
@@ -54,6 +54,9 @@ def build_parser() -> ArgumentParser:
                    help=f"CutMix Beta alpha, e.g. 1.0; with --mixup, one of the two per batch (0: off; default {d.cutmix:g})")
     p.add_argument("--seed", type=int, default=None, help=f"default {d.seed}")
     p.add_argument("--teacher", default=None, help="a checkpoint (best.pt) trained on the same labels to distil from")
+    p.add_argument("--initial-checkpoint", default=None,
+                   help="start from this checkpoint's weights (same architecture and labels; e.g. the search trial "
+                        "that chose the model, as the search's recommended command does): a new run, not a resume")
     p.add_argument("--kd-alpha", type=float, default=None,
                    help=f"weight of the teacher's outputs in the loss (default {d.kd_alpha:g})")
     p.add_argument("--kd-temperature", type=float, default=None, help=f"distillation temperature (default {d.kd_temperature:g})")
@@ -83,7 +86,7 @@ def main() -> None:
         model = a.model or DEFAULT_MODEL
         data = load_data_config(a.data, batch_size=a.batch_size)  # None: DEFAULT_DATA
         out = Path(a.dst) if a.dst else increment_path(f"runs/train/{Path(model).stem}")
-        check_output_dir(out, "--dst", [a.model, a.data, a.teacher], RUN_FILES, RUN_FILES, a.exist_ok,
+        check_output_dir(out, "--dst", [a.model, a.data, a.teacher, a.initial_checkpoint], RUN_FILES, RUN_FILES, a.exist_ok,
                          hint=f"continue it with --resume {out}")
         result = train(model, data, out, TrainConfig(**given, **run))
     print(f"next: slimnas decompose --weight {result.out / 'best.pt'}")

@@ -73,6 +73,11 @@ def gate_count(model_cfg, num_classes: int, convention: str = "aten"):
             raise
 
 
+def trial_folder(run_dir: Path, number: int) -> Path:
+    """Where trial ``number`` writes its model YAML and, once trained, its checkpoints."""
+    return Path(run_dir) / "trials" / f"{number:04d}"
+
+
 @dataclasses.dataclass
 class Objective:
     space: SearchSpace
@@ -108,7 +113,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial):
         t0 = time.perf_counter()
         model_cfg, hparams = self.space.sample(trial)
-        trial_dir = self.out / "trials" / f"{trial.number:04d}"
+        trial_dir = trial_folder(self.out, trial.number)
         model_dict = model_cfg.to_dict()
         trial.set_user_attr("model", model_dict)
         write_yaml(trial_dir / "model.yaml", model_dict)

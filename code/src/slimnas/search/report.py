@@ -2,7 +2,9 @@
 
 - ``trials.csv``: every trial with its state, F1, MACs, params, epochs, wall time and reason;
 - ``pareto.csv`` and ``pareto/trial_NNNN.yaml``: the feasible Pareto front, cheapest first;
-- ``best.yaml``: the recommended model (best F1 within the budget, or best competition score);
+- ``best.yaml``: the recommended model (best F1 within the budget, or best competition score), and ``best.json``:
+  its trial, settings and the retrain command, which starts from the weights that trial trained
+  (``trials/NNNN/best.pt``, ``--initial-checkpoint``);
 - ``pareto_front.html`` (two-objective mode), ``history.html`` (plotly) and ``pareto_front.png``
   (matplotlib, for READMEs);
 - ``revalidated.csv`` (with ``--revalidate``): the best front trials' val F1 on every hold-out split, and the mean
@@ -21,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..io import atomic_path, write_csv, write_json, write_yaml
 from .config import SearchConfig
+from .objective import trial_folder
 from .pareto import non_dominated_fronts
 from .score import competition_score
 
@@ -90,6 +93,13 @@ def train_hparams(trial: FrozenTrial) -> dict:
     return {k.removeprefix("train."): v for k, v in trial.params.items() if k.startswith("train.")}
 
 
+def trial_weights(trial: FrozenTrial, run_dir: Path) -> Path | None:
+    """The checkpoint ``trial`` trained (its twin's, for a duplicate), while it is still on disk: what the
+    retrain starts from, so the search's epochs on the pick are not thrown away."""
+    path = trial_folder(run_dir, trial.user_attrs.get("duplicate_of", trial.number)) / "best.pt"
+    return path if path.is_file() else None
+
+
 def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[dict] = ()) -> FrozenTrial | None:
     """Write the files listed in the module docstring; return the recommended trial (None if none trained)."""
     out = cfg.run_dir
@@ -115,11 +125,15 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
     command = f"slimnas train --model {out / 'best.yaml'}" + (f" --data {cfg.data}" if cfg.data else "") + "".join(
         f" --{k.replace('_', '-')} {v:.6g}" if isinstance(v, float) else f" --{k.replace('_', '-')} {v}"
         for k, v in hparams.items())
+    weights = trial_weights(best, out)
+    if weights is not None:
+        command += f" --initial-checkpoint {weights}"
     write_json(out / "best.json", {"trial": best.number, "f1": best.user_attrs["f1"], "macs": best.user_attrs["macs"],
                                    **({"f1_per_split": split_f1s(best, revalidated)} if revalidated else {}),
                                    "latency_ms": best.user_attrs.get("latency_ms"), "objective": cfg.objective,
                                    "params": best.user_attrs["params"], "yaml": str(out / "best.yaml"),
-                                   "train": hparams, "command": command})
+                                   "train": hparams, "weights": str(weights) if weights else None,
+                                   "command": command})
     limit = cfg.max_latency_ms if cfg.cost_key == "latency_ms" else cfg.max_macs
     plot_front_png(done, front, out / "pareto_front.png", limit, baselines, key=cfg.cost_key)
     _plotly(study, out, "MACs" if cfg.cost_key == "macs" else "ORT ms")

@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from ..io import read_yaml, run_lock, write_json, write_yaml
 from ..macs import count_macs
 from ..model import ModelConfig, build_model, check_model_config, layer_table, load_model_config
-from ..checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, load_weights, model_from_checkpoint, save_checkpoint
 from .evaluate import split_f1
 from .losses import check_teacher
 from .loop import TrainConfig, TrainingDiverged, TrainResult, check_train_config, fit, seed_everything
@@ -54,6 +54,7 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
         data_cfg = dataclasses.replace(data_cfg, img_size=model_cfg.input_size)
     check_model_config(model_cfg, data_cfg.img_size)
     out = Path(out)
+    initial = load_checkpoint(cfg.initial_checkpoint) if cfg.initial_checkpoint and not resume else None
     with run_lock(out):
         prepare_data(data_cfg)
         bundle = build_data(data_cfg)
@@ -61,6 +62,8 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
             check_teacher(cfg.teacher, bundle)
         seed_everything(cfg.seed)  # weight init is part of what the seed fixes
         net = build_model(model_cfg, num_classes=len(bundle.classes), input_size=data_cfg.img_size)
+        if initial is not None:
+            start_from(net, initial, cfg.initial_checkpoint, bundle.classes)
         macs = count_macs(net, data_cfg.img_size, per_layer=verbose)
         if verbose:
             print(layer_table(net))
@@ -84,6 +87,19 @@ def train(model: str | Path | ModelConfig, data: str | Path | DataConfig | None,
         print(f"{chosen}{tested} at {macs.macs / 1e6:.2f} M "
               f"MACs, {macs.params / 1e3:.1f} k params, {result.seconds:.0f} s -> {out / 'best.pt'}")
     return result
+
+
+def start_from(net, ckpt: dict, path: str, classes: list[str]) -> None:
+    """Load ``path``'s weights into ``net``: same labels in the same order, and the same architecture."""
+    theirs = list(ckpt.get("classes") or [])
+    if theirs != list(classes):
+        differ = "in another order" if sorted(theirs) == sorted(classes) else f"{len(theirs)} labels, not these {len(classes)}"
+        raise ConfigError(f"--initial-checkpoint {path}: trained on other labels ({differ}); start from a checkpoint "
+                          f"of this data")
+    if ckpt.get("decomposition") or ckpt.get("channels"):
+        raise ConfigError(f"--initial-checkpoint {path}: a decomposed or pruned model, not this model YAML's; "
+                          f"fine-tune it with slimnas finetune")
+    load_weights(net, ckpt["state_dict"], f"--initial-checkpoint {path}")
 
 
 def score_test_split(out: Path, bundle) -> float | None:

@@ -63,6 +63,9 @@ class TrainConfig:
     mixup: float = 0.0
     cutmix: float = 0.0
     teacher: str | None = None  # a checkpoint to distil from (same labels; any input size)
+    # weights to start from (a checkpoint of this architecture on these labels, e.g. the search trial that chose
+    # it): a new run, with its own optimiser, schedule and seeded batches, as timm's --initial-checkpoint
+    initial_checkpoint: str | None = None
     kd_alpha: float = 0.5  # weight of the teacher's softened outputs in the loss
     kd_temperature: float = 4.0
     seed: int = 0
