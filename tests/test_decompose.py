@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import yaml
 
-from conftest import REPO, TINY_MODEL, run_script
+from conftest import REPO, TINY_MODEL, run_in_process, run_script
 from slimnas.data.mvtec import all_labels
 from slimnas.decompose import decompose, layer_macs, relative_error, resolve_spec
 from slimnas.latency.measure import DeployTarget
@@ -177,7 +177,7 @@ def test_pickled_rank_cfg_is_refused_unread(checkpoint, tmp_path):
 
     bad = tmp_path / "ranks.pkl"
     bad.write_bytes(pickle.dumps({"backbone.0.conv": Boom()}))
-    r = run_script("decompose.py", "--weight", str(checkpoint), "--rank_cfg", str(bad), "--dst", str(tmp_path / "out"))
+    r = run_in_process("decompose.py", "--weight", str(checkpoint), "--rank_cfg", str(bad), "--dst", str(tmp_path / "out"))
     assert r.returncode == 2 and "looks like a pickle" in r.stderr and "json.dump" in r.stderr
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "out").exists()
 
@@ -190,8 +190,8 @@ def test_decompose_cli(checkpoint, tmp_path):
 
 
 def test_target_latency_is_measured_and_a_slower_result_is_said(checkpoint, tmp_path):
-    r = run_script("decompose.py", "--weight", str(checkpoint), "--target-latency", "0.9", "--ort-threads", "1",
-                   "--dst", str(tmp_path / "lat"))
+    r = run_in_process("decompose.py", "--weight", str(checkpoint), "--target-latency", "0.9", "--ort-threads", "1",
+                       "--dst", str(tmp_path / "lat"))
     assert r.returncode == 0, r.stderr
     assert "1 thread, batch 1" in r.stdout + r.stderr  # where it was measured, whatever the outcome
     kept = load_checkpoint(tmp_path / "lat" / "decomposed.pt")["decomposition"]

@@ -15,7 +15,7 @@ import optuna
 import pytest
 import yaml
 
-from conftest import REPO, TINY_MODEL, run_script
+from conftest import REPO, TINY_MODEL, run_in_process, run_script
 from slimnas.runtime import Predictor
 
 
@@ -87,11 +87,11 @@ def test_the_road_on_mvtec_folders(tmp_path, tiny_dataset):
             shutil.copy(tiny_dataset / "train" / row["file_name"], dst)
     # the road's own commands on it (the demo runs the same ones; its steps are covered on the CSV layout above)
     data = shipped_data_yaml("mvtec", root, tmp_path)
-    r = run_script("train.py", "--model", str(tmp_path / "m.yaml"), "--data", str(data), "--epochs", "1",
-                   "--dst", str(tmp_path / "train"), "--no-progress")
+    r = run_in_process("train.py", "--model", str(tmp_path / "m.yaml"), "--data", str(data), "--epochs", "1",
+                       "--dst", str(tmp_path / "train"), "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
-    r = run_script("finetune_inference.py", "--weight", str(tmp_path / "train" / "best.pt"), "--epochs", "0",
-                   "--data", str(data), "--dst", str(tmp_path / "ft"))
+    r = run_in_process("finetune_inference.py", "--weight", str(tmp_path / "train" / "best.pt"), "--epochs", "0",
+                       "--data", str(data), "--dst", str(tmp_path / "ft"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert not (tmp_path / "ft" / "predictions.csv").exists()  # MVTec ships no test split to predict or score
     labels = {f"{c.parent.parent.name}-{c.name}" for c in root.glob("*/*/*")}

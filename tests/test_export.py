@@ -11,7 +11,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import run_script
+from conftest import run_in_process, run_script
 from slimnas.data.config import load_data_config
 from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import DataError
@@ -214,7 +214,7 @@ def test_predictor_errors(tmp_path):
 def test_seed_flags_rank_cfg_and_model(trained, tiny_data_yaml, tmp_path):
     root, dec = trained
     weight = root / "train" / "best.pt"
-    r = run_script("finetune_inference.py", "--weight", str(weight), "--rank_cfg", str(dec.rank_cfg),
+    r = run_in_process("finetune_inference.py", "--weight", str(weight), "--rank_cfg", str(dec.rank_cfg),
                    "--model", str(root / "model.yaml"), "--data", str(tiny_data_yaml), "--epochs", "1",
                    "--dst", str(tmp_path / "ft"))
     assert r.returncode == 0, r.stderr
@@ -222,6 +222,6 @@ def test_seed_flags_rank_cfg_and_model(trained, tiny_data_yaml, tmp_path):
     assert json.loads((tmp_path / "ft" / "export.json").read_text())["parity"]["top1_agreement"] == 1.0
     other = tmp_path / "other.yaml"
     other.write_text("timm: mobilenetv3_small_050\n")
-    r = run_script("finetune_inference.py", "--weight", str(weight), "--model", str(other), "--data",
+    r = run_in_process("finetune_inference.py", "--weight", str(weight), "--model", str(other), "--data",
                    str(tiny_data_yaml), "--dst", str(tmp_path / "x"))
     assert r.returncode == 2 and "is not the architecture stored in" in r.stderr and not (tmp_path / "x").exists()

@@ -22,7 +22,7 @@ import torch.nn as nn
 import yaml
 from PIL import Image
 
-from conftest import REPO, TINY_MODEL, TINY_SPACE, run_script
+from conftest import REPO, TINY_MODEL, TINY_SPACE, run_in_process, run_script
 from slimnas.data.images import load_image
 from slimnas.errors import ConfigError
 from slimnas.model import ModelConfig, build_model
@@ -73,7 +73,7 @@ def test_resume_takes_the_runs_own_model_data_and_settings(tmp_path, tiny_datase
     assert 1 <= stopped_at < 12 and len(list(csv.DictReader(open(run / "metrics.csv")))) in (stopped_at, stopped_at - 1)
     before = {n: (run / n).read_bytes() for n in ("model.yaml", "data.yaml", "train.yaml")}
 
-    r = run_script("train.py", "--resume", str(run), "--no-progress")
+    r = run_in_process("train.py", "--resume", str(run), "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"resuming from {run / 'last.pt'} at epoch {stopped_at}" in r.stdout
     rows = list(csv.DictReader(open(run / "metrics.csv")))
@@ -87,9 +87,9 @@ def test_resume_takes_the_runs_own_model_data_and_settings(tmp_path, tiny_datase
     assert results["data"]["root"] == str(tiny_dataset) and results["data"]["seed"] == 3
     assert results["train"]["lr"] == 0.004
 
-    other = run_script("train.py", "--resume", str(run), "--data", str(tiny_data_yaml))
+    other = run_in_process("train.py", "--resume", str(run), "--data", str(tiny_data_yaml))
     assert other.returncode == 2 and f"--data {tiny_data_yaml} differs from the data of the run" in other.stderr
-    other = run_script("train.py", "--resume", str(run), "--lr", "0.1")
+    other = run_in_process("train.py", "--resume", str(run), "--lr", "0.1")
     assert other.returncode == 2 and "--lr 0.1 differs from the run being resumed (lr: 0.004" in other.stderr
 
 
@@ -219,7 +219,7 @@ def test_unreachable_macs_target_is_said(tmp_path):
     model = build_model(ModelConfig.from_dict(TINY_MODEL), num_classes=5, input_size=32)
     ckpt = save_checkpoint(tmp_path / "m.pt", model, TINY_MODEL, list("abcde"),
                            {"input_size": 32, "resize": "resize", "mean": [0.5] * 3, "std": [0.25] * 3})
-    r = run_script("decompose.py", "--weight", str(ckpt), "--target-macs", "0.01", "--dst", str(tmp_path / "d"))
+    r = run_in_process("decompose.py", "--weight", str(ckpt), "--target-macs", "0.01", "--dst", str(tmp_path / "d"))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "warning: --target-macs 0.01 not reached" in r.stderr
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch.nn as nn
 
-from conftest import TINY_MODEL, run_script
+from conftest import TINY_MODEL, run_in_process, run_script
 from slimnas.export import export_onnx
 from slimnas.latency.measure import DeployTarget
 from slimnas.latency.table import LatencyTable, piece_inputs, pieces
@@ -121,12 +121,12 @@ def test_profile_command_on_a_yaml_and_an_onnx_file(tmp_path, tiny_model_yaml):
     assert r.returncode == 0, r.stderr
     assert "| backbone.0 | Conv | 3x32x32 |" in r.stdout and "whole model:" in r.stdout and "predicted" in r.stdout
     onnx = export_onnx(build_model(TINY_MODEL, num_classes=5), tmp_path / "m.onnx", 32)
-    r = run_script("-m", "slimnas.latency", str(onnx))
+    r = run_in_process("-m", "slimnas.latency", str(onnx))
     assert r.returncode == 0, r.stderr
     assert "| Conv |" in r.stdout and "ORT profiler" in r.stdout and "the whole call" in r.stdout
-    bad = run_script("-m", "slimnas.latency", str(tmp_path / "missing.onnx"))
+    bad = run_in_process("-m", "slimnas.latency", str(tmp_path / "missing.onnx"))
     assert bad.returncode == 2 and "ONNX file not found" in bad.stderr
-    assert run_script("-m", "slimnas.latency", "baseline", "--ort-threads", "0").returncode == 2
+    assert run_in_process("-m", "slimnas.latency", "baseline", "--ort-threads", "0").returncode == 2
 
 
 def test_unexportable_piece_is_not_fatal_unless_latency_is_the_objective(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import TINY_MODEL, run_script
+from conftest import TINY_MODEL, run_in_process
 from slimnas.errors import ConfigError
 from slimnas.model import ModelConfig, SlimNet, build_model, layer_table
 from slimnas.modules import get_module, list_modules, make_divisible
@@ -117,7 +117,7 @@ def test_cli_wrong_arguments_exit_2(tmp_path, tiny_data_yaml):
     bad = {**TINY_MODEL, "backbone": [[1, "Conv", [8, 3, 2, "relu", 1, 2, 3]], *TINY_MODEL["backbone"][1:]]}
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad))
-    r = run_script("train.py", "--model", str(path), "--data", str(tiny_data_yaml), "--dst", str(tmp_path / "run"))
+    r = run_in_process("train.py", "--model", str(path), "--data", str(tiny_data_yaml), "--dst", str(tmp_path / "run"))
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith(f"error: {path}: backbone[0]")
     assert "Traceback" not in r.stderr

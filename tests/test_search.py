@@ -13,7 +13,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState, create_trial
 
-from conftest import REPO, TINY_SPACE, run_script
+from conftest import REPO, TINY_SPACE, run_in_process, run_script
 from slimnas.errors import ConfigError
 from slimnas.model import build_model
 from slimnas.modules import list_modules
@@ -97,7 +97,7 @@ def test_bad_space_names_the_culprit(patch, culprit):
 def test_bad_space_cli_exit_2(tmp_path, tiny_data_yaml):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({**TINY_SPACE, "stem": {"channels": []}}))
-    r = run_script("tune_architecture.py", "--space", str(space), "--data", str(tiny_data_yaml), "--out", str(tmp_path))
+    r = run_in_process("tune_architecture.py", "--space", str(space), "--data", str(tiny_data_yaml), "--out", str(tmp_path))
     assert r.returncode == 2
     assert "stem.channels: empty choice list" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "search").exists()

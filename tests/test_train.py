@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import TINY_MODEL, run_script
+from conftest import TINY_MODEL, run_in_process, run_script
 from slimnas.data.config import build_data, load_data_config
 from slimnas.errors import CheckpointError, SlimnasError
 from slimnas.model import build_model
@@ -351,8 +351,8 @@ def test_initial_checkpoint_starts_a_new_run_from_its_weights(tmp_path, tiny_mod
               initial_checkpoint=str(tmp_path / "missing.pt")), verbose=False)
     assert not (tmp_path / "refused").exists()  # refused before anything was written
     # the checkpoint a run starts from is an input: a run into its own folder would overwrite it
-    r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml), "--dst", str(first),
-                   "--initial-checkpoint", str(first / "best.pt"), "--exist-ok", "--no-progress")
+    r = run_in_process("train.py", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml), "--dst", str(first),
+                       "--initial-checkpoint", str(first / "best.pt"), "--exist-ok", "--no-progress")
     assert r.returncode == 2 and "which is an input of this command" in r.stderr
     assert all(torch.equal(v, start["state_dict"][k]) for k, v in weights(first).items())
 
@@ -363,10 +363,10 @@ def test_train_cli(tmp_path, tiny_model_yaml, tiny_data_yaml):
     assert r.returncode == 0, r.stderr
     assert "best val macro-F1" in r.stdout and "aten MACs at 3x32x32" in r.stdout
     assert (tmp_path / "run" / "best.pt").is_file()
-    r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tmp_path / "nope.yaml"))
+    r = run_in_process("train.py", "--model", str(tiny_model_yaml), "--data", str(tmp_path / "nope.yaml"))
     assert r.returncode == 2 and "nope.yaml: file not found" in r.stderr
-    r = run_script("train.py", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml), "--dst",
-                   str(tmp_path / "kd"), "--teacher", str(tmp_path / "missing.pt"), "--no-progress")
+    r = run_in_process("train.py", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml), "--dst",
+                       str(tmp_path / "kd"), "--teacher", str(tmp_path / "missing.pt"), "--no-progress")
     assert r.returncode == 2 and "missing.pt: checkpoint not found" in r.stderr and not (tmp_path / "kd").exists()
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch.nn as nn
-from ptflops import get_model_complexity_info
 
 from .errors import SlimnasError
 from .shapes import conv_out_hw, input_shapes, pieces
@@ -55,6 +54,9 @@ def _input_res(input_size: int | tuple, channels: int) -> tuple[int, int, int]:
 
 
 def _count(module: nn.Module, res: tuple[int, ...], convention: Convention) -> tuple[int, int]:
+    from ptflops import get_model_complexity_info  # here, not above: it imports torchvision, timm and torch._dynamo
+    # (1.5 s), which a command's --help or an early refusal never needs
+
     macs, params = get_model_complexity_info(
         module, res, print_per_layer_stat=False, as_strings=False, backend=convention, ost=io.StringIO(),
         ignore_modules=_ACTIVATIONS if convention == "pytorch" else [],

@@ -18,16 +18,21 @@ useful result in that time it says so and stops instead of running on.
 """
 
 import csv
+import gc
+import importlib
 import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
-from ..cli import ArgumentParser, check_output_dir
+import torch
+
+from . import COMMANDS
+from ..cli import ArgumentParser, check_output_dir, run_cli
 from ..data.config import dataset_root, load_data_config, prepare_data
 from ..data.sources import sealed
 from ..errors import SlimnasError
@@ -56,9 +61,32 @@ def step(n: int, title: str, argv: list[str], done: Path | None) -> None:
         return
     print(f"\n[{n}/5] {title}\n$ {shown}", flush=True)
     t0 = time.perf_counter()
-    if subprocess.call([sys.executable, "-m", "slimnas", *argv]) != 0:
+    if run_command(argv) != 0:
         raise StepFailed(f"step {n} ({title}) failed; fix the error above and run again (finished steps are reused)")
     print(f"[{n}/5] done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def run_command(argv: list[str]) -> int:
+    """``slimnas <argv>`` in this process, with its exit code: the printed command's own ``main()`` and
+    ``run_cli``, without a new interpreter importing torch & co. again (4-5 s a step, twice that on a slow
+    machine: time the retrain gets instead)."""
+    name, rest = argv[0], argv[1:]
+    saved_argv, threads = sys.argv, torch.get_num_threads()  # a step may set torch's threads; the next chooses its own
+    sys.argv = [f"slimnas {name}", *rest]
+    try:
+        run_cli(importlib.import_module(COMMANDS[name][0]).main)
+    except SystemExit as e:
+        if e.code == 130:  # Ctrl-C inside the step: it said so and kept its files; stop the demo too
+            raise
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
+    except Exception:  # noqa: BLE001 - a bug in a step: its traceback, then the demo's one-line error
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.argv = saved_argv
+        torch.set_num_threads(threads)
+        gc.collect()
+    return 0
 
 
 def build_parser() -> ArgumentParser:

@@ -12,15 +12,15 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
-from timm.scheduler import CosineLRScheduler
-from timm.utils import ModelEmaV3
-from torchvision.transforms import v2
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from timm.utils import ModelEmaV3
 
 from ..errors import ConfigError, SlimnasError
 from ..io import write_csv, write_json
@@ -164,6 +164,9 @@ def set_threads(model: nn.Module, data, threads: int, verbose: bool) -> int:
 
 def make_mixing(cfg: TrainConfig, num_classes: int, loss: str):
     """torchvision's MixUp and/or CutMix as set in ``cfg`` (one of them per batch), or None when both are off."""
+    from torchvision.transforms import v2  # timm and torchvision are imported where used: ~2 s that a --help,
+    # an early refusal or the deploy-side commands never need
+
     chosen = ([v2.MixUp(alpha=cfg.mixup, num_classes=num_classes)] if cfg.mixup else []) + \
              ([v2.CutMix(alpha=cfg.cutmix, num_classes=num_classes)] if cfg.cutmix else [])
     if chosen and loss != "ce":
@@ -175,6 +178,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, epochs: i
     """Linear warm-up, then a cosine that lands on ``min_lr`` at the last step of ``epochs``."""
     total = epochs * steps_per_epoch
     warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 2)  # a short run still gets its cosine
+    from timm.scheduler import CosineLRScheduler
+
     # warm-up comes out of the cosine's length (warmup_prefix), so the last step lands on min_lr
     return CosineLRScheduler(optimizer, t_initial=max(total - warmup, 1), lr_min=cfg.min_lr, warmup_t=warmup,
                              warmup_lr_init=cfg.lr * 0.01, warmup_prefix=True, t_in_epochs=False)
@@ -278,6 +283,8 @@ def fit(model: nn.Module, data, cfg: TrainConfig, out: str | Path, model_cfg: di
 
 def start_run(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int, resume: str | Path | None) -> _Run:
     """Optimizer, schedule and weight EMA for a new run, or as ``resume`` (a ``last.pt``) left them."""
+    from timm.utils import ModelEmaV3
+
     optimizer = make_optimizer(model, cfg)
     ema = ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay else None
     run = _Run(optimizer, make_scheduler(optimizer, cfg, cfg.epochs, steps_per_epoch), ema, cfg.epochs, steps_per_epoch)
