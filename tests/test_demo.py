@@ -150,3 +150,22 @@ def test_the_demo_budget_in_minutes_or_seconds_not_both():
         whole_budget_minutes(10, 600)
     with pytest.raises(SlimnasError, match=">= 0"):
         whole_budget_minutes(None, -60)
+
+
+def test_a_step_runs_in_process_and_its_failure_stops_the_demo(tmp_path, tiny_model_yaml, tiny_data_yaml, capsys):
+    """Steps run their command's main() in this process: its exit code, its one-line error, and nothing of the
+    step's argv or torch threads left behind for the next step."""
+    import torch
+
+    from slimnas.commands.demo import StepFailed, run_command, step
+
+    argv, before = list(sys.argv), torch.get_num_threads()
+    torch.set_num_threads(threads := 3)  # not what the step sets (--torch-threads 1)
+    assert run_command(["train", "--model", str(tiny_model_yaml), "--data", str(tmp_path / "nope.yaml")]) == 2
+    assert "error: " in capsys.readouterr().err and sys.argv == argv
+    with pytest.raises(StepFailed, match=r"step 2 \(train\) failed"):
+        step(2, "train", ["train", "--model", str(tiny_model_yaml), "--data", str(tmp_path / "nope.yaml")], None)
+    assert run_command(["train", "--model", str(tiny_model_yaml), "--data", str(tiny_data_yaml), "--epochs", "1",
+                        "--torch-threads", "1", "--dst", str(tmp_path / "t"), "--no-progress"]) == 0
+    assert (tmp_path / "t" / "best.pt").is_file() and torch.get_num_threads() == threads and sys.argv == argv
+    torch.set_num_threads(before)
