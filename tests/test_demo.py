@@ -169,3 +169,26 @@ def test_a_step_runs_in_process_and_its_failure_stops_the_demo(tmp_path, tiny_mo
                         "--torch-threads", "1", "--dst", str(tmp_path / "t"), "--no-progress"]) == 0
     assert (tmp_path / "t" / "best.pt").is_file() and torch.get_num_threads() == threads and sys.argv == argv
     torch.set_num_threads(before)
+
+
+def test_the_summary_ships_the_compressed_model_only_when_it_pays():
+    """Decided on val F1 and measured latency: slower, or a speed-up inside the timer's spread bought with val
+    macro-F1, ships the searched model; a clear speed-up ships the fine-tuned one."""
+    from slimnas.commands.demo import advice
+
+    def rows(ms, spread, val_f1):
+        return {"searched + trained": {"ms_b1": 0.119, "ms_b1_spread": 0.02, "val_f1": 0.6351, "macs": 2.52e6,
+                                       "onnx": "summary/searched.onnx"},
+                "fine-tuned FP32": {"ms_b1": ms, "ms_b1_spread": spread, "val_f1": val_f1, "macs": 2.49e6,
+                                    "onnx": "finetune/model.onnx"}}
+
+    # the 2-core demo of 2026-12-02: 0.119 -> 0.117 ms (2 % faster, inside ±5 %), 0.0155 val macro-F1 lost
+    said = advice(rows(0.117, 0.05, 0.6196), True, "finetune/model.onnx")[0]
+    assert "NOT WORTH IT" in said and "lost 0.0155 val macro-F1" in said and "summary/searched.onnx" in said
+    said = advice(rows(0.125, 0.01, 0.64), True, "finetune/model.onnx")[0]
+    assert "NOT FASTER" in said and "summary/searched.onnx" in said
+    said = advice(rows(0.080, 0.05, 0.6196), True, "finetune/model.onnx")[0]  # 33 % faster: worth 0.0155
+    assert said.startswith("\nship finetune/model.onnx") and "NOT" not in said
+    said = advice(rows(0.117, 0.05, 0.6400), True, "finetune/model.onnx")[0]  # no F1 lost: fewer MACs, not slower
+    assert said.startswith("\nship finetune/model.onnx")
+    assert "the rows are the same model" in advice(rows(0.117, 0.05, 0.6351), False, "finetune/model.onnx")[0]
