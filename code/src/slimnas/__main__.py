@@ -8,11 +8,10 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 import sys
 
 from .cli import run_cli
-from .commands import COMMANDS
+from .commands import COMMANDS, command_main
 
 
 def usage() -> str:
@@ -34,7 +33,7 @@ def main() -> None:
               + f" (commands: {', '.join(COMMANDS)})", file=sys.stderr)
         sys.exit(2)
     sys.argv = [f"slimnas {name}", *rest]  # argparse names the command in usage and errors
-    run_cli(importlib.import_module(COMMANDS[name][0]).main)
+    run_cli(command_main(name))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ the repository's top-level scripts (``train.py`` …), which the design card nam
 
 from __future__ import annotations
 
+import importlib
+from typing import Callable
+
 COMMANDS = {  # name -> (module, what it does); `predict` lives in the deploy-only runtime package
     "search": ("slimnas.commands.search", "architecture search with Optuna: macro-F1 vs MACs (tune_architecture.py)"),
     "train": ("slimnas.commands.train", "train a model YAML or a timm model (train.py)"),
@@ -15,3 +18,8 @@ COMMANDS = {  # name -> (module, what it does); `predict` lives in the deploy-on
     "predict": ("slimnas_runtime.__main__", "predict images with an exported ONNX model, torch-free (slimnas-predict)"),
     "demo": ("slimnas.commands.demo", "the whole road on the embedded synthetic data (demo.py)"),
 }
+
+
+def command_main(name: str) -> Callable[[], None]:
+    """The ``main()`` of ``slimnas <name>`` (it parses ``sys.argv``), imported only when asked for."""
+    return importlib.import_module(COMMANDS[name][0]).main

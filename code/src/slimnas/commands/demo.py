@@ -19,7 +19,6 @@ useful result in that time it says so and stops instead of running on.
 
 import csv
 import gc
-import importlib
 import json
 import os
 import shlex
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from . import COMMANDS
+from . import command_main
 from ..cli import ArgumentParser, check_output_dir, run_cli
 from ..data.config import dataset_root, load_data_config, prepare_data
 from ..data.sources import sealed
@@ -74,7 +73,7 @@ def run_command(argv: list[str]) -> int:
     saved_argv, threads = sys.argv, torch.get_num_threads()  # a step may set torch's threads; the next chooses its own
     sys.argv = [f"slimnas {name}", *rest]
     try:
-        run_cli(importlib.import_module(COMMANDS[name][0]).main)
+        run_cli(command_main(name))
     except SystemExit as e:
         if e.code == 130:  # Ctrl-C inside the step: it said so and kept its files; stop the demo too
             raise

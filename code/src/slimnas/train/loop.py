@@ -19,15 +19,15 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-if TYPE_CHECKING:
-    from timm.utils import ModelEmaV3
-
 from ..errors import ConfigError, SlimnasError
 from ..io import write_csv, write_json
 from ..checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .losses import build_loss, teacher_loss
 from .metrics import confusion_matrix, macro_f1, per_class
 from .threads import fastest_threads
+
+if TYPE_CHECKING:  # timm is imported where it is used (see start_run)
+    from timm.utils import ModelEmaV3
 
 
 class TrainingDiverged(SlimnasError):
@@ -176,10 +176,10 @@ def make_mixing(cfg: TrainConfig, num_classes: int, loss: str):
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, epochs: int, steps_per_epoch: int):
     """Linear warm-up, then a cosine that lands on ``min_lr`` at the last step of ``epochs``."""
-    total = epochs * steps_per_epoch
-    warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 2)  # a short run still gets its cosine
     from timm.scheduler import CosineLRScheduler
 
+    total = epochs * steps_per_epoch
+    warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 2)  # a short run still gets its cosine
     # warm-up comes out of the cosine's length (warmup_prefix), so the last step lands on min_lr
     return CosineLRScheduler(optimizer, t_initial=max(total - warmup, 1), lr_min=cfg.min_lr, warmup_t=warmup,
                              warmup_lr_init=cfg.lr * 0.01, warmup_prefix=True, t_in_epochs=False)
