@@ -9,6 +9,7 @@ baseline YAML's test macro-F1, and beats timm mobilenetv3_small_050/100, at the 
     python bench/road_goal.py --budget 1800 --final-fit   # every retrain on train + val (road_goal_1800s_final_fit)
     python bench/road_goal.py --budget 1800 --final-fit --only road   # the road again; the road it replaces is kept
     python bench/road_goal.py --budget 1800 --only road random --search-seed 1   # another search seed: rows added
+    python bench/road_goal.py --budget 600 --data data/photo --only road start random   # the second dataset
 
 Everyone gets ``--budget`` seconds of this machine, one run at a time:
 
@@ -60,9 +61,9 @@ CHECKS = 8
 SITTING = time.strftime("%Y-%m-%d %H:%M:%S")  # this run of the script: rows of other runs ran at another machine pace
 
 
-def seeded(model, out: Path, seeds: list[int], seconds: float, hparams: dict) -> dict:
-    """Train ``model`` once per seed for ``seconds`` each; test F1 per seed, their mean and spread."""
-    runs = [train_row(model, None, out / f"seed{s}", MAX_EPOCHS, s, test=True, time_budget=seconds, **hparams)
+def seeded(model, out: Path, seeds: list[int], seconds: float, hparams: dict, data: str | None = None) -> dict:
+    """Train ``model`` on ``data`` once per seed for ``seconds`` each; test F1 per seed, their mean and spread."""
+    runs = [train_row(model, data, out / f"seed{s}", MAX_EPOCHS, s, test=True, time_budget=seconds, **hparams)
             for s in seeds]
     test = [r["test_macro_f1"] for r in runs]
     row = {"macs": runs[0]["macs"], "params": runs[0]["params"], "seeds": seeds, "test_f1": test,
@@ -105,7 +106,7 @@ def run_road(a, out: Path, runs: Path, kind: str = "road") -> tuple[dict, str, d
     seed, tag = a.search_seed, f"_s{a.search_seed}" if a.search_seed else ""
     folder += tag
     cfg = SearchConfig(space=space or a.space, study=f"{runs.name}-{'search' if kind == 'road' else kind}{tag}".replace("_", "-"),
-                       out=str(out), n_trials=10_000, timeout=a.search, epochs=a.search_epochs,
+                       out=str(out), data=a.data, n_trials=10_000, timeout=a.search, epochs=a.search_epochs,
                        max_macs=a.max_macs if capped else None, sampler=sampler, seed=seed)
     shutil.rmtree(cfg.run_dir, ignore_errors=True)  # a fresh study: the budget is the whole search
     shutil.rmtree(runs / folder, ignore_errors=True)
@@ -119,7 +120,7 @@ def run_road(a, out: Path, runs: Path, kind: str = "road") -> tuple[dict, str, d
     retrain = {**hparams, "final_fit": a.final_fit, "initial_checkpoint": str(weights) if weights else None}
     searched = ModelConfig.from_dict(best.user_attrs["model"], f"trial {best.number}")
     retrain_s = max(a.budget - search_s, 60.0)
-    row = seeded(searched, runs / folder, a.seeds, retrain_s, retrain)
+    row = seeded(searched, runs / folder, a.seeds, retrain_s, retrain, a.data)
     states = [t.state.name for t in study.trials]
     road = {"search_s": round(search_s, 1), "retrain_budget_s": round(retrain_s, 1),
             "road_s": round(search_s + statistics.mean(row["seconds"]), 1), "trial": best.number, "hparams": hparams,
@@ -208,14 +209,20 @@ def judge(result: dict) -> None:
     result["pooled"] = {label: row for label in ("searched", RANDOM, TUNED) if (row := pooled(result["rows"], label))}
 
 
-def runs_name(final_fit: bool) -> str:
+def data_tag(data: str | None) -> str:
+    """How a results name says which data it measured: nothing for the embedded synthetic data, else the data
+    folder's (or YAML's) name, e.g. ``_photo`` for the second dataset (bench/photo_data.py)."""
+    return f"_{Path(data).stem}" if data else ""
+
+
+def runs_name(final_fit: bool, data: str | None = None) -> str:
     """The folder of the trained checkpoints (bench/results/road_goal/<model>/seed<N>/best.pt)."""
-    return "road_goal_final_fit" if final_fit else "road_goal"
+    return ("road_goal_final_fit" if final_fit else "road_goal") + data_tag(data)
 
 
-def results_name(budget: float, final_fit: bool = False) -> str:
-    """One file per budget and recipe: the 10- and the 30-minute comparisons are kept side by side."""
-    return f"road_goal_{budget:g}s" + ("_final_fit" if final_fit else "")
+def results_name(budget: float, final_fit: bool = False, data: str | None = None) -> str:
+    """One file per budget, recipe and data: the 10- and the 30-minute comparisons are kept side by side."""
+    return f"road_goal_{budget:g}s" + ("_final_fit" if final_fit else "") + data_tag(data)
 
 
 def f1s(values: list[float]) -> str:
@@ -226,7 +233,7 @@ def write_tables(result: dict, out: Path) -> None:
     road, rows = result.get("road"), result["rows"]
     missing = ([label for label in ["searched", START, RANDOM, TUNED] if not any(k.startswith(label) for k in rows)]
                + [label for label in BASELINES if label not in rows])
-    head = f"Budget {result['budget_s'] / 60:.0f} min each."
+    head = f"Budget {result['budget_s'] / 60:.0f} min each" + (f", data {result['data']}." if result.get("data") else ".")
     if road:
         trained_note = f", {road['trained']} trained to the end" if "trained" in road else ""
         head += (f" The road: a {road['search_s']:.0f} s search ({road['trials']}{trained_note}), then trial "
@@ -255,7 +262,7 @@ def write_tables(result: dict, out: Path) -> None:
     lines += [*(f"- {k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items())]
     if missing:
         lines.append(f"- not run yet at this budget: {', '.join(missing)}")
-    name = results_name(result["budget_s"], result.get("final_fit", False))
+    name = results_name(result["budget_s"], result.get("final_fit", False), result.get("data"))
     write_json(out / f"{name}.json", result)
     write_text(out / f"{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
@@ -280,24 +287,28 @@ def main() -> None:
                    help="run these contenders; the others keep their rows from an earlier run at the same --budget")
     p.add_argument("--final-fit", action="store_true",
                    help="every retrain and baseline on train + val, keeping the last epoch (the search still holds val out)")
+    p.add_argument("--data", default=None,
+                   help="a data YAML or folder (default: the embedded synthetic data); its results get their own "
+                        "files, named after it (road_goal_600s_photo for bench/photo_data.py's folder data/photo)")
     p.add_argument("--out", default="bench/results")
     a = p.parse_args()
     out = Path(a.out)
     # At 30 min both 600 s searches had their pick by ~190 s and a 300 s search found it too, leaving each retrain
     # 1487 s instead of 1161 s (+0.020 mean test F1 with the final fit): a sixth of the budget searches
     a.search = a.search or a.budget / 6
-    runs = out / runs_name(a.final_fit)  # the checkpoints of this recipe
-    written = out / f"{results_name(a.budget, a.final_fit)}.json"
+    runs = out / runs_name(a.final_fit, a.data)  # the checkpoints of this recipe and data
+    written = out / f"{results_name(a.budget, a.final_fit, a.data)}.json"
     earlier = json.loads(written.read_text()) if written.is_file() else {}
     started = {**earlier, "rows": dict(earlier.get("rows", {}))}  # as read: what other sittings add is merged in
-    result = {**machine(), "budget_s": a.budget, "final_fit": a.final_fit, "road": earlier.get("road"),
+    result = {**machine(), "budget_s": a.budget, "final_fit": a.final_fit, "data": a.data, "road": earlier.get("road"),
               "rows": earlier.get("rows", {}), "earlier_roads": earlier.get("earlier_roads", []),
               "commands": earlier.get("commands", [])}
     result["commands"].append(f"python bench/road_goal.py --budget {a.budget:g} --search {a.search:g} --space {a.space} "
                               f"--search-epochs {a.search_epochs} --seeds {' '.join(map(str, a.seeds))} "
                               f"--baseline-seeds {' '.join(map(str, a.baseline_seeds))} --only {' '.join(a.only)}"
                               + (f" --search-seed {a.search_seed}" if a.search_seed else "")
-                              + (" --add-seeds" if a.add_seeds else "") + (" --final-fit" if a.final_fit else ""))
+                              + (" --add-seeds" if a.add_seeds else "") + (" --final-fit" if a.final_fit else "")
+                              + (f" --data {a.data}" if a.data else ""))
     result["command"] = " && ".join(result["commands"])
 
     for label, model in BASELINES.items():  # refuse before 30 minutes of training, not after
@@ -317,7 +328,8 @@ def main() -> None:
     if "start" in a.only:  # no search: the space's start point trained for the whole budget
         model, hparams = start_point(a.space)
         hparams = {k: v for k, v in hparams.items() if k != "batch_size"}
-        result["rows"][START] = seeded(model, runs / "start", a.seeds, a.budget, {**hparams, "final_fit": a.final_fit})
+        result["rows"][START] = seeded(model, runs / "start", a.seeds, a.budget, {**hparams, "final_fit": a.final_fit},
+                                       a.data)
         save()
     for kind, key in (("random", "random_road"), ("baseline-tuned", "tuned_road")):
         if kind in a.only:
@@ -329,7 +341,7 @@ def main() -> None:
             save()
     for label, model in BASELINES.items():
         if model in a.only:
-            row = seeded(model, runs / model, a.baseline_seeds, a.budget, {"final_fit": a.final_fit})
+            row = seeded(model, runs / model, a.baseline_seeds, a.budget, {"final_fit": a.final_fit}, a.data)
             old = result["rows"].get(label)
             result["rows"][label] = merged(old, row) if a.add_seeds and old else row
             save()

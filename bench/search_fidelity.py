@@ -3,22 +3,27 @@
 each search's ranking predicts the ranking after a full retrain.
 
     python bench/search_fidelity.py --search-budget 900 --epochs 12 --top 10 --retrain-epochs 30
+    taskset -c 0 python bench/search_fidelity.py --dev --pruners dominance --seed 0 & taskset -c 1 ... --seed 1
 
 For each pruner, the same search (space, data, seed, MACs budget) runs for ``--search-budget`` seconds. Then:
 
 - **front quality**: every fully trained trial's own checkpoint is scored on the labelled test split (never seen
   by the search); the hypervolume of the test-F1-vs-MACs front (reference F1 = 0 at the MACs budget, as a
   fraction of the budget; higher is better) says what the search delivered in that time;
-- **proxy fidelity**: the search's ``--top`` trials are retrained from scratch for ``--retrain-epochs``
-  (``--seeds``) and scored on the test split. The search's own order ranks a trial trained further above one
-  stopped at an earlier rung (that is what stopping it said), then by val F1; Kendall τ between that order and
-  the retrained test F1 says how much the search's ranking is worth (1: same order, 0: unrelated). A pruner that
-  trains few trials to the end still has a top 10 this way. τ among the fully trained ones alone is reported too.
+- **proxy fidelity**: each ranker's ``--top`` trials (:data:`RANKERS`: best val macro-F1, or lowest class-balanced
+  val NLL) are retrained from scratch for ``--retrain-epochs`` (``--seeds``) and scored on the test split. The search's
+  order ranks a trial trained further above one stopped at an earlier rung (that is what stopping it said), then by
+  the ranker; Kendall τ between that order and the retrained test F1 says how much the ranking is worth (1: same
+  order, 0: unrelated). A pruner that trains few trials to the end still has a top 10 this way.
 
-Writes bench/results/search_fidelity.{json,md}.
+``--dev`` chooses on dev (a ranker, a pruner): the search and every score use the dev set, the report's test split
+sealed. Each ``--seed`` (the search's sampler seed) adds its own rows; run seeds side by side, one per core.
+
+Writes bench/results/search_fidelity[_dev].{json,md}.
 """
 
 import argparse
+import json
 import shutil
 import time
 from pathlib import Path
@@ -27,10 +32,11 @@ from statistics import mean
 from optuna.trial import TrialState
 from scipy.stats import kendalltau
 
-from common import machine, train_row, publish
+from common import choose_on_dev, machine, train_row, publish
 from search_pruning import hypervolume
 from slimnas.cli import deprecated_alias, run_cli
-from slimnas.io import write_json
+from slimnas.configs import find_config
+from slimnas.io import file_lock, read_yaml, write_json, write_yaml
 from slimnas.search import SearchConfig, run_search
 from slimnas.search.pareto import non_dominated_fronts
 from slimnas.search.report import pareto_front, train_hparams, trained
@@ -43,12 +49,17 @@ def test_front(done, run_dir: Path, data) -> list[dict]:
              "test_f1": checkpoint_f1(run_dir / "trials" / f"{t.number:04d}" / "best.pt", data, "test")} for t in done]
 
 
-def search_order(study) -> list:
-    """Every trial the search trained at all, best first as the search ranks them: further trained first (a trial
-    stopped at a rung lost there), then by val F1 (the best of its curve)."""
+RANKERS = {  # how the search orders what it trained: further trained first (a trial stopped at a rung lost there), then
+    "val_f1": lambda t: -max(t.user_attrs["f1_curve"]),  # the best val macro-F1 of its curve (what the study optimises)
+    "val_bnll": lambda t: min(t.user_attrs.get("bnll_curve") or [float("inf")]),  # its lowest class-balanced val NLL
+}
+
+
+def search_order(study, ranker: str = "val_f1") -> list:
+    """Every trial the search trained at all, best first as ``ranker`` ranks them (see :data:`RANKERS`)."""
     ts = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
           if t.user_attrs.get("f1_curve") and "duplicate_of" not in t.user_attrs]
-    return sorted(ts, key=lambda t: (-t.user_attrs["epochs"], -max(t.user_attrs["f1_curve"])))
+    return sorted(ts, key=lambda t: (-t.user_attrs["epochs"], RANKERS[ranker](t)))
 
 
 def tau(xs: list[float], ys: list[float]) -> tuple[float | None, float | None]:
@@ -67,6 +78,14 @@ def front_hypervolume(points: list[dict], key: str, max_macs: float) -> float:
     return hypervolume([P(points[i]) for i in fronts[0]] if fronts else [], max_macs)
 
 
+def dev_yaml(out: Path) -> str:
+    """The dev set (``common.choose_on_dev``: the report's test split sealed) as a data YAML the search can read."""
+    dev = choose_on_dev()
+    path = out / "dev_data.yaml"
+    write_yaml(path, {**read_yaml(find_config("synthetic", "data")), "synthetic": dev.synthetic})
+    return str(path)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--search-budget", type=float, default=900, help="search seconds per pruner")
@@ -77,71 +96,104 @@ def main() -> None:
     p.add_argument("--top", type=int, default=10, help="trials retrained for the proxy-fidelity check")
     p.add_argument("--retrain-epochs", type=int, default=30)
     p.add_argument("--seeds", type=int, nargs="+", default=[1])
-    p.add_argument("--seed", type=int, default=0, help="the search's seed")
+    p.add_argument("--seed", type=int, default=0, help="the search's seed (each seed's rows replace only its own)")
     p.add_argument("--data", default=None)
+    p.add_argument("--dev", action="store_true",
+                   help="choose on dev: search and score the dev set, the report's test split sealed (section *_dev)")
     p.add_argument("--out", default="bench/results")
     deprecated_alias(p, "--budget", "--search-budget")
     a = p.parse_args()
+    out = Path(a.out)
+    data = dev_yaml(out) if a.dev else a.data
     rows = []
     for pruner in a.pruners:
-        cfg = SearchConfig(space=a.space, study=f"fidelity-{pruner}", out=a.out, data=a.data, n_trials=10_000,
-                           timeout=a.search_budget, epochs=a.epochs, pruner=pruner, seed=a.seed, max_macs=a.max_macs)
+        cfg = SearchConfig(space=a.space, study=f"fidelity-{pruner}{'-dev' if a.dev else ''}-s{a.seed}", out=a.out,
+                           data=data, n_trials=10_000, timeout=a.search_budget, epochs=a.epochs, pruner=pruner,
+                           seed=a.seed, max_macs=a.max_macs)
         shutil.rmtree(cfg.run_dir, ignore_errors=True)
         t0 = time.perf_counter()
         study = run_search(cfg)
         seconds = time.perf_counter() - t0
         done = trained(study)
-        points = test_front(done, cfg.run_dir, a.data)
+        points = test_front(done, cfg.run_dir, data)
         full = {r["trial"] for r in points}
-        top = [{"trial": t.number, "macs": t.user_attrs["macs"], "search_epochs": t.user_attrs["epochs"],
-                "val_f1": round(max(t.user_attrs["f1_curve"]), 4), "fully_trained": t.number in full}
-               for t in search_order(study)[:a.top]]
-        for r in top:
-            hparams = train_hparams(study.trials[r["trial"]])
+        orders = {name: [t.number for t in search_order(study, name)[:a.top]] for name in RANKERS}
+        retrained = {}  # trial -> mean retrained test F1; the union of every ranker's top, each retrained once
+        for number in dict.fromkeys(n for order in orders.values() for n in order):
+            hparams = train_hparams(study.trials[number])
             if "batch_size" in hparams:
                 raise SystemExit("search_fidelity: retraining a searched batch_size is not supported; use a space "
                                  "without train.batch_size")
-            scores = [train_row(cfg.run_dir / "trials" / f"{r['trial']:04d}" / "model.yaml", a.data,
-                                cfg.run_dir / "retrain" / f"{r['trial']:04d}-s{s}", a.retrain_epochs, seed=s, test=True,
+            scores = [train_row(cfg.run_dir / "trials" / f"{number:04d}" / "model.yaml", data,
+                                cfg.run_dir / "retrain" / f"{number:04d}-s{s}", a.retrain_epochs, seed=s, test=True,
                                 **hparams)["test_macro_f1"] for s in a.seeds]
-            r["retrain_test_f1"] = round(mean(scores), 4)
-            print(f"{pruner}: trial {r['trial']} search F1 {r['val_f1']:.4f} after {r['search_epochs']} epochs -> "
-                  f"retrained test F1 {r['retrain_test_f1']:.4f}", flush=True)
-        tau_rank, p_rank = tau([-i for i in range(len(top))], [r["retrain_test_f1"] for r in top])
-        done_top = [r for r in top if r["fully_trained"]]
-        tau_full, p_full = tau([r["val_f1"] for r in done_top], [r["retrain_test_f1"] for r in done_top])
+            retrained[number] = round(mean(scores), 4)
+            print(f"{pruner}: trial {number} -> retrained test F1 {retrained[number]:.4f}", flush=True)
         states = [t.state.name for t in study.trials]
-        rows.append({"pruner": pruner, "seconds": round(seconds, 1),
-                     "states": {s: states.count(s) for s in sorted(set(states))},
-                     "epochs_trained": sum(t.user_attrs.get("epochs", 0) for t in study.trials),
-                     "val_hypervolume": round(hypervolume(pareto_front(done), a.max_macs), 4),
-                     "test_hypervolume": round(front_hypervolume(points, "test_f1", a.max_macs), 4),
-                     "best_test_f1": round(max(r["test_f1"] for r in points), 4),
-                     "kendall_tau": tau_rank, "kendall_p": p_rank, "ranked": len(top),
-                     "kendall_tau_trained": tau_full, "kendall_p_trained": p_full, "ranked_trained": len(done_top),
-                     "top": top})
-        print({k: v for k, v in rows[-1].items() if k != "top"}, flush=True)
-    command = (f"python bench/search_fidelity.py --space {a.space} --search-budget {a.search_budget:g} --epochs {a.epochs} --top {a.top} "
-               f"--retrain-epochs {a.retrain_epochs} --seeds {' '.join(map(str, a.seeds))}")
-    result = {**machine(), "command": command, "max_macs": a.max_macs, "rows": rows}
-    out = Path(a.out)
-    write_json(out / "search_fidelity.json", result)
-    lines = [f"Search of the `{a.space}` space, {a.search_budget:g} s per pruner, {a.epochs} epochs per fully trained trial, MACs budget "
-             f"{a.max_macs / 1e6:g} M, search seed {a.seed}; top {a.top} retrained {a.retrain_epochs} epochs "
-             f"(seeds {a.seeds}); {result['machine']}; {result['date']}.", "",
-             "| pruner | wall s | trials | epochs trained | val front HV | test front HV | best test F1 | "
-             "Kendall τ (p), the search's top | Kendall τ (p), its fully trained |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+        row = {"pruner": pruner, "search_seed": a.seed, "seconds": round(seconds, 1),
+               "states": {s: states.count(s) for s in sorted(set(states))},
+               "epochs_trained": sum(t.user_attrs.get("epochs", 0) for t in study.trials),
+               "val_hypervolume": round(hypervolume(pareto_front(done), a.max_macs), 4),
+               "test_hypervolume": round(front_hypervolume(points, "test_f1", a.max_macs), 4),
+               "best_test_f1": round(max(r["test_f1"] for r in points), 4), "rankers": {}}
+        for name, order in orders.items():
+            top = [{"trial": n, "macs": study.trials[n].user_attrs["macs"],
+                    "search_epochs": study.trials[n].user_attrs["epochs"],
+                    "val_f1": round(max(study.trials[n].user_attrs["f1_curve"]), 4),
+                    "val_bnll": round(min(study.trials[n].user_attrs.get("bnll_curve") or [float("nan")]), 4),
+                    "fully_trained": n in full, "retrain_test_f1": retrained[n]} for n in order]
+            t, pv = tau([-i for i in range(len(top))], [r["retrain_test_f1"] for r in top])
+            done_top = [i for i, r in enumerate(top) if r["fully_trained"]]
+            tf, pf = tau([-i for i in done_top], [top[i]["retrain_test_f1"] for i in done_top])
+            row["rankers"][name] = {"kendall_tau": t, "kendall_p": pv, "ranked": len(top), "kendall_tau_trained": tf,
+                                    "kendall_p_trained": pf, "ranked_trained": len(done_top), "top": top}
+        rows.append(row)
+        print({k: v for k, v in row.items() if k != "rankers"},
+              {k: v["kendall_tau"] for k, v in row["rankers"].items()}, flush=True)
+    write_tables(out, a, rows)
 
-    def cell(t, p, n):
-        return "–" if t is None else f"{t:.3f} ({p:.3f}), {n} trials"
+
+def write_tables(out: Path, a, rows: list[dict]) -> None:
+    """Merge this sitting's rows into the section's JSON (another search seed may be running beside it), then
+    write its markdown table."""
+    name = "search_fidelity_dev" if a.dev else "search_fidelity"
+    command = (f"python bench/search_fidelity.py --space {a.space} --search-budget {a.search_budget:g} --epochs "
+               f"{a.epochs} --top {a.top} --retrain-epochs {a.retrain_epochs} --seeds {' '.join(map(str, a.seeds))}"
+               + (" --dev" if a.dev else ""))
+    with file_lock(out / f"{name}.lock"):
+        path = out / f"{name}.json"
+        earlier = json.loads(path.read_text()) if path.is_file() else {}
+        if earlier.get("command") == command:  # same settings: keep the other search seeds' rows
+            mine = {(r["pruner"], r["search_seed"]) for r in rows}
+            rows = [r for r in earlier.get("rows", []) if (r["pruner"], r.get("search_seed")) not in mine] + rows
+        rows = sorted(rows, key=lambda r: (r["pruner"], r["search_seed"]))
+        result = {**machine(), "command": command, "max_macs": a.max_macs, "rows": rows}
+        write_json(path, result)
+    split = "the dev set's test split (the report's sealed)" if a.dev else "the test split"
+    lines = [f"Search of the `{a.space}` space, {a.search_budget:g} s per pruner and search seed, {a.epochs} epochs per "
+             f"fully trained trial, MACs budget {a.max_macs / 1e6:g} M; each ranker's top {a.top} retrained "
+             f"{a.retrain_epochs} epochs (seeds {a.seeds}) and scored on {split}; {result['machine']}; "
+             f"{result['date']}. Kendall τ: the search's order (further trained first, then the ranker) against "
+             f"the retrained test F1.", "",
+             "| pruner | search seed | wall s | trials | epochs trained | val front HV | test front HV | best test F1 | "
+             + " | ".join(f"τ (p), top by {k}" for k in RANKERS) + " |",
+             "|---|---:|---:|---|---:|---:|---:|---:|" + "---:|" * len(RANKERS)]
+
+    def cell(r):
+        return "–" if r["kendall_tau"] is None else f"{r['kendall_tau']:.3f} ({r['kendall_p']:.3f}), {r['ranked']} trials"
 
     for r in rows:
-        lines.append(f"| {r['pruner']} | {r['seconds']:.0f} | {r['states']} | {r['epochs_trained']} | "
+        lines.append(f"| {r['pruner']} | {r['search_seed']} | {r['seconds']:.0f} | {r['states']} | {r['epochs_trained']} | "
                      f"{r['val_hypervolume']:.4f} | {r['test_hypervolume']:.4f} | {r['best_test_f1']:.4f} | "
-                     f"{cell(r['kendall_tau'], r['kendall_p'], r['ranked'])} | "
-                     f"{cell(r['kendall_tau_trained'], r['kendall_p_trained'], r['ranked_trained'])} |")
-    publish(out / "search_fidelity.md", lines)
+                     + " | ".join(cell(r["rankers"][k]) for k in RANKERS) + " |")
+    lines.append("")
+    for pruner in dict.fromkeys(r["pruner"] for r in rows):
+        for k in RANKERS:
+            taus = [r["rankers"][k]["kendall_tau"] for r in rows if r["pruner"] == pruner]
+            taus = [t for t in taus if t is not None]
+            if taus:
+                lines.append(f"- {pruner}, top by {k}: mean Kendall τ {mean(taus):.3f} over {len(taus)} search seeds")
+    publish(out / f"{name}.md", lines)
 
 
 if __name__ == "__main__":

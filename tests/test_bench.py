@@ -129,19 +129,21 @@ def test_search_fidelity_ranks_trials_as_the_search_did(monkeypatch):
 
     study = optuna.create_study(directions=["maximize", "minimize"])
 
-    def add(state, curve=None, **attrs):
+    def add(state, curve=None, bnll=None, **attrs):
         values = [max(curve or [0.0]), 1.0] if state == TrialState.COMPLETE else None
-        extra = {"f1_curve": curve, "epochs": len(curve)} if curve else {}
+        extra = {"f1_curve": curve, "bnll_curve": bnll, "epochs": len(curve)} if curve else {}
         study.add_trial(create_trial(state=state, values=values, user_attrs={**extra, **attrs}))
 
-    add(TrialState.COMPLETE, [0.1, 0.2, 0.3])                  # 0
-    add(TrialState.PRUNED, [0.1, 0.35])                       # 1: best F1 so far, but stopped at epoch 2
-    add(TrialState.COMPLETE, [0.1, 0.2, 0.4])                  # 2
-    add(TrialState.COMPLETE, [0.1, 0.2, 0.5], duplicate_of=2)  # 3: a twin of 2, not trained again
-    add(TrialState.PRUNED, [0.3])                             # 4
-    add(TrialState.COMPLETE, rejected="over budget")          # 5: never trained
-    add(TrialState.FAIL, [0.9])                               # 6: diverged
+    add(TrialState.COMPLETE, [0.1, 0.2, 0.3], [3.0, 2.0, 1.5])                  # 0
+    add(TrialState.PRUNED, [0.1, 0.35], [3.0, 2.9])                           # 1: best F1 so far, but stopped at epoch 2
+    add(TrialState.COMPLETE, [0.1, 0.2, 0.4], [3.0, 1.8, 2.5])                  # 2
+    add(TrialState.COMPLETE, [0.1, 0.2, 0.5], [1.0, 1.0, 1.0], duplicate_of=2)  # 3: a twin of 2, not trained again
+    add(TrialState.PRUNED, [0.3], [2.0])                                      # 4
+    add(TrialState.COMPLETE, rejected="over budget")                          # 5: never trained
+    add(TrialState.FAIL, [0.9], [0.1])                                        # 6: diverged
     assert [t.number for t in search_fidelity.search_order(study)] == [2, 0, 1, 4]
+    # by the lowest class-balanced val NLL of its curve: 0 (1.5) before 2 (1.8), where val F1 put 2 first
+    assert [t.number for t in search_fidelity.search_order(study, "val_bnll")] == [0, 2, 1, 4]
 
     t, p = search_fidelity.tau([0, -1, -2, -3], [0.5, 0.4, 0.3, 0.2])
     assert t == 1.0 and 0 < p < 1
@@ -173,6 +175,23 @@ def test_a_bench_that_chooses_seals_the_report_test_split_and_works_on_dev(tmp_p
         assert "choose_on_dev" in calls, f"bench/{name}.py chooses without sealing the test split"
 
 
+def test_search_fidelity_dev_searches_the_dev_set_with_the_report_sealed(tmp_path, monkeypatch):
+    """``--dev`` (choosing a ranker or a pruner) hands the search a data YAML of the dev set, and seals the test
+    split the README reports on for the bench and every command it runs."""
+    from slimnas.data.config import dataset_path, load_data_config
+    from slimnas.data.sources import SEALED_ENV, sealed
+
+    monkeypatch.setenv("SLIMNAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(SEALED_ENV, "")
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import common
+    import search_fidelity
+
+    searched = load_data_config(search_fidelity.dev_yaml(tmp_path))
+    assert searched.synthetic == common.dev_data().synthetic and searched.img_size == load_data_config(None).img_size
+    assert sealed(dataset_path(load_data_config(None))) and not sealed(dataset_path(searched))
+
+
 def test_road_goal_sittings_at_one_budget_merge_their_rows(monkeypatch):
     """Two runs at one budget (say random search on one core, the road on the other) each save after every
     contender: neither loses the other's rows or road, and a row one of them replaced stays replaced."""
@@ -199,3 +218,38 @@ def test_road_goal_sittings_at_one_budget_merge_their_rows(monkeypatch):
     road_goal.merge_sittings(mine, started, disk)
     assert mine["road"] == {"trial": 5} and mine["rows"]["searched (trial 4)"] == {"test_f1": [0.71]}
     assert mine["rows"][road_goal.START] == {"test_f1": [0.6]}
+    # another dataset's rows and checkpoints never mix with the synthetic data's
+    assert road_goal.results_name(600) == "road_goal_600s" and road_goal.runs_name(False) == "road_goal"
+    assert road_goal.results_name(600, data="data/photo") == "road_goal_600s_photo"
+    assert road_goal.runs_name(True, "data/photo") == "road_goal_final_fit_photo"
+
+
+def test_photo_data_writes_the_competition_layout_of_31_labels(tmp_path, monkeypatch):
+    """The second dataset: real photographs with painted defects, 31 labels at 96 px, read by the CSV lister as a
+    user's data is; every defect changes the crop it is painted on, and the files are the seed's alone."""
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import numpy as np
+    import photo_data
+    from slimnas.data.config import load_data_config
+    from slimnas.data.sources import list_source
+
+    names = photo_data.labels(0)
+    assert sum(len(states) for states in names.values()) == 31 and all(s[0] == "good" for s in names.values())
+    counts = photo_data.counts(0)
+    assert all(80 <= counts[f"{c}-good"][0] <= 150 for c in names)
+    assert all(3 <= n <= 12 for label, (n, _) in counts.items() if not label.endswith("-good"))
+
+    photos = {source: photo_data.photo(source) for source, _ in photo_data.CATEGORIES.values()}
+    good = photo_data.crop(photos["skimage:coffee"], "object", np.random.default_rng(1))
+    for name, paint in photo_data.DEFECTS.items():
+        changed = np.abs(paint(good.copy(), np.random.default_rng(2)) - good).max(axis=2) > 0.1
+        assert 0.002 < changed.mean() < 0.25, name  # visible, and a part of the image only
+
+    monkeypatch.setattr(photo_data, "counts", lambda seed: {k: (2, 1) for k in counts})  # 93 images, not 1,400
+    out = photo_data.generate(tmp_path / "photo", seed=0)
+    drawn = [np.asarray(photo_data.render("fur-swap", np.random.default_rng(3), photos)) for _ in range(2)]
+    assert np.array_equal(*drawn)  # an image is its seed's alone
+    source = list_source("dacon_csv", out)
+    assert len(source.classes) == 31 and len(source.train) == 62 and len(source.test_labels) == 31
+    assert load_data_config(str(out)).kind == "dacon_csv"  # the folder alone is a data argument, as for a user
+    assert not list(tmp_path.glob(".*partial"))

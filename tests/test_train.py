@@ -15,7 +15,7 @@ from slimnas.errors import CheckpointError, SlimnasError
 from slimnas.model import build_model
 from slimnas.train import TrainConfig, TrainingDiverged, load_checkpoint, model_from_checkpoint, train
 from slimnas.train.loop import plan_epochs
-from slimnas.train.metrics import confusion_matrix, macro_f1
+from slimnas.train.metrics import balanced_nll, confusion_matrix, macro_f1
 from slimnas.train.threads import available_cores, fastest_threads
 
 FAST = dict(epochs=2, lr=5e-3, warmup_epochs=0.5, progress=False)
@@ -28,6 +28,12 @@ def test_macro_f1_and_confusion_by_hand():
     assert confusion_matrix(y_true, y_pred, 3).tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
 
 
+def test_balanced_nll_weighs_every_label_alike():
+    """Label 0's four images average to 0.1, label 1's one image is 2.0: (0.1 + 2.0) / 2, not the image mean 0.48."""
+    assert balanced_nll([0, 0, 0, 0, 1], [0.1, 0.1, 0.1, 0.1, 2.0]) == pytest.approx(1.05)
+    assert balanced_nll([1, 1], [0.5, 1.5]) == pytest.approx(1.0)  # labels absent from the split do not count
+
+
 def test_train_writes_everything_and_reloads_exactly(tmp_path, tiny_model_yaml, tiny_data_yaml):
     out = tmp_path / "run"
     result = train(tiny_model_yaml, tiny_data_yaml, out, TrainConfig(**FAST), verbose=False)
@@ -36,6 +42,7 @@ def test_train_writes_everything_and_reloads_exactly(tmp_path, tiny_model_yaml, 
         assert (out / name).is_file(), name
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(float(r["val_bnll"]) > 0 for r in rows)  # the class-balanced val NLL the search can rank by
     kept = rows[result.selected_epoch - 1]  # the latest epoch within select_tol of the best val F1
     assert result.selected_f1 == pytest.approx(float(kept["val_f1"]), abs=1e-5)
     assert result.selected_f1 >= max(float(r["val_f1"]) for r in rows) - 0.02

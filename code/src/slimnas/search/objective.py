@@ -2,7 +2,7 @@
 
 What each trial records (user attrs, visible in optuna-dashboard): ``model`` (the model YAML as data),
 ``macs``, ``params``, ``gate_ms`` (time to build and count), ``f1`` (best val macro-F1), ``f1_curve``
-(per epoch), ``epochs``, ``seconds`` (wall time), and ``rejected`` / ``pruned`` / ``fail_reason``.
+and ``bnll_curve`` (val macro-F1 and class-balanced val NLL per epoch), ``epochs``, ``seconds`` (wall time), and ``rejected`` / ``pruned`` / ``fail_reason``.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class Objective:
             return self.values(0.0, trial.user_attrs)  # infeasible: kept out of the front by its constraint
         twin = self.twin(trial, model_dict, hparams)
         if twin is not None:  # the sampler proposed a candidate already trained: reuse its result
-            for key in ("f1", "f1_curve", "epochs"):
+            for key in ("f1", "f1_curve", "bnll_curve", "epochs"):
                 if key in twin.user_attrs:
                     trial.set_user_attr(key, twin.user_attrs[key])
             trial.set_user_attr("duplicate_of", twin.number)
@@ -182,10 +182,13 @@ class Objective:
         tcfg = dataclasses.replace(self.train_cfg, progress=False,
                                    **{k: v for k, v in hparams.items() if k != "batch_size"})
         curve: list[float] = []
+        bnll: list[float] = []
 
         def on_epoch(epoch: int, row: dict) -> None:
             curve.append(row["val_f1"])
+            bnll.append(row["val_bnll"])
             trial.set_user_attr("f1_curve", curve)
+            trial.set_user_attr("bnll_curve", bnll)
             trial.set_user_attr("epochs", epoch)
             if self.pruner is None:
                 return

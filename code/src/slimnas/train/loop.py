@@ -23,7 +23,7 @@ from ..errors import ConfigError, SlimnasError
 from ..io import write_csv, write_json
 from ..checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .losses import build_loss, teacher_loss
-from .metrics import confusion_matrix, macro_f1, per_class
+from .metrics import balanced_nll, confusion_matrix, macro_f1, per_class
 from .threads import fastest_threads
 
 if TYPE_CHECKING:  # timm is imported where it is used (see start_run)
@@ -129,20 +129,27 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader, device: torch.device, criterion: nn.Module | None = None):
-    """(mean loss, true labels, predicted labels) over ``loader``."""
+def predict(model: nn.Module, loader, device: torch.device, criterion: nn.Module | None = None,
+            return_nll: bool = False):
+    """(mean loss, true labels, predicted labels) over ``loader``; with ``return_nll`` also each image's
+    negative log-likelihood of its true label (plain softmax, whatever the training loss)."""
     model.eval()
-    losses, ys, preds = [], [], []
+    losses, ys, preds, nlls = [], [], [], []
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device)
         with torch.autocast(device.type, enabled=device.type == "cuda"):
             logits = model(x)
         if criterion is not None:
             losses.append(float(criterion(logits.float(), y)) * len(y))
+        if return_nll:
+            nlls.append(nn.functional.cross_entropy(logits.float(), y, reduction="none").cpu())
         ys.append(y.cpu())
         preds.append(logits.argmax(1).cpu())
     y_true, y_pred = torch.cat(ys).numpy(), torch.cat(preds).numpy()
-    return (sum(losses) / max(len(y_true), 1) if losses else float("nan")), y_true, y_pred
+    loss = sum(losses) / max(len(y_true), 1) if losses else float("nan")
+    if return_nll:
+        return loss, y_true, y_pred, torch.cat(nlls).numpy()
+    return loss, y_true, y_pred
 
 
 def set_threads(model: nn.Module, data, threads: int, verbose: bool) -> int:
@@ -356,10 +363,11 @@ def train_one_epoch(step, loader, epoch: int, epochs: int, progress: bool) -> fl
 def validate(scored: nn.Module, loader, device: torch.device, criterion: nn.Module, epoch: int, train_loss: float,
              run: _Run, t0: float) -> tuple[dict, float, np.ndarray, np.ndarray]:
     """The epoch's ``metrics.csv`` row, its val macro-F1 unrounded, and the val labels and predictions."""
-    val_loss, y_true, y_pred = predict(scored, loader, device, criterion)
+    val_loss, y_true, y_pred, nll = predict(scored, loader, device, criterion, return_nll=True)
     f1 = macro_f1(y_true, y_pred)
     row = {"epoch": epoch + 1, "train_loss": round(train_loss, 5), "val_loss": round(val_loss, 5),
-           "val_f1": round(f1, 5), "val_acc": round(float((y_true == y_pred).mean()), 5),
+           "val_f1": round(f1, 5), "val_bnll": round(balanced_nll(y_true, nll), 5),
+           "val_acc": round(float((y_true == y_pred).mean()), 5),
            "lr": run.optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
     return row, f1, y_true, y_pred
 
