@@ -56,6 +56,15 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
         assert 0 <= row["val_f1"] <= 1 and 0 <= row["test_f1"] <= 1 and row["bytes"] > 0 and row["ms_b1"] > 0
     table = (out / "summary.md").read_text()
     assert "| searched + trained |" in table and "test macro-F1" in table and "torch-free predictor" in table
+    # what it ships is the model its summary chose, with that model's predictions of the whole test split
+    chosen = re.search(r"shipped: \S+ \(= (.+?)\), its predictions", table).group(1)
+    assert (out / "model.onnx").read_bytes() == open(chosen, "rb").read()
+    predicted = list(csv.DictReader(open(out / "predictions.csv")))
+    assert [p["index"] for p in predicted] == [t["index"] for t in csv.DictReader(open(tiny_dataset / "test_df.csv"))]
+    predictor = Predictor(out / "model.onnx")
+    first = next(csv.DictReader(open(tiny_dataset / "test_df.csv")))
+    probs = predictor.predict([tiny_dataset / "test" / first["file_name"]])
+    assert predicted[0]["label"] == predictor.classes[int(probs[0].argmax())]
     train_cmd = r.stdout.split("$ slimnas train")[1].split("\n")[0]  # goes on from the search trial's weights
     best = json.loads((out / "search" / "best.json").read_text())
     weights = out / "search" / "trials" / f"{best['trial']:04d}" / "best.pt"
@@ -183,12 +192,13 @@ def test_the_summary_ships_the_compressed_model_only_when_it_pays():
                                     "onnx": "finetune/model.onnx"}}
 
     # the 2-core demo of 2026-12-02: 0.119 -> 0.117 ms (2 % faster, inside ±5 %), 0.0155 val macro-F1 lost
-    said = advice(rows(0.117, 0.05, 0.6196), True, "finetune/model.onnx")[0]
-    assert "NOT WORTH IT" in said and "lost 0.0155 val macro-F1" in said and "summary/searched.onnx" in said
-    said = advice(rows(0.125, 0.01, 0.64), True, "finetune/model.onnx")[0]
-    assert "NOT FASTER" in said and "summary/searched.onnx" in said
-    said = advice(rows(0.080, 0.05, 0.6196), True, "finetune/model.onnx")[0]  # 33 % faster: worth 0.0155
-    assert said.startswith("\nship finetune/model.onnx") and "NOT" not in said
-    said = advice(rows(0.117, 0.05, 0.6400), True, "finetune/model.onnx")[0]  # no F1 lost: fewer MACs, not slower
-    assert said.startswith("\nship finetune/model.onnx")
-    assert "the rows are the same model" in advice(rows(0.117, 0.05, 0.6351), False, "finetune/model.onnx")[0]
+    said, shipped = advice(rows(0.117, 0.05, 0.6196), True, "finetune/model.onnx")
+    assert "NOT WORTH IT" in said[0] and "lost 0.0155 val macro-F1" in said[0] and shipped == "summary/searched.onnx"
+    said, shipped = advice(rows(0.125, 0.01, 0.64), True, "finetune/model.onnx")
+    assert "NOT FASTER" in said[0] and shipped == "summary/searched.onnx"
+    said, shipped = advice(rows(0.080, 0.05, 0.6196), True, "finetune/model.onnx")  # 33 % faster: worth 0.0155
+    assert said[0].startswith("\nship finetune/model.onnx") and "NOT" not in said[0] and shipped == "finetune/model.onnx"
+    said, shipped = advice(rows(0.117, 0.05, 0.6400), True, "finetune/model.onnx")  # no F1 lost: fewer MACs, not slower
+    assert said[0].startswith("\nship finetune/model.onnx") and shipped == "finetune/model.onnx"
+    said, shipped = advice(rows(0.117, 0.05, 0.6351), False, "finetune/model.onnx")
+    assert "the rows are the same model" in said[0] and shipped == "finetune/model.onnx"

@@ -4,7 +4,8 @@ Every step is one of slimnas's own commands, printed before it runs, so any of t
 hand (add ``--data my_data.yaml`` for your own images). All files land in ``--out`` (runs/demo). A step
 whose output already exists is reused, so a second run only re-measures the final table; ``--fresh``
 starts over. The final table compares the searched, decomposed, fine-tuned and exported models, each
-as an ONNX file scored and timed with ONNX Runtime.
+as an ONNX file scored and timed with ONNX Runtime, and the demo ships the one it chose: ``--out/model.onnx``
+and its predictions of the test split, ``--out/predictions.csv``.
 
 It keeps a wall-clock budget (``--minutes``, 10 by default, counted from ``make demo``'s start so that the
 venv install counts too): it times a few training steps to learn this machine's pace, gives the search a
@@ -32,12 +33,13 @@ import torch
 
 from . import command_main
 from ..cli import ArgumentParser, check_output_dir, run_cli
-from ..data.config import dataset_root, load_data_config, prepare_data
+from ..data.config import dataset_root, load_data_config, prepare_data, test_layout
 from ..data.sources import sealed
 from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
-from ..io import read_yaml, write_json, write_text
+from ..io import file_set, read_yaml, run_lock, write_json, write_text
 from ..latency.measure import DeployTarget
+from ..runtime import Predictor, list_inputs, write_predictions
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
 from ..pace import UNCAPPED_EPOCHS, TimePlan, machine_pace
@@ -46,6 +48,7 @@ START_ENV = "SLIMNAS_DEMO_START"  # epoch seconds when `make demo` started (befo
 DEFAULT_MINUTES = 10
 MIN_CANDIDATES = 2  # a search that cannot train this many candidates after the start point is not run
 UNPLANNED_EPOCHS = 30  # the retrain's epochs with no time plan (--minutes 0) and no --epochs
+SHIPPED = ("model.onnx", "predictions.csv")  # in --out: the model the summary chose, and its test predictions
 
 
 class StepFailed(SlimnasError):
@@ -243,8 +246,9 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> bool:
     return decomposed
 
 
-def advice(by: dict[str, dict], decomposed: bool, shipped_onnx: str, by_macs: bool = False) -> list[str]:
-    """What to ship, from the summary's rows (by model name), decided on val F1 and measured latency only.
+def advice(by: dict[str, dict], decomposed: bool, shipped_onnx: str, by_macs: bool = False) -> tuple[list[str], str]:
+    """What to ship (the lines that say why, and the ONNX file), from the summary's rows (by model name), decided on
+    val F1 and measured latency only: ``shipped_onnx`` (the fine-tuned export) or the searched model's.
 
     The compressed model must pay: it is not shipped when it runs slower, nor when it lost val macro-F1 for a
     speed-up inside the timer's own spread (a 2-core demo kept one layer whole-model 0.119 -> 0.117 ms, and
@@ -254,20 +258,20 @@ def advice(by: dict[str, dict], decomposed: bool, shipped_onnx: str, by_macs: bo
     if not decomposed:  # one model three times: any difference in ms is the timer's spread, not a regression
         return [f"\nThe decomposition kept every layer whole (none ran faster factorised on ONNX Runtime), so the "
                 f"rows are the same model: {source['ms_b1']:.3f} vs {shipped['ms_b1']:.3f} ms is timing noise; "
-                f"ship {shipped_onnx}"]
+                f"ship {shipped_onnx}"], shipped_onnx
     if shipped["ms_b1"] >= source["ms_b1"]:  # fewer MACs that run slower are a regression: say it in the table
         return [f"\nNOT FASTER: the fine-tuned model runs {shipped['ms_b1']:.3f} ms against the searched model's "
                 f"{source['ms_b1']:.3f} ms (ONNX Runtime, interleaved) at {shipped['macs'] / source['macs']:.0%} of "
                 f"its MACs; ship the searched model ({source['onnx']})"
-                + (", or decompose with --target-latency" if by_macs else "")]
+                + (", or decompose with --target-latency" if by_macs else "")], source["onnx"]
     spread = max(shipped.get("ms_b1_spread", 0.0), source.get("ms_b1_spread", 0.0))
     lost = source["val_f1"] - shipped["val_f1"]
     if lost > 0 and shipped["ms_b1"] * (1 + spread) >= source["ms_b1"]:
         return [f"\nNOT WORTH IT: the fine-tuned model lost {lost:.4f} val macro-F1 for {shipped['ms_b1']:.3f} "
                 f"against {source['ms_b1']:.3f} ms, inside the timer's spread (±{spread:.0%}); ship the searched "
-                f"model ({source['onnx']})"]
+                f"model ({source['onnx']})"], source["onnx"]
     return [f"\nship {shipped_onnx}: {shipped['ms_b1']:.3f} against the searched model's {source['ms_b1']:.3f} ms "
-            f"(±{spread:.0%}), val macro-F1 {shipped['val_f1']:.4f} against {source['val_f1']:.4f}"]
+            f"(±{spread:.0%}), val macro-F1 {shipped['val_f1']:.4f} against {source['val_f1']:.4f}"], shipped_onnx
 
 
 def summary(a, out: Path, data_cfg, decomposed: bool) -> list[str]:
@@ -281,10 +285,29 @@ def summary(a, out: Path, data_cfg, decomposed: bool) -> list[str]:
         models["fine-tuned INT8"] = Path(export["int8"])
     rows = compare(models, data_cfg, out / "summary")
     write_json(out / "summary.json", rows)
-    lines = [markdown(rows), *advice({r["model"]: r for r in rows}, decomposed, export["onnx"], bool(a.target_macs))]
+    said, onnx = advice({r["model"]: r for r in rows}, decomposed, export.get("int8") or export["onnx"],
+                        bool(a.target_macs))
+    lines = [markdown(rows), *said]
     if export.get("int8_reason") and not export.get("int8"):
         lines.append(f"\nINT8 not kept: {export['int8_reason']}")
-    answers, preds = dataset_root(data_cfg) / "test_labels.csv", out / "finetune" / "predictions.csv"
-    if answers.is_file() and preds.is_file() and not sealed(answers.parent):
-        lines.append(f"\n{preds} (torch-free predictor): test macro-F1 {predictions_f1(preds, answers):.4f}")
+    preds = ship(out, Path(onnx), data_cfg)
+    lines.append(f"\nshipped: {out / SHIPPED[0]} (= {onnx})" + (f", its predictions of the test split: {preds}" if preds else ""))
+    answers = dataset_root(data_cfg) / "test_labels.csv"
+    if preds and answers.is_file() and not sealed(answers.parent):
+        lines.append(f"{preds} (torch-free predictor): test macro-F1 {predictions_f1(preds, answers):.4f}")
     return lines
+
+
+def ship(out: Path, onnx: Path, data_cfg) -> Path | None:
+    """The demo's deliverable, as one file set in ``out``: the ONNX model its summary chose (``model.onnx``) and,
+    when the data has a test split to predict, that model's predictions of it (``predictions.csv``, written by the
+    torch-free predictor as ``slimnas-predict`` would), so the predictions are always the shipped model's."""
+    images = test_layout(data_cfg)
+    with run_lock(out), file_set(out, "ship", list(SHIPPED)) as files:
+        shutil.copyfile(onnx, files.path(SHIPPED[0]))
+        if images:
+            predictor = Predictor(files.path(SHIPPED[0]))
+            items = list_inputs([images])
+            write_predictions(files.path(SHIPPED[1]), [i for i, _ in items], predictor.predict([p for _, p in items]),
+                              predictor.classes)
+    return out / SHIPPED[1] if images else None
