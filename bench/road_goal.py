@@ -114,7 +114,7 @@ def run_road(a, out: Path, runs: Path, kind: str = "road") -> tuple[dict, str, d
     study = run_search(cfg)  # the deadline lets a started trial finish, so the search may overrun a little
     search_s = time.perf_counter() - t0
     done = trained(study)
-    best = recommend(pareto_front(done), cfg)
+    best = recommend(pareto_front(done), cfg, done=done)
     hparams = {k: v for k, v in train_hparams(best).items() if k != "batch_size"}
     weights = trial_weights(best, cfg.run_dir)  # the retrain goes on from the search's epochs on its pick
     retrain = {**hparams, "final_fit": a.final_fit, "initial_checkpoint": str(weights) if weights else None}

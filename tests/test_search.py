@@ -150,6 +150,41 @@ def test_rung_pruner_keeps_the_top_third_by_non_dominated_rank():
     assert p.verdict([_done(1e6, [0.2]), twin], 5e6, [0.0, 0.0], epochs=6) is None
 
 
+def test_rung_pruner_ranks_by_the_score_curve_the_trials_recorded():
+    """Ranked by class-balanced val NLL (scores are minus the NLL): a trial with the best F1 at the rung but a high
+    NLL stops, and the message names the NLL."""
+    from slimnas.search.pruning import scores
+
+    def done(macs, f1, nll):
+        return create_trial(state=TrialState.COMPLETE, values=[max(f1), macs],
+                            user_attrs={"macs": macs, "f1_curve": f1, "bnll_curve": nll,
+                                        "score_curve": scores("val_nll", f1, nll)})
+
+    rivals = [done(1e6, [0.1, 0.1], [2.0, 1.5]), done(2e6, [0.1, 0.1], [2.0, 1.6]), done(3e6, [0.1, 0.1], [2.0, 1.7])]
+    assert scores("val_f1", [0.1, 0.3], [2.0, 1.5]) == [0.1, 0.3] and scores("val_nll", [0.1], [2.0]) == [-2.0]
+    why = RungPruner(reduction=3).verdict(rivals, 4e6, scores("val_nll", [0.1, 0.9], [2.0, 1.9]), epochs=6)
+    assert why.startswith("rung at epoch 2: val NLL 1.900 ranks 4 of 4 on (val NLL, MACs)")
+    assert RungPruner(reduction=3).verdict(rivals, 4e6, scores("val_nll", [0.1, 0.1], [2.0, 1.2]), epochs=6) is None
+
+
+def test_the_pick_by_val_nll_is_the_lowest_nll_of_the_trials_trained_furthest():
+    from slimnas.search.report import pareto_front, recommend
+
+    def done(n, f1, nll, macs, epochs=6):
+        return create_trial(state=TrialState.COMPLETE, values=[f1, macs],
+                            user_attrs={"f1": f1, "nll": nll, "macs": macs, "epochs": epochs})
+
+    trials = [done(0, 0.30, 1.9, 2e6), done(1, 0.25, 1.6, 3e6), done(2, 0.20, 1.7, 1e6), done(3, 0.1, 1.2, 1e6, epochs=2)]
+    for i, t in enumerate(trials):
+        t.number = i
+    front = pareto_front(trials)
+    assert recommend(front, SearchConfig(rank_by="val_f1"), done=trials).number == 0  # best F1
+    # trial 3's NLL is lower, but it stopped at a rung: of those trained furthest, trial 1 (off the F1 front)
+    assert 1 not in [t.number for t in front]
+    assert recommend(front, SearchConfig(rank_by="val_nll"), done=trials).number == 1
+    assert recommend(front, SearchConfig(rank_by="val_nll", mode="score"), done=trials).number != 1  # score: F1
+
+
 def test_promotion_order_ranks_fronts_then_spread():
     from slimnas.search.pruning import non_dominated_fronts, promotion_order
 
@@ -211,6 +246,7 @@ def test_search_writes_outputs_and_the_yaml_trains(tmp_path, tiny_space_yaml, ti
     info = json.loads((run / "best.json").read_text())
     chosen = study.trials[info["trial"]]
     assert info["f1"] == chosen.user_attrs["f1"] and info["train"] == {"lr": chosen.params["train.lr"]}
+    assert info["rank_by"] == "val_f1" and info["nll"] == min(chosen.user_attrs["bnll_curve"]) > 0
     command = shlex.split(info["command"])  # the command the report prints, as a user would paste it
     assert command[:4] == ["slimnas", "train", "--model", str(run / "best.yaml")] and "--lr" in command
     # the retrain starts from the weights the chosen trial trained, not from scratch

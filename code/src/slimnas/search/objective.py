@@ -2,7 +2,8 @@
 
 What each trial records (user attrs, visible in optuna-dashboard): ``model`` (the model YAML as data),
 ``macs``, ``params``, ``gate_ms`` (time to build and count), ``f1`` (best val macro-F1), ``f1_curve``
-and ``bnll_curve`` (val macro-F1 and class-balanced val NLL per epoch), ``epochs``, ``seconds`` (wall time), and ``rejected`` / ``pruned`` / ``fail_reason``.
+and ``bnll_curve`` (val macro-F1 and class-balanced val NLL per epoch), ``score_curve`` (what the pruner
+ranks by, higher is better), ``nll`` (the lowest val NLL), ``epochs``, ``seconds`` (wall time), and ``rejected`` / ``pruned`` / ``fail_reason``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..macs import count_macs
 from ..model import build_model
 from ..latency.table import LatencyTable
 from ..train.loop import TrainConfig, fit, seed_everything
-from .pruning import DominancePruner, RungPruner
+from .pruning import DominancePruner, RungPruner, scores
 from .score import F1_REF, MACS_REF, competition_score
 from .space import SearchSpace
 
@@ -91,6 +92,7 @@ class Objective:
     pruner: RungPruner | DominancePruner | None = dataclasses.field(default_factory=RungPruner)
     convention: str = "aten"  # how MACs are counted, for the gate and the objective
     cost: str = "macs"  # what the pareto mode minimises: macs | latency_ms
+    rank_by: str = "val_f1"  # what ranks trials at the pruner's rungs (search.pruning.RANK_BY)
     latency: LatencyTable | None = None  # predicts each candidate's latency on the deployment runtime
     prep_seconds: float = 0.0  # time spent decoding images (kept off the search's clock)
     _bundles: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -139,7 +141,7 @@ class Objective:
             return self.values(0.0, trial.user_attrs)  # infeasible: kept out of the front by its constraint
         twin = self.twin(trial, model_dict, hparams)
         if twin is not None:  # the sampler proposed a candidate already trained: reuse its result
-            for key in ("f1", "f1_curve", "bnll_curve", "epochs"):
+            for key in ("f1", "nll", "f1_curve", "bnll_curve", "score_curve", "epochs"):
                 if key in twin.user_attrs:
                     trial.set_user_attr(key, twin.user_attrs[key])
             trial.set_user_attr("duplicate_of", twin.number)
@@ -187,13 +189,16 @@ class Objective:
         def on_epoch(epoch: int, row: dict) -> None:
             curve.append(row["val_f1"])
             bnll.append(row["val_bnll"])
+            score = scores(self.rank_by, curve, bnll)
             trial.set_user_attr("f1_curve", curve)
             trial.set_user_attr("bnll_curve", bnll)
+            trial.set_user_attr("score_curve", score)
+            trial.set_user_attr("nll", min(bnll))
             trial.set_user_attr("epochs", epoch)
             if self.pruner is None:
                 return
             others = [t for t in trial.study.get_trials(deepcopy=False) if t.number != trial.number]
-            why = self.pruner.verdict(others, trial.user_attrs[self.cost], curve, tcfg.epochs, self.cost)
+            why = self.pruner.verdict(others, trial.user_attrs[self.cost], score, tcfg.epochs, self.cost)
             if why is not None:
                 trial.set_user_attr("pruned", why)
                 raise optuna.TrialPruned(why)

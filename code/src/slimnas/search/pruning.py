@@ -1,7 +1,8 @@
 """Stopping weak trials early in a multi-objective (F1 vs cost) study.
 
 Optuna's pruners need ``trial.report``, which multi-objective studies refuse. Here each trial records its
-validation F1 after every epoch (user attr ``f1_curve``), and a pruner reads the curves of the other trials:
+ranking score after every epoch (user attr ``score_curve``, higher is better: minus the class-balanced val NLL,
+or the val macro-F1, see :data:`RANK_BY`), and a pruner reads the curves of the other trials:
 
 - :class:`RungPruner` (the default): asynchronous successive halving (ASHA, Li et al. 2020) made
   two-objective. Rungs sit at ``epochs / η^k``; a trial reaching a rung goes on only if it is in the top
@@ -26,6 +27,22 @@ from optuna.trial import FrozenTrial, TrialState
 from .pareto import non_dominated_fronts
 
 PRUNERS = ("asha", "dominance", "none")
+RANK_BY = ("val_nll", "val_f1")  # what a trial's score is: minus its class-balanced val NLL, or its val macro-F1
+
+
+def score_curve(attrs: dict) -> list[float]:
+    """A trial's per-epoch ranking score (higher is better), or its val F1 curve in a study from before scores."""
+    return attrs.get("score_curve") or attrs.get("f1_curve") or []
+
+
+def scores(rank_by: str, f1_curve: Sequence[float], nll_curve: Sequence[float]) -> list[float]:
+    """The score curve ``rank_by`` ranks by, from a trial's val macro-F1 and class-balanced val NLL per epoch."""
+    return list(f1_curve) if rank_by == "val_f1" else [-v for v in nll_curve]
+
+
+def shown(score: float) -> str:
+    """A score as the metric it is (a negative score is a negated NLL)."""
+    return f"val NLL {-score:.3f}" if score < 0 else f"F1 {score:.3f}"
 
 
 @dataclass(frozen=True)
@@ -40,12 +57,12 @@ class DominancePruner:
         names the cost attribute (``macs`` or ``latency_ms``)."""
         if epoch < self.after_epoch:
             return None
-        trained = [t for t in finished if t.state == TrialState.COMPLETE and len(t.user_attrs.get("f1_curve", ())) >= epoch]
+        trained = [t for t in finished if t.state == TrialState.COMPLETE and len(score_curve(t.user_attrs)) >= epoch]
         if len(trained) < self.min_trials:
             return None
         beaten = [t for t in trained
                   if key in t.user_attrs and t.user_attrs[key] <= cost
-                  and t.user_attrs["f1_curve"][epoch - 1] >= f1 + self.margin]
+                  and score_curve(t.user_attrs)[epoch - 1] >= f1 + self.margin]
         return min(beaten, key=lambda t: t.user_attrs[key], default=None)
 
     def verdict(self, others: Sequence[FrozenTrial], cost: float, curve: Sequence[float], epochs: int,
@@ -56,8 +73,8 @@ class DominancePruner:
         if rival is None:
             return None
         at = f"{rival.user_attrs['macs'] / 1e6:.2f} M MACs" if key == "macs" else f"{rival.user_attrs[key]:.3f} ms"
-        return (f"epoch {epoch}: F1 {curve[-1]:.3f} dominated by trial {rival.number} "
-                f"({rival.user_attrs['f1_curve'][epoch - 1]:.3f} at {at})")
+        return (f"epoch {epoch}: {shown(curve[-1])} dominated by trial {rival.number} "
+                f"({shown(score_curve(rival.user_attrs)[epoch - 1])} at {at})")
 
 
 @dataclass(frozen=True)
@@ -81,8 +98,8 @@ class RungPruner:
         if epoch not in self.rungs(epochs):
             return None
         # every other trial that got this far, whatever its state now (running, stopped or finished)
-        rivals = [(max(t.user_attrs["f1_curve"][:epoch]), t.user_attrs[key]) for t in others
-                  if key in t.user_attrs and len(t.user_attrs.get("f1_curve", ())) >= epoch
+        rivals = [(max(score_curve(t.user_attrs)[:epoch]), t.user_attrs[key]) for t in others
+                  if key in t.user_attrs and len(score_curve(t.user_attrs)) >= epoch
                   and "duplicate_of" not in t.user_attrs]  # a re-proposed candidate is not a second rival
         points = [(max(curve), cost), *rivals]
         order = promotion_order(points)
@@ -90,7 +107,8 @@ class RungPruner:
         place = order.index(0) + 1
         if place <= keep:
             return None
-        return (f"rung at epoch {epoch}: F1 {max(curve):.3f} ranks {place} of {len(points)} on (F1, "
+        name = "F1" if max(curve) >= 0 else "val NLL"
+        return (f"rung at epoch {epoch}: {shown(max(curve))} ranks {place} of {len(points)} on ({name}, "
                 f"{'MACs' if key == 'macs' else 'latency'}); the top {keep} go on")
 
 

@@ -1,8 +1,9 @@
 """What a finished (or interrupted) search leaves in ``runs/<study>/``.
 
-- ``trials.csv``: every trial with its state, F1, MACs, params, epochs, wall time and reason;
-- ``pareto.csv`` and ``pareto/trial_NNNN.yaml``: the feasible Pareto front, cheapest first;
-- ``best.yaml``: the recommended model (best F1 within the budget, or best competition score), and ``best.json``:
+- ``trials.csv``: every trial with its state, val F1, val NLL, MACs, params, epochs, wall time and reason;
+- ``pareto.csv`` and ``pareto/trial_NNNN.yaml``: the feasible Pareto front of val F1 against cost, cheapest first;
+- ``best.yaml``: the recommended model (best F1 within the budget; with ``--rank-by val_nll`` the lowest
+  class-balanced val NLL of the trials trained furthest; in score mode the best competition score), and ``best.json``:
   its trial, settings and the retrain command, which starts from the weights that trial trained
   (``trials/NNNN/best.pt``, ``--initial-checkpoint``);
 - ``pareto_front.html`` (two-objective mode), ``history.html`` (plotly) and ``pareto_front.png``
@@ -28,7 +29,7 @@ from .pareto import non_dominated_fronts
 from .score import competition_score
 
 
-TRIAL_COLUMNS = ["trial", "state", "val_f1", "macs", "latency_ms", "params", "epochs", "seconds", "gate_ms", "note"]
+TRIAL_COLUMNS = ["trial", "state", "val_f1", "val_nll", "macs", "latency_ms", "params", "epochs", "seconds", "gate_ms", "note"]
 
 
 def trained(study: optuna.Study) -> list[FrozenTrial]:
@@ -45,9 +46,17 @@ def pareto_front(trials: Sequence[FrozenTrial], key: str = "macs") -> list[Froze
     return sorted(front, key=lambda t: (t.user_attrs[key], -t.user_attrs["f1"]))
 
 
-def recommend(front: Sequence[FrozenTrial], cfg: "SearchConfig", revalidated: dict | None = None) -> FrozenTrial:
+def recommend(front: Sequence[FrozenTrial], cfg: "SearchConfig", revalidated: dict | None = None,
+              done: Sequence[FrozenTrial] = ()) -> FrozenTrial:
     """Best F1 within the budget (or best competition score); with ``revalidated`` (trial -> F1 on extra splits),
-    only the re-validated trials compete, by their mean F1 over every split."""
+    only the re-validated trials compete, by their mean F1 over every split. Ranked by val NLL (``cfg.rank_by``,
+    pareto mode), the trained trial (of ``done``, else of ``front``) with the lowest class-balanced val NLL among
+    those trained furthest: it need not be on the F1 front."""
+    ranked = [t for t in (done or front) if "nll" in t.user_attrs]
+    if cfg.rank_by == "val_nll" and cfg.mode != "score" and not revalidated and ranked:
+        furthest = max(t.user_attrs.get("epochs", 0) for t in ranked)  # a trial stopped at a rung lost there
+        return min((t for t in ranked if t.user_attrs.get("epochs", 0) == furthest),
+                   key=lambda t: (t.user_attrs["nll"], t.user_attrs[cfg.cost_key]))
     if revalidated:
         front = [t for t in front if str(t.number) in revalidated] or front
     f1 = (lambda t: statistics.mean(split_f1s(t, revalidated))) if revalidated else (lambda t: t.user_attrs["f1"])
@@ -70,17 +79,20 @@ def trial_note(t: FrozenTrial) -> str:
 
 def _row(t: FrozenTrial) -> list:
     a, note = t.user_attrs, trial_note(t)
-    return [t.number, t.state.name, a.get("f1", ""), a.get("macs", ""), a.get("latency_ms", ""), a.get("params", ""),
+    return [t.number, t.state.name, a.get("f1", ""), a.get("nll", ""), a.get("macs", ""), a.get("latency_ms", ""), a.get("params", ""),
             a.get("epochs", ""),
             a.get("seconds", ""), a.get("gate_ms", ""), note]
 
 
 def format_table(front: Sequence[FrozenTrial], best: FrozenTrial | None) -> str:
-    lines = [f"{'trial':>5}  {'val F1':>7}  {'MACs (M)':>9}  {'ORT ms':>7}  {'params (k)':>10}  {'epochs':>6}  {'s':>6}"]
-    for t in front:
+    """The front, and the recommended trial under it when it is not on the F1 front (picked by val NLL)."""
+    lines = [f"{'trial':>5}  {'val F1':>7}  {'val NLL':>7}  {'MACs (M)':>9}  {'ORT ms':>7}  {'params (k)':>10}  "
+             f"{'epochs':>6}  {'s':>6}"]
+    for t in [*front, *([best] if best is not None and best not in front else [])]:
         a = t.user_attrs
         ms = f"{a['latency_ms']:>7.3f}" if "latency_ms" in a else f"{'–':>7}"
-        lines.append(f"{t.number:>5}  {a['f1']:>7.4f}  {a['macs'] / 1e6:>9.3f}  {ms}  {a['params'] / 1e3:>10.1f}  "
+        nll = f"{a['nll']:>7.4f}" if "nll" in a else f"{'–':>7}"
+        lines.append(f"{t.number:>5}  {a['f1']:>7.4f}  {nll}  {a['macs'] / 1e6:>9.3f}  {ms}  {a['params'] / 1e3:>10.1f}  "
                      f"{a.get('epochs', 0):>6}  {a.get('seconds', 0):>6.0f}{'  <- recommended' if t is best else ''}")
     return "\n".join(lines)
 
@@ -109,7 +121,7 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
         return None
     front = pareto_front(done, cfg.cost_key)
     revalidated = study.user_attrs.get("revalidated", {})
-    best = recommend(front, cfg, revalidated)
+    best = recommend(front, cfg, revalidated, done)
     if revalidated:
         write_revalidated(front, revalidated, out / "revalidated.csv", best)
     write_csv(out / "pareto.csv", ["trial", "val_f1", "macs", "latency_ms", "params", "epochs", "seconds", "yaml"],
@@ -128,7 +140,8 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
     weights = trial_weights(best, out)
     if weights is not None:
         command += f" --initial-checkpoint {weights}"
-    write_json(out / "best.json", {"trial": best.number, "f1": best.user_attrs["f1"], "macs": best.user_attrs["macs"],
+    write_json(out / "best.json", {"trial": best.number, "f1": best.user_attrs["f1"], "nll": best.user_attrs.get("nll"),
+                                   "rank_by": cfg.rank_by, "macs": best.user_attrs["macs"],
                                    **({"f1_per_split": split_f1s(best, revalidated)} if revalidated else {}),
                                    "latency_ms": best.user_attrs.get("latency_ms"), "objective": cfg.objective,
                                    "params": best.user_attrs["params"], "yaml": str(out / "best.yaml"),

@@ -83,7 +83,7 @@ def make_objective(cfg: SearchConfig) -> Objective:
                      train_cfg=TrainConfig(epochs=epochs, seed=cfg.seed, device=cfg.device, progress=False),
                      out=cfg.run_dir, budget=Budget(cfg.max_macs, cfg.max_params, cfg.max_latency_ms), mode=cfg.mode,
                      macs_ref=cfg.macs_ref, f1_ref=cfg.f1_ref, pruner=pruner, convention=cfg.convention,
-                     cost=cfg.cost_key, latency=LatencyTable(DeployTarget(cfg.latency_threads, cfg.latency_batch)))
+                     cost=cfg.cost_key, rank_by=cfg.rank_by, latency=LatencyTable(DeployTarget(cfg.latency_threads, cfg.latency_batch)))
 
 
 class Deadline:
