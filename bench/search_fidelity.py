@@ -39,6 +39,7 @@ from slimnas.configs import find_config
 from slimnas.io import file_lock, read_yaml, write_json, write_yaml
 from slimnas.search import SearchConfig, run_search
 from slimnas.search.pareto import non_dominated_fronts
+from slimnas.search.pruning import scores
 from slimnas.search.report import pareto_front, train_hparams, trained
 from slimnas.train.evaluate import checkpoint_f1
 
@@ -49,17 +50,21 @@ def test_front(done, run_dir: Path, data) -> list[dict]:
              "test_f1": checkpoint_f1(run_dir / "trials" / f"{t.number:04d}" / "best.pt", data, "test")} for t in done]
 
 
-RANKERS = {  # how the search orders what it trained: further trained first (a trial stopped at a rung lost there), then
-    "val_f1": lambda t: -max(t.user_attrs["f1_curve"]),  # the best val macro-F1 of its curve (what the study optimises)
-    "val_bnll": lambda t: min(t.user_attrs.get("bnll_curve") or [float("inf")]),  # its lowest class-balanced val NLL
-}
+# how the search orders what it trained: further trained first (a trial stopped at a rung lost there), then by the best
+# score of its curve as `search --rank-by` scores it (slimnas.search.pruning.scores): val macro-F1 or class-balanced val NLL
+RANKERS = {"val_f1": "val_f1", "val_bnll": "val_nll"}  # bench name -> search --rank-by
+
+
+def best_score(t, ranker: str) -> float:
+    a = t.user_attrs
+    return max(scores(RANKERS[ranker], a["f1_curve"], a.get("bnll_curve") or [float("inf")]))
 
 
 def search_order(study, ranker: str = "val_f1") -> list:
     """Every trial the search trained at all, best first as ``ranker`` ranks them (see :data:`RANKERS`)."""
     ts = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
           if t.user_attrs.get("f1_curve") and "duplicate_of" not in t.user_attrs]
-    return sorted(ts, key=lambda t: (-t.user_attrs["epochs"], RANKERS[ranker](t)))
+    return sorted(ts, key=lambda t: (-t.user_attrs["epochs"], -best_score(t, ranker)))
 
 
 def tau(xs: list[float], ys: list[float]) -> tuple[float | None, float | None]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .cli import ArgumentParser, check_output_file, run_cli
 from .errors import DataError
-from .predictor import Predictor, list_inputs, write_predictions
+from .predictor import Predictor, list_inputs
 
 
 def main() -> None:
@@ -41,8 +41,7 @@ def main() -> None:
     items = list_inputs(a.images)
     csvs = [Path(i) / "test_df.csv" for i in a.images if Path(i).is_dir()]
     check_output_file(a.out, "--out", [a.model, *a.images, *csvs, *(path for _, path in items)])
-    probs = predictor.predict([path for _, path in items], a.batch_size, a.tta)
-    out = write_predictions(a.out, [i for i, _ in items], probs, predictor.classes, a.topk or 0)
+    out = predictor.predict_to_csv(items, a.out, a.batch_size, a.tta, a.topk or 0)
     print(f"{len(items)} predictions -> {out}")
 
 

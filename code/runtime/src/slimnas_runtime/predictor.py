@@ -133,6 +133,13 @@ class Predictor:
         out = [self.probabilities(self.preprocess(paths[i:i + batch_size]), tta) for i in range(0, len(paths), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 
+    def predict_to_csv(self, items: Sequence[tuple[str, Path]], path: str | Path, batch_size: int = 32,
+                       tta: bool = False, topk: int = 0) -> Path:
+        """Predict every ``(index, path)`` of ``items`` (see :func:`list_inputs`) into the CSV ``path``
+        (:func:`write_predictions`)."""
+        probs = self.predict([p for _, p in items], batch_size, tta)
+        return write_predictions(path, [i for i, _ in items], probs, self.classes, topk)
+
 
 _VIEWS = {"hflip": lambda x: x[..., ::-1], "vflip": lambda x: x[..., ::-1, :],
           "rot90": lambda x: np.rot90(x, 1, axes=(2, 3))}

@@ -39,7 +39,7 @@ from ..errors import SlimnasError
 from ..export.compare import compare, markdown, predictions_f1
 from ..io import file_set, read_yaml, run_lock, write_json, write_text
 from ..latency.measure import DeployTarget
-from ..runtime import Predictor, list_inputs, write_predictions
+from ..runtime import Predictor, list_inputs
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
 from ..pace import UNCAPPED_EPOCHS, TimePlan, machine_pace
@@ -306,8 +306,5 @@ def ship(out: Path, onnx: Path, data_cfg) -> Path | None:
     with run_lock(out), file_set(out, "ship", list(SHIPPED)) as files:
         shutil.copyfile(onnx, files.path(SHIPPED[0]))
         if images:
-            predictor = Predictor(files.path(SHIPPED[0]))
-            items = list_inputs([images])
-            write_predictions(files.path(SHIPPED[1]), [i for i, _ in items], predictor.predict([p for _, p in items]),
-                              predictor.classes)
+            Predictor(files.path(SHIPPED[0])).predict_to_csv(list_inputs([images]), files.path(SHIPPED[1]))
     return out / SHIPPED[1] if images else None

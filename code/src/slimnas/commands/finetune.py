@@ -24,7 +24,7 @@ from ..export.pipeline import export_checkpoint
 from ..io import run_lock
 from ..latency.measure import add_deploy_arguments, deploy_target
 from ..model import ModelConfig, load_model_config
-from ..runtime import Predictor, list_inputs, write_predictions
+from ..runtime import Predictor, list_inputs
 from ..train import TrainConfig, increment_path, load_checkpoint
 from ..train.evaluate import build_data_for
 from ..train.finetune import FREEZE_MODES, finetune
@@ -93,10 +93,8 @@ def run(a, weight: Path, out: Path, data_cfg) -> None:
         images = [test_layout(data_cfg)]
     if images:
         onnx_path = report["int8"] or report["onnx"]
-        predictor = Predictor(onnx_path)
         items = list_inputs(images)
-        preds = write_predictions(out / "predictions.csv", [i for i, _ in items],
-                                  predictor.predict([p for _, p in items]), predictor.classes)
+        preds = Predictor(onnx_path).predict_to_csv(items, out / "predictions.csv")
         print(f"{len(items)} predictions -> {preds}  (same as: slimnas predict {onnx_path} {images[0]} "
               f"--out {preds})")
 

@@ -14,6 +14,7 @@ to the same study; Ctrl-C stops cleanly and keeps every finished trial.
 
 from ..cli import ArgumentParser
 from ..search import SearchConfig, run_search
+from ..search.pruning import RANK_BY
 
 
 def _limit(text: str) -> float | None:
@@ -59,7 +60,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--latency-batch", type=int, default=d.latency_batch, help="batch size the model runs at (default 1)")
     p.add_argument("--macs-ref", type=float, default=d.macs_ref, help="score mode reference MACs")
     p.add_argument("--f1-ref", type=float, default=d.f1_ref, help="score mode reference F1")
-    p.add_argument("--rank-by", choices=["val_nll", "val_f1"], default=d.rank_by,
+    p.add_argument("--rank-by", choices=RANK_BY, default=d.rank_by,
                    help="what ranks trials at the pruner's rungs and picks the recommendation: val macro-F1, or the "
                         "class-balanced val NLL (smooth where macro-F1 on 1-3 val images per label jumps; on dev it ranked "
                         "no better); the front is val macro-F1 against cost either way (default: %(default)s)")
