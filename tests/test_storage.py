@@ -45,9 +45,10 @@ def test_sigkill_mid_trial_then_resume_loses_nothing(tmp_path, tiny_space_yaml, 
                 continue
             study = optuna.load_study(study_name="s", storage=storage)
             states = by_state(study)
-            # in flight = running with its candidate sampled (a kill between ask and the first suggest
-            # leaves a trial with no parameters, and there is then no candidate to run again)
-            running = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING and t.params]
+            # in flight = running with its whole candidate sampled: the objective records the model once sampling
+            # is done (a kill mid-sampling leaves part of the parameters, and the retry samples the rest anew)
+            running = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING
+                       and "model" in t.user_attrs]
             if len(states.get("COMPLETE", [])) >= 2 and running:
                 proc.send_signal(signal.SIGKILL)
                 break
