@@ -28,7 +28,7 @@ from pathlib import Path
 
 from common import choose_on_dev, machine, publish, start_point, train_row
 from slimnas.cli import run_cli
-from slimnas.io import write_json
+from slimnas.io import file_lock, write_json
 
 ROWS = {  # name -> (TrainConfig overrides, data overrides): one change from the shipped defaults each
     "default": ({}, {}),
@@ -40,6 +40,8 @@ ROWS = {  # name -> (TrainConfig overrides, data overrides): one change from the
     "mixup_cutmix": ({"mixup": 0.2, "cutmix": 1.0}, {}),
     "ema_0.998": ({"ema_decay": 0.998}, {}),
     "select_tol_0": ({"select_tol": 0.0}, {}),
+    # the refit: train + val, the last epoch kept (val chooses nothing): the rare labels' 1-3 val images train too
+    "final_fit": ({"final_fit": True}, {}),
     # the retrain starts from the weights of the search's trial of the same model (SEARCH_EPOCHS, same seed), as the
     # search's recommended command does; the trial's own seconds are not counted: the road spends them searching
     "warm_start": ({"initial_checkpoint": "trial"}, {}),
@@ -62,15 +64,15 @@ def main() -> None:
     p.add_argument("--only", nargs="+", choices=list(ROWS), default=list(ROWS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--seconds", type=float, default=100, help="training wall clock of every run")
+    p.add_argument("--sitting", default=None,
+                   help="the sitting's name (default: now); processes started together on separate cores (taskset) "
+                        "with the same name, each with its own --seeds, are one sitting: their rows merge")
     p.add_argument("--out", default="bench/results")
     a = p.parse_args()
     dev, out = choose_on_dev(), Path(a.out)
     model, hparams = start_point()
     hparams.pop("batch_size", None)  # the data's batch size is one of the rows
-    earlier = out / "dev_defaults.json"
-    runs = {(r["sitting"], r["name"], r["seed"]): r
-            for r in (json.loads(earlier.read_text())["runs"] if earlier.is_file() else [])}
-    sitting = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sitting = a.sitting or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for name in dict.fromkeys(["default", *a.only]):  # each sitting measures its own default, first
         train_over, data_over = ROWS[name]
         data = dataclasses.replace(dev, **data_over)
@@ -82,15 +84,24 @@ def main() -> None:
                 over = {**over, "initial_checkpoint": str(trial / "best.pt")}
             row = train_row(model, data, out / "dev_defaults" / name / f"seed{seed}", 1000, seed, test=True,
                             time_budget=a.seconds, **{**hparams, **over})
-            runs[(sitting, name, seed)] = {"sitting": sitting, "name": name, "seed": seed,
-                                           "dev_val_f1": row["val_macro_f1"],
-                                           "dev_test_f1": row["test_macro_f1"], "epochs": row["epochs"],
-                                           "seconds": row["train_seconds"], "macs": row["macs"]}
-            print(runs[(sitting, name, seed)], flush=True)
-            write_tables(out, list(runs.values()), a.seconds)  # after every run: an interrupted bench keeps them
+            run = {"sitting": sitting, "budget_s": a.seconds, "name": name, "seed": seed, "dev_val_f1": row["val_macro_f1"],
+                   "dev_test_f1": row["test_macro_f1"], "epochs": row["epochs"], "seconds": row["train_seconds"],
+                   "macs": row["macs"]}
+            print(run, flush=True)
+            add_run(out, run)  # after every run: an interrupted bench keeps them
 
 
-def write_tables(out: Path, runs: list[dict], seconds: float) -> None:
+def add_run(out: Path, run: dict) -> None:
+    """Merge ``run`` into dev_defaults.json (under a lock: another process of the sitting may write too)."""
+    earlier = out / "dev_defaults.json"
+    with file_lock(out / "dev_defaults.lock"):
+        runs = {(r["sitting"], r["name"], r["seed"]): r
+                for r in (json.loads(earlier.read_text())["runs"] if earlier.is_file() else [])}
+        runs[(run["sitting"], run["name"], run["seed"])] = run
+        write_tables(out, list(runs.values()))
+
+
+def write_tables(out: Path, runs: list[dict]) -> None:
     by = {}  # sitting -> name -> runs
     for r in runs:
         by.setdefault(r["sitting"], {}).setdefault(r["name"], []).append(r)
@@ -99,20 +110,20 @@ def write_tables(out: Path, runs: list[dict], seconds: float) -> None:
         base = [r["dev_test_f1"] for r in rows.get("default", [])]
         for name in [n for n in ROWS if n in rows]:
             f1 = [r["dev_test_f1"] for r in rows[name]]
-            summary.append({"sitting": sitting, "name": name, "seeds": [r["seed"] for r in rows[name]],
+            summary.append({"sitting": sitting, "budget_s": rows[name][0]["budget_s"], "name": name,
+                            "seeds": [r["seed"] for r in rows[name]],
                             "dev_test_f1": f1, "dev_val_f1": [r["dev_val_f1"] for r in rows[name]],
                             "epochs": [r["epochs"] for r in rows[name]], "mean": round(statistics.mean(f1), 4),
                             "sd": round(statistics.stdev(f1), 4) if len(f1) > 1 else 0.0,
                             "verdict": "" if name == "default" else verdict(base, f1)})
-    result = {**machine(), "seconds": seconds, "runs": runs, "rows": summary,
-              "command": f"python bench/dev_defaults.py --seconds {seconds:g}"}
-    lines = [f"The `tiny` space's start point, {seconds:g} s of training each, on the dev set (the synthetic task "
-             f"drawn at another seed; the README's test split sealed); {result['machine']}. Each verdict compares "
-             f"a row with the default of its own sitting.", "",
-             "| sitting | change from the defaults | dev test macro-F1 per seed | mean ± sd | dev val F1 | epochs | verdict |",
-             "|---|---|---|---:|---|---|---|"]
+    result = {**machine(), "runs": runs, "rows": summary, "command": "python bench/dev_defaults.py --seconds S"}
+    lines = [f"The `tiny` space's start point, S seconds of training each (a sitting's `--seconds`), on the dev set "
+             f"(the synthetic task drawn at another seed; the README's test split sealed); {result['machine']}. Each "
+             f"verdict compares a row with the default of its own sitting.", "",
+             "| sitting | S | change from the defaults | dev test macro-F1 per seed | mean ± sd | dev val F1 | epochs | verdict |",
+             "|---|---:|---|---|---:|---|---|---|"]
     for r in summary:
-        lines.append(f"| {r['sitting']} | {r['name']} | {', '.join(f'{v:.4f}' for v in r['dev_test_f1'])} | {r['mean']:.4f} ± "
+        lines.append(f"| {r['sitting']} | {r['budget_s']:g} | {r['name']} | {', '.join(f'{v:.4f}' for v in r['dev_test_f1'])} | {r['mean']:.4f} ± "
                      f"{r['sd']:.4f} | {', '.join(f'{v:.4f}' for v in r['dev_val_f1'])} | "
                      f"{', '.join(map(str, r['epochs']))} | {r['verdict']} |")
     write_json(out / "dev_defaults.json", result)

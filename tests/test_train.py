@@ -16,9 +16,10 @@ from slimnas.model import build_model
 from slimnas.train import TrainConfig, TrainingDiverged, load_checkpoint, model_from_checkpoint, train
 from slimnas.train.loop import plan_epochs
 from slimnas.train.metrics import balanced_nll, confusion_matrix, macro_f1
-from slimnas.train.threads import available_cores, fastest_threads
+from slimnas.train.threads import LAYOUTS, available_cores, fastest_setup
 
-FAST = dict(epochs=2, lr=5e-3, warmup_epochs=0.5, progress=False)
+# one layout: runs compared bit for bit must not time NHWC against NCHW and keep different ones
+FAST = dict(epochs=2, lr=5e-3, warmup_epochs=0.5, progress=False, layout="contiguous")
 
 
 def test_macro_f1_and_confusion_by_hand():
@@ -112,29 +113,44 @@ def test_final_fit_trains_on_train_and_val_and_keeps_the_last_epoch(tmp_path, ti
 
 
 def test_same_seed_same_result(tmp_path, tiny_model_yaml, tiny_data_yaml):
-    # bit-identical needs the same thread count too; the auto count is pinned from the first run's record
-    a = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "a", TrainConfig(**{**FAST, "epochs": 1}), verbose=False)
-    used = json.loads((tmp_path / "a" / "results.json").read_text())["cpu_threads"]
-    assert used in (1, available_cores())
-    b = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "b", TrainConfig(**{**FAST, "epochs": 1, "threads": used}),
+    # bit-identical needs the same thread count and layout too; the auto pair is pinned from the first run's record
+    a = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "a", TrainConfig(**{**FAST, "epochs": 1, "layout": "auto"}),
               verbose=False)
+    results = json.loads((tmp_path / "a" / "results.json").read_text())
+    used, layout = results["cpu_threads"], results["memory_layout"]
+    assert used in (1, available_cores()) and layout in LAYOUTS
+    b = train(tiny_model_yaml, tiny_data_yaml, tmp_path / "b",
+              TrainConfig(**{**FAST, "epochs": 1, "threads": used, "layout": layout}), verbose=False)
     wa, wb = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
     # equal weights also show that timing thread counts on a copy left the RNG and batch-norm state alone
     assert a.selected_f1 == b.selected_f1
     assert all(torch.equal(wa["state_dict"][k], wb["state_dict"][k]) for k in wa["state_dict"])
 
 
-def test_fastest_threads_times_every_count_on_a_copy():
+def test_fastest_setup_times_every_thread_count_and_layout_on_a_copy():
     net = build_model(TINY_MODEL, num_classes=5)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    n, medians = fastest_threads(net, (8, 3, 32, 32), num_classes=5, repeats=2)
-    if available_cores() == 1:
-        assert (n, medians) == (1, {})
-    else:
-        assert set(medians) == {1, available_cores()} and n == min(medians, key=medians.get)
-        assert all(0 < t < 5 for t in medians.values())
+    n, layout, medians = fastest_setup(net, (8, 3, 32, 32), num_classes=5, repeats=2)
+    counts = {1, available_cores()}
+    assert set(medians) == {(k, lay) for k in counts for lay in LAYOUTS}
+    assert (n, layout) == min(medians, key=medians.get) and all(0 < t < 5 for t in medians.values())
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert all(p.grad is None for p in net.parameters())
+    assert all(p.is_contiguous() for p in net.parameters())  # the probe's layout stays on its copy
+    # what is fixed is not timed
+    assert fastest_setup(net, (8, 3, 32, 32), 5, threads=1, layout="channels_last") == (1, "channels_last", {})
+    n, layout, medians = fastest_setup(net, (8, 3, 32, 32), 5, threads=1, repeats=1)
+    assert n == 1 and set(medians) == {(1, lay) for lay in LAYOUTS}
+
+
+def test_a_run_in_channels_last_saves_weights_any_reader_can_view(tmp_path, tiny_model_yaml, tiny_data_yaml):
+    train(tiny_model_yaml, tiny_data_yaml, tmp_path / "nhwc", TrainConfig(**{**FAST, "epochs": 1, "layout": "channels_last"}),
+          verbose=False)
+    assert json.loads((tmp_path / "nhwc" / "results.json").read_text())["memory_layout"] == "channels_last"
+    weights = load_checkpoint(tmp_path / "nhwc" / "best.pt")["state_dict"]
+    assert all(v.is_contiguous() for v in weights.values())
+    convs = [v for v in weights.values() if v.dim() == 4]
+    assert convs and all(v.view(v.shape[0], -1).shape[1] == v[0].numel() for v in convs)
 
 
 def test_resume_continues_where_it_stopped(tmp_path, tiny_model_yaml, tiny_data_yaml):

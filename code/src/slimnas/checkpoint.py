@@ -30,7 +30,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, model_cfg: dict, classes
                     train_state: dict | None = None, channels: dict | None = None) -> Path:
     ckpt = {
         "format": "slimnas-checkpoint/1",
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        # in PyTorch's default layout, whatever layout the model trained in: readers may .view() the tensors
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "model": model_cfg,
         "classes": list(classes),
         "preprocessing": preprocessing,

@@ -64,6 +64,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--torch-threads", type=int, default=0,
                    help="PyTorch CPU threads for training (default 0: time 1 against one per core on this model now, "
                         "keep the faster)")
+    p.add_argument("--layout", choices=["auto", "channels_last", "contiguous"], default=d.layout,
+                   help="tensor memory layout on the CPU (default auto: time NHWC against NCHW with the threads on "
+                        "this model now, keep the faster; the numbers differ only in the last bits)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--exist-ok", action="store_true", help="replace a finished run in --dst (default: refuse)")
@@ -77,7 +80,8 @@ def main() -> None:
         if v is not None and v < 1:
             raise ConfigError(f"{flag} must be >= 1, got {v}")
     given = {k: getattr(a, k) for k in HPARAMS if getattr(a, k) is not None}
-    run = {"device": a.device, "threads": a.torch_threads, "amp": not a.no_amp, "progress": not a.no_progress}
+    run = {"device": a.device, "threads": a.torch_threads, "layout": a.layout, "amp": not a.no_amp,
+           "progress": not a.no_progress}
     if a.resume:
         if a.dst:
             raise ConfigError("--resume continues in the run's own folder; drop --dst")

@@ -118,7 +118,7 @@ def train_settings(cfg: TrainConfig) -> dict:
     return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("progress", "device", "amp")}
 
 
-RESUMABLE = ("epochs", "device", "threads", "amp", "progress")  # may differ on resume; the rest must match the run
+RESUMABLE = ("epochs", "device", "threads", "layout", "amp", "progress")  # may differ on resume; the rest must match the run
 
 
 def resume_training(run: str | Path, model: str | Path | None = None, data: str | Path | None = None,
