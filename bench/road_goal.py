@@ -49,7 +49,7 @@ from slimnas.errors import ConfigError
 from slimnas.io import file_lock, write_json, write_text
 from slimnas.model import ModelConfig
 from slimnas.search import SearchConfig, run_search
-from slimnas.search.report import pareto_front, recommend, train_hparams, trained, trial_weights
+from slimnas.search.report import recommendation, train_hparams, trained, trial_weights
 
 BASELINES = {"baseline YAML": "baseline", "timm mobilenetv3_small_050": "mobilenetv3_small_050",
              "timm mobilenetv3_small_100": "mobilenetv3_small_100"}
@@ -114,7 +114,7 @@ def run_road(a, out: Path, runs: Path, kind: str = "road") -> tuple[dict, str, d
     study = run_search(cfg)  # the deadline lets a started trial finish, so the search may overrun a little
     search_s = time.perf_counter() - t0
     done = trained(study)
-    best = recommend(pareto_front(done), cfg, done=done)
+    best, kept = recommendation(study, cfg)  # the pick best.json holds, as the demo retrains it
     hparams = {k: v for k, v in train_hparams(best).items() if k != "batch_size"}
     weights = trial_weights(best, cfg.run_dir)  # the retrain goes on from the search's epochs on its pick
     retrain = {**hparams, "final_fit": a.final_fit, "initial_checkpoint": str(weights) if weights else None}
@@ -125,7 +125,8 @@ def run_road(a, out: Path, runs: Path, kind: str = "road") -> tuple[dict, str, d
     road = {"search_s": round(search_s, 1), "retrain_budget_s": round(retrain_s, 1),
             "road_s": round(search_s + statistics.mean(row["seconds"]), 1), "trial": best.number, "hparams": hparams,
             "trials": {s: states.count(s) for s in sorted(set(states))}, "trained": len(done), "seeds": a.seeds,
-            "search_seed": seed, "input_size": searched.input_size, "warm_start": weights is not None}
+            "search_seed": seed, "input_size": searched.input_size, "warm_start": weights is not None,
+            "start_kept": kept}
     label = f"{name} ({f'search seed {seed}, ' if seed else ''}trial {best.number})"
     return road, label, row
 

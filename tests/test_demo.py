@@ -69,6 +69,8 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
     best = json.loads((out / "search" / "best.json").read_text())
     weights = out / "search" / "trials" / f"{best['trial']:04d}" / "best.pt"
     assert f"--initial-checkpoint {weights}" in train_cmd and "from the weights it trained there" in r.stdout
+    # and refits on train + val: the search has chosen on val already
+    assert "--final-fit" in train_cmd and json.loads((out / "train" / "results.json").read_text())["val_held_out"] is False
     finetune_cmd = r.stdout.split("$ slimnas finetune")[1].split("\n")[0]
     if decomposed["macs"] == searched["macs"]:  # kept whole: nothing to recover, exported as it is, and said
         assert "--epochs 0" in finetune_cmd and "the rows are the same model" in table

@@ -185,6 +185,30 @@ def test_the_pick_by_val_nll_is_the_lowest_nll_of_the_trials_trained_furthest():
     assert recommend(front, SearchConfig(rank_by="val_nll", mode="score"), done=trials).number != 1  # score: F1
 
 
+def test_the_start_point_stays_unless_beaten_by_more_than_the_margin():
+    from slimnas.search.report import keep_start
+
+    def done(n, f1, width, epochs=6):
+        t = create_trial(state=TrialState.COMPLETE, values=[f1, 2e6], params={"width": width, "depth": 2},
+                         distributions={"width": optuna.distributions.CategoricalDistribution([8, 16, 24]),
+                                        "depth": optuna.distributions.CategoricalDistribution([1, 2])},
+                         user_attrs={"f1": f1, "macs": 2e6, "epochs": epochs})
+        t.number = n
+        return t
+
+    start, close, far, pruned_start = done(0, 0.30, 16), done(1, 0.315, 8), done(2, 0.33, 24), done(3, 0.40, 16, epochs=2)
+    starts = [{"width": 16}]  # a start point may fix only some parameters
+    assert keep_start(close, [start, close], starts, 0.02)[0] is start  # +0.015: inside the wobble
+    best, why = keep_start(close, [start, close], starts, 0.02)
+    assert why.startswith("trial 1 beat the space's start point (trial 0) by +0.0150 val macro-F1")
+    assert keep_start(far, [start, far], starts, 0.02) == (far, None)  # +0.03: beaten
+    assert keep_start(close, [start, close], starts, 0.0) == (close, None)  # 0: off
+    assert keep_start(close, [close], starts, 0.02) == (close, None)  # no start point trained
+    # a start point stopped at a rung was not trained as far as the pick: it cannot be kept over it
+    assert keep_start(close, [pruned_start, close], starts, 0.02) == (close, None)
+    assert keep_start(start, [start, close], starts, 0.02) == (start, None)
+
+
 def test_promotion_order_ranks_fronts_then_spread():
     from slimnas.search.pruning import non_dominated_fronts, promotion_order
 

@@ -64,6 +64,9 @@ def build_parser() -> ArgumentParser:
                    help="what ranks trials at the pruner's rungs and picks the recommendation: val macro-F1, or the "
                         "class-balanced val NLL (smooth where macro-F1 on 1-3 val images per label jumps; on dev it ranked "
                         "no better); the front is val macro-F1 against cost either way (default: %(default)s)")
+    p.add_argument("--start-margin", type=float, default=d.start_margin,
+                   help="keep the space's start point as the recommendation unless a trial trained as far beats its val "
+                        "macro-F1 by more than this (the val F1's epoch-to-epoch wobble; 0: off; default %(default)s)")
     p.add_argument("--pruner", choices=["asha", "dominance", "none"], default=d.pruner,
                    help="asha: successive halving, a trial goes on at each rung (epochs/3^k) only if it ranks in the "
                         "top third on (F1, cost); dominance: stop a trial a finished one beats at the same epoch; "
@@ -91,7 +94,7 @@ def main() -> None:
     cfg = SearchConfig(space=a.space, data=a.data, study=a.study, out=a.out, storage=a.storage, n_trials=a.n_trials,
                        timeout=a.timeout, n_workers=a.n_workers, epochs=a.epochs, steps=a.steps, sampler=a.sampler, mode=a.mode,
                        max_macs=a.max_macs, macs_convention=a.macs_convention, max_params=a.max_params, macs_ref=a.macs_ref, f1_ref=a.f1_ref,
-                       rank_by=a.rank_by, pruner='none' if a.no_prune else a.pruner, reduction=a.reduction, prune_after=a.prune_after, seed=a.seed, device=a.device,
+                       rank_by=a.rank_by, start_margin=a.start_margin, pruner='none' if a.no_prune else a.pruner, reduction=a.reduction, prune_after=a.prune_after, seed=a.seed, device=a.device,
                        heartbeat=a.heartbeat, retries=a.retries, objective=a.objective, revalidate=a.revalidate,
                        revalidate_splits=a.revalidate_splits,
                        max_latency_ms=a.max_latency_ms, latency_threads=a.latency_threads, latency_batch=a.latency_batch)

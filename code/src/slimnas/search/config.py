@@ -44,6 +44,11 @@ class SearchConfig:
     # --dev, 2 search seeds) neither ranked the retrained top 10 better (mean Kendall τ 0.14 by F1, 0.10 by NLL), so
     # val F1 stays. The study's objective and its front are val macro-F1 against cost either way.
     rank_by: str = "val_f1"
+    # the space's start point stays the recommendation unless a trial trained as far beats its val F1 by more than
+    # this: the epoch-to-epoch wobble of macro-F1 on 1-3 val images per rare label (as train's select_tol). On dev the
+    # in-search ranking barely predicts the retrained order (Kendall τ 0.14) and the start point retrained best of the
+    # fully trained candidates in both search seeds; a pick by a margin inside the noise is a coin flip. 0: off.
+    start_margin: float = 0.02
     pruner: str = "asha"  # asha: successive halving by non-dominated rank | dominance | none (see search.pruning)
     reduction: int = 3  # asha: a third of the trials at each rung go on
     prune_after: int | None = None  # dominance: first epoch a trial may stop (None: a quarter of the epochs, >= 2)
@@ -88,6 +93,8 @@ class SearchConfig:
             v = getattr(self, name)
             if v is not None and not v > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (or left out for no limit), got {v:g}")
+        if not 0 <= self.start_margin < 1:
+            raise ConfigError(f"--start-margin must be in [0, 1) (0: off), got {self.start_margin}")
         if self.rank_by not in RANK_BY:
             raise ConfigError(f"unknown --rank-by {self.rank_by!r} (use {', '.join(RANK_BY)})")
         if self.pruner not in PRUNERS:

@@ -2,7 +2,8 @@
 
 - ``trials.csv``: every trial with its state, val F1, val NLL, MACs, params, epochs, wall time and reason;
 - ``pareto.csv`` and ``pareto/trial_NNNN.yaml``: the feasible Pareto front of val F1 against cost, cheapest first;
-- ``best.yaml``: the recommended model (best F1 within the budget; with ``--rank-by val_nll`` the lowest
+- ``best.yaml``: the recommended model (best F1 within the budget, but the space's start point unless that is beaten by
+  more than ``--start-margin``; with ``--rank-by val_nll`` the lowest
   class-balanced val NLL of the trials trained furthest; in score mode the best competition score), and ``best.json``:
   its trial, settings and the retrain command, which starts from the weights that trial trained
   (``trials/NNNN/best.pt``, ``--initial-checkpoint``);
@@ -27,6 +28,7 @@ from .config import SearchConfig
 from .objective import trial_folder
 from .pareto import non_dominated_fronts
 from .score import competition_score
+from .space import load_search_space
 
 
 TRIAL_COLUMNS = ["trial", "state", "val_f1", "val_nll", "macs", "latency_ms", "params", "epochs", "seconds", "gate_ms", "note"]
@@ -63,6 +65,41 @@ def recommend(front: Sequence[FrozenTrial], cfg: "SearchConfig", revalidated: di
     if cfg.mode == "score":
         return min(front, key=lambda t: competition_score(t.user_attrs["macs"], f1(t), cfg.macs_ref, cfg.f1_ref))
     return max(front, key=lambda t: (f1(t), -t.user_attrs[cfg.cost_key]))
+
+
+def recommendation(study: optuna.Study, cfg: "SearchConfig") -> tuple[FrozenTrial | None, str | None]:
+    """(the search's pick, why the start point was kept over a better-scored trial, if it was): :func:`recommend`
+    on the trained trials, then :func:`keep_start` (pareto mode, ranked by val F1, no revalidation). What
+    ``best.json`` holds, and what a bench that runs the road must retrain."""
+    done = trained(study)
+    if not done:
+        return None, None
+    revalidated = study.user_attrs.get("revalidated", {})
+    best = recommend(pareto_front(done, cfg.cost_key), cfg, revalidated, done)
+    if cfg.mode == "score" or cfg.rank_by != "val_f1" or revalidated:
+        return best, None
+    return keep_start(best, done, load_search_space(cfg.space).start, cfg.start_margin)
+
+
+def start_trials(done: Sequence[FrozenTrial], starts: Sequence[dict]) -> list[FrozenTrial]:
+    """The trained trials that are one of the space's start points (their parameters, whatever else was sampled)."""
+    return [t for t in done if any(all(t.params.get(k) == v for k, v in point.items()) for point in starts)]
+
+
+def keep_start(best: FrozenTrial, done: Sequence[FrozenTrial], starts: Sequence[dict], margin: float
+               ) -> tuple[FrozenTrial, str | None]:
+    """(the recommendation, why the start point was kept): a start point trained as far as ``best`` stays unless
+    ``best`` beats its val F1 by more than ``margin``."""
+    furthest = best.user_attrs.get("epochs", 0)
+    incumbents = [t for t in start_trials(done, starts) if t.user_attrs.get("epochs", 0) >= furthest]
+    if not margin or not incumbents or best in incumbents:
+        return best, None
+    start = max(incumbents, key=lambda t: t.user_attrs["f1"])
+    gain = best.user_attrs["f1"] - start.user_attrs["f1"]
+    if gain > margin:
+        return best, None
+    return start, (f"trial {best.number} beat the space's start point (trial {start.number}) by {gain:+.4f} val "
+                   f"macro-F1, within --start-margin {margin:g} (the val F1's own wobble): the start point is kept")
 
 
 def split_f1s(trial: FrozenTrial, revalidated: dict) -> list[float]:
@@ -121,7 +158,7 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
         return None
     front = pareto_front(done, cfg.cost_key)
     revalidated = study.user_attrs.get("revalidated", {})
-    best = recommend(front, cfg, revalidated, done)
+    best, kept = recommendation(study, cfg)
     if revalidated:
         write_revalidated(front, revalidated, out / "revalidated.csv", best)
     write_csv(out / "pareto.csv", ["trial", "val_f1", "macs", "latency_ms", "params", "epochs", "seconds", "yaml"],
@@ -141,7 +178,7 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
     if weights is not None:
         command += f" --initial-checkpoint {weights}"
     write_json(out / "best.json", {"trial": best.number, "f1": best.user_attrs["f1"], "nll": best.user_attrs.get("nll"),
-                                   "rank_by": cfg.rank_by, "macs": best.user_attrs["macs"],
+                                   "rank_by": cfg.rank_by, "start_kept": kept, "macs": best.user_attrs["macs"],
                                    **({"f1_per_split": split_f1s(best, revalidated)} if revalidated else {}),
                                    "latency_ms": best.user_attrs.get("latency_ms"), "objective": cfg.objective,
                                    "params": best.user_attrs["params"], "yaml": str(out / "best.yaml"),
@@ -151,6 +188,8 @@ def write_report(study: optuna.Study, cfg: "SearchConfig", baselines: Sequence[d
     plot_front_png(done, front, out / "pareto_front.png", limit, baselines, key=cfg.cost_key)
     _plotly(study, out, "MACs" if cfg.cost_key == "macs" else "ORT ms")
     print(format_table(front, best))
+    if kept:
+        print(kept)
     print(f"recommended: trial {best.number} -> {out / 'best.yaml'} (and best.json)\nnext: {command}")
     return best
 
