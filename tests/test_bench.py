@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO, run_script
 
 BENCHES = ["dev_defaults", "train_baselines", "decompose_table", "deploy_latency", "search_pruning", "search_front", "search_fidelity",
-           "train_recipe", "road_goal", "report", "error_kinds", "int8"]
+           "train_recipe", "road_goal", "report", "error_kinds", "int8", "train_layout"]
 
 
 def test_every_bench_script_imports():
