@@ -15,6 +15,7 @@ from ..configs import packaged
 from ..data.config import DEFAULT_DATA, load_data_config
 from ..errors import ConfigError
 from ..train import RUN_FILES, TrainConfig, increment_path, resume_training, train
+from ..train.threads import LAYOUTS
 
 DEFAULT_MODEL = "baseline"  # packaged configs, by name (slimnas.configs)
 HPARAMS = ("epochs", "time_budget", "lr", "weight_decay", "optimizer", "warmup_epochs", "ema_decay", "select_tol",
@@ -64,7 +65,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--torch-threads", type=int, default=0,
                    help="PyTorch CPU threads for training (default 0: time 1 against one per core on this model now, "
                         "keep the faster)")
-    p.add_argument("--layout", choices=["auto", "channels_last", "contiguous"], default=d.layout,
+    p.add_argument("--layout", choices=["auto", *LAYOUTS], default=d.layout,
                    help="tensor memory layout on the CPU (default auto: time NHWC against NCHW with the threads on "
                         "this model now, keep the faster; the numbers differ only in the last bits)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
