@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO, run_script
 
 BENCHES = ["dev_defaults", "train_baselines", "decompose_table", "deploy_latency", "search_pruning", "search_front", "search_fidelity",
-           "train_recipe", "road_goal", "report", "error_kinds", "int8", "train_layout"]
+           "train_recipe", "road_goal", "report", "error_kinds", "int8", "train_layout", "start_point", "start_margin"]
 
 
 def test_every_bench_script_imports():
@@ -151,7 +151,7 @@ def test_search_fidelity_ranks_trials_as_the_search_did(monkeypatch):
     assert search_fidelity.tau([0], [0.5]) == (None, None)
 
 
-CHOOSING = ["dev_defaults"]  # benches whose numbers set a default, a recipe or a bound
+CHOOSING = ["dev_defaults", "start_point", "start_margin"]  # benches whose numbers set a default, a recipe or a bound
 
 
 def test_a_bench_that_chooses_seals_the_report_test_split_and_works_on_dev(tmp_path, monkeypatch):

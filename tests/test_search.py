@@ -198,15 +198,26 @@ def test_the_start_point_stays_unless_beaten_by_more_than_the_margin():
 
     start, close, far, pruned_start = done(0, 0.30, 16), done(1, 0.315, 8), done(2, 0.33, 24), done(3, 0.40, 16, epochs=2)
     starts = [{"width": 16}]  # a start point may fix only some parameters
-    assert keep_start(close, [start, close], starts, 0.02)[0] is start  # +0.015: inside the wobble
+    assert keep_start(close, [start, close], starts, 0.02)[0] is start  # +0.015: inside the noise
     best, why = keep_start(close, [start, close], starts, 0.02)
-    assert why.startswith("trial 1 beat the space's start point (trial 0) by +0.0150 val macro-F1")
+    assert why.startswith("trial 1 beat the space's start point (trial 0) by +0.0150 val macro-F1, within the 0.0200 "
+                          "that the best of 1 equal rival(s)")
     assert keep_start(far, [start, far], starts, 0.02) == (far, None)  # +0.03: beaten
     assert keep_start(close, [start, close], starts, 0.0) == (close, None)  # 0: off
     assert keep_start(close, [close], starts, 0.02) == (close, None)  # no start point trained
     # a start point stopped at a rung was not trained as far as the pick: it cannot be kept over it
     assert keep_start(close, [pruned_start, close], starts, 0.02) == (close, None)
     assert keep_start(start, [start, close], starts, 0.02) == (start, None)
+    # the best of several rivals beats the start point by chance more often: the margin grows with their number
+    ahead = done(4, 0.325, 24)
+    assert keep_start(ahead, [start, ahead], starts, 0.02) == (ahead, None)  # +0.025 beats one rival's 0.02
+    rivals = [ahead, *(done(n, 0.29, 8) for n in range(5, 8))]
+    assert keep_start(ahead, [start, *rivals], starts, 0.02)[0] is start  # not the 0.0273 of the best of 4
+    from slimnas.search.report import rival_margin
+
+    assert rival_margin(0.02, 1) == pytest.approx(0.02)
+    assert rival_margin(0.02, 4) == pytest.approx(0.02 * 2.2414 / 1.6449, rel=1e-3)
+    assert rival_margin(0.02, 0) == pytest.approx(0.02)
 
 
 def test_promotion_order_ranks_fronts_then_spread():

@@ -66,7 +66,8 @@ def build_parser() -> ArgumentParser:
                         "no better); the front is val macro-F1 against cost either way (default: %(default)s)")
     p.add_argument("--start-margin", type=float, default=d.start_margin,
                    help="keep the space's start point as the recommendation unless a trial trained as far beats its val "
-                        "macro-F1 by more than this (the val F1's epoch-to-epoch wobble; 0: off; default %(default)s)")
+                        "macro-F1 by more than this, raised for the number of rivals (the gain one rival as good as the start point "
+                        "reaches 5 %% of the time, measured on dev; 0: off; default %(default)s)")
     p.add_argument("--pruner", choices=["asha", "dominance", "none"], default=d.pruner,
                    help="asha: successive halving, a trial goes on at each rung (epochs/3^k) only if it ranks in the "
                         "top third on (F1, cost); dominance: stop a trial a finished one beats at the same epoch; "

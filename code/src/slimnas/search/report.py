@@ -89,17 +89,28 @@ def start_trials(done: Sequence[FrozenTrial], starts: Sequence[dict]) -> list[Fr
 def keep_start(best: FrozenTrial, done: Sequence[FrozenTrial], starts: Sequence[dict], margin: float
                ) -> tuple[FrozenTrial, str | None]:
     """(the recommendation, why the start point was kept): a start point trained as far as ``best`` stays unless
-    ``best`` beats its val F1 by more than ``margin``."""
+    ``best`` beats its val F1 by more than ``margin``, scaled for the number of rivals (:func:`rival_margin`)."""
     furthest = best.user_attrs.get("epochs", 0)
     incumbents = [t for t in start_trials(done, starts) if t.user_attrs.get("epochs", 0) >= furthest]
     if not margin or not incumbents or best in incumbents:
         return best, None
     start = max(incumbents, key=lambda t: t.user_attrs["f1"])
+    rivals = [t for t in done if t.user_attrs.get("epochs", 0) >= furthest and t not in start_trials(done, starts)]
+    needed = rival_margin(margin, len(rivals))
     gain = best.user_attrs["f1"] - start.user_attrs["f1"]
-    if gain > margin:
+    if gain > needed:
         return best, None
     return start, (f"trial {best.number} beat the space's start point (trial {start.number}) by {gain:+.4f} val "
-                   f"macro-F1, within --start-margin {margin:g} (the val F1's own wobble): the start point is kept")
+                   f"macro-F1, within the {needed:.4f} that the best of {len(rivals)} equal rival(s) reaches by chance "
+                   f"(--start-margin {margin:g} for one): the start point is kept")
+
+
+def rival_margin(margin: float, rivals: int, alpha: float = 0.05) -> float:
+    """The gain the best of ``rivals`` trials must show over the start point: ``margin`` lets one rival as good as
+    the start point through ``alpha`` of the time (z·√2·sd, sd the spread of a trial's val F1 over seeds); the best
+    of k such rivals lands higher by chance, so z rises to the normal quantile at 1 − alpha/k (Bonferroni)."""
+    z = statistics.NormalDist().inv_cdf
+    return margin * z(1 - alpha / max(rivals, 1)) / z(1 - alpha)
 
 
 def split_f1s(trial: FrozenTrial, revalidated: dict) -> list[float]:
