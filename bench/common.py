@@ -13,7 +13,7 @@ import torch
 
 from slimnas.data.config import DataConfig, dataset_path, load_data_config
 from slimnas.data.sources import SEALED_ENV
-from slimnas.io import write_text
+from slimnas.io import file_lock, write_text
 from slimnas.train import TrainConfig, train
 from slimnas.train.evaluate import checkpoint_f1
 
@@ -78,3 +78,13 @@ def train_row(model, data: str | None, out: Path, epochs: int, seed: int = 0, te
     if test:
         row["test_macro_f1"] = round(checkpoint_f1(out / "best.pt", data, "test"), 4)
     return row
+
+
+def add_run(out: Path, name: str, run: dict, key: tuple[str, ...], write) -> None:
+    """Merge ``run`` into the runs of ``out/<name>.json`` under a lock (processes of one sitting on separate cores
+    write the same file), replacing an earlier run with the same ``key`` fields; then ``write(out, runs)``."""
+    earlier = out / f"{name}.json"
+    with file_lock(out / f"{name}.lock"):
+        runs = {tuple(r[k] for k in key): r for r in (json.loads(earlier.read_text())["runs"] if earlier.is_file() else [])}
+        runs[tuple(run[k] for k in key)] = run
+        write(out, list(runs.values()))

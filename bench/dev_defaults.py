@@ -21,14 +21,13 @@ dev*. Writes bench/results/dev_defaults.{json,md}; the rows of earlier sittings 
 
 import argparse
 import dataclasses
-import json
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import choose_on_dev, machine, publish, start_point, train_row
+from common import add_run, choose_on_dev, machine, publish, start_point, train_row
 from slimnas.cli import run_cli
-from slimnas.io import file_lock, write_json
+from slimnas.io import write_json
 
 ROWS = {  # name -> (TrainConfig overrides, data overrides): one change from the shipped defaults each
     "default": ({}, {}),
@@ -88,17 +87,7 @@ def main() -> None:
                    "dev_test_f1": row["test_macro_f1"], "epochs": row["epochs"], "seconds": row["train_seconds"],
                    "macs": row["macs"]}
             print(run, flush=True)
-            add_run(out, run)  # after every run: an interrupted bench keeps them
-
-
-def add_run(out: Path, run: dict) -> None:
-    """Merge ``run`` into dev_defaults.json (under a lock: another process of the sitting may write too)."""
-    earlier = out / "dev_defaults.json"
-    with file_lock(out / "dev_defaults.lock"):
-        runs = {(r["sitting"], r["name"], r["seed"]): r
-                for r in (json.loads(earlier.read_text())["runs"] if earlier.is_file() else [])}
-        runs[(run["sitting"], run["name"], run["seed"])] = run
-        write_tables(out, list(runs.values()))
+            add_run(out, "dev_defaults", run, ("sitting", "name", "seed"), write_tables)  # an interrupted bench keeps them
 
 
 def write_tables(out: Path, runs: list[dict]) -> None:

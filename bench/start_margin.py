@@ -24,15 +24,14 @@ their time, not their F1.
 import argparse
 import json
 import statistics
-from datetime import datetime, timezone
 from pathlib import Path
 
 from scipy.stats import kendalltau, norm
 
-from common import choose_on_dev, machine, publish, train_row
+from common import add_run, machine, publish, train_row
 from slimnas.cli import run_cli
-from slimnas.io import file_lock, write_json
-from start_point import START, contenders
+from slimnas.io import write_json
+from start_point import START, add_draw_arguments, on_dev
 
 ALPHA = 0.05  # the chance an equal challenger is let through
 
@@ -107,36 +106,21 @@ def summarise(out: Path, runs: list[dict]) -> tuple[dict, list[str]]:
                        "python bench/start_margin.py --seeds 1 3 5 7 9 --sitting S"}, lines + ranking_lines
 
 
-def add_run(out: Path, run: dict) -> None:
-    """Merge ``run`` into start_margin.json under a lock (another process of the sitting may write too)."""
-    earlier = out / "start_margin.json"
-    with file_lock(out / "start_margin.lock"):
-        runs = {(r["sitting"], r["epochs"], r["name"], r["seed"]): r
-                for r in (json.loads(earlier.read_text())["runs"] if earlier.is_file() else [])}
-        runs[(run["sitting"], run["epochs"], run["name"], run["seed"])] = run
-        result, lines = summarise(out, list(runs.values()))
-        write_json(out / "start_margin.json", result)
-        publish(out / "start_margin.md", lines)
+def write_tables(out: Path, runs: list[dict]) -> None:
+    result, lines = summarise(out, runs)
+    write_json(out / "start_margin.json", result)
+    publish(out / "start_margin.md", lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="tiny")
+    add_draw_arguments(p)  # --candidates: bench/start_point.py's random candidates, trained as trials too
     p.add_argument("--epochs", type=int, default=6, help="epochs of a fully trained trial (the demo's --search-epochs)")
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(10)), help="the start point's trial seeds")
-    p.add_argument("--candidates", type=int, default=6, help="bench/start_point.py's random candidates trained too")
     p.add_argument("--candidate-seeds", type=int, nargs="+", default=None,
-                   help="their seeds (default: the first two of --seeds)")
-    p.add_argument("--draw-seed", type=int, default=0, help="as bench/start_point.py's")
-    p.add_argument("--max-macs", type=float, default=4e6, help="as bench/start_point.py's")
-    p.add_argument("--sitting", default=None, help="the sitting's name (default: now)")
-    p.add_argument("--out", default="bench/results")
+                   help="the candidates' seeds (default: the first two of --seeds)")
     a = p.parse_args()
-    dev, out = choose_on_dev(), Path(a.out)
-    from slimnas.data.config import list_data
-
-    todo = contenders(a.space, a.candidates, a.draw_seed, a.max_macs, len(list_data(dev).classes))
-    sitting = a.sitting or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    dev, out, todo, sitting = on_dev(a)  # choose_on_dev: the report's test split sealed
     candidate_seeds = a.candidate_seeds if a.candidate_seeds is not None else a.seeds[:2]
     jobs = [(START, s) for s in a.seeds] + [(n, s) for s in candidate_seeds for n in todo if n != START]
     for name, seed in jobs:
@@ -147,7 +131,7 @@ def main() -> None:
         run = {"sitting": sitting, "epochs": a.epochs, "name": name, "seed": seed, "macs": macs,
                "val_f1": row["val_macro_f1"], "seconds": row["train_seconds"]}
         print(run, flush=True)
-        add_run(out, run)
+        add_run(out, "start_margin", run, ("sitting", "epochs", "name", "seed"), write_tables)
 
 
 if __name__ == "__main__":

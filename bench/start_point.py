@@ -21,17 +21,16 @@ merge under a lock. Writes bench/results/start_point.{json,md}.
 """
 
 import argparse
-import json
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
 import optuna
 
-from common import choose_on_dev, machine, publish, start_point, train_row
+from common import add_run, choose_on_dev, machine, publish, start_point, train_row
 from slimnas.cli import run_cli
 from slimnas.configs import find_config
-from slimnas.io import file_lock, write_json
+from slimnas.io import write_json
 from slimnas.search.objective import gate_count
 from slimnas.search.space import load_search_space
 
@@ -54,6 +53,26 @@ def contenders(space: str, n: int, seed: int, max_macs: float, num_classes: int)
         if macs <= max_macs:
             out[f"random draw {trial.number}"] = (cfg, hp, macs)
     return out
+
+
+def add_draw_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of the draw of contenders and of the sitting, shared with bench/start_margin.py."""
+    p.add_argument("--space", default="tiny")
+    p.add_argument("--candidates", type=int, default=6, help="random candidates beside the start point")
+    p.add_argument("--draw-seed", type=int, default=0, help="the RandomSampler's seed that draws the candidates")
+    p.add_argument("--max-macs", type=float, default=4e6, help="the demo's MACs budget")
+    p.add_argument("--sitting", default=None, help="the sitting's name (default: now); see the module's doc")
+    p.add_argument("--out", default="bench/results")
+
+
+def on_dev(a) -> tuple:
+    """(the dev set, with the report's test split sealed; the output folder; the contenders of ``a``'s draw; the
+    sitting's name): the setup this bench and bench/start_margin.py share."""
+    from slimnas.data.config import list_data
+
+    dev = choose_on_dev()
+    todo = contenders(a.space, a.candidates, a.draw_seed, a.max_macs, len(list_data(dev).classes))
+    return dev, Path(a.out), todo, a.sitting or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def pooled(a: list[float], b: list[float]) -> float:
@@ -109,32 +128,13 @@ def write_tables(out: Path, runs: list[dict]) -> None:
     publish(out / "start_point.md", lines)
 
 
-def add_run(out: Path, run: dict) -> None:
-    """Merge ``run`` into start_point.json under a lock (another process of the sitting may write too)."""
-    earlier = out / "start_point.json"
-    with file_lock(out / "start_point.lock"):
-        runs = {(r["sitting"], r["name"], r["seed"]): r
-                for r in (json.loads(earlier.read_text())["runs"] if earlier.is_file() else [])}
-        runs[(run["sitting"], run["name"], run["seed"])] = run
-        write_tables(out, list(runs.values()))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="tiny")
-    p.add_argument("--candidates", type=int, default=6, help="random candidates beside the start point")
-    p.add_argument("--draw-seed", type=int, default=0, help="the RandomSampler's seed that draws the candidates")
-    p.add_argument("--max-macs", type=float, default=4e6, help="the demo's MACs budget")
+    add_draw_arguments(p)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--seconds", type=float, default=240, help="training wall clock of every run")
-    p.add_argument("--sitting", default=None, help="the sitting's name (default: now); see the module's doc")
-    p.add_argument("--out", default="bench/results")
     a = p.parse_args()
-    dev, out = choose_on_dev(), Path(a.out)
-    from slimnas.data.config import list_data
-
-    todo = contenders(a.space, a.candidates, a.draw_seed, a.max_macs, len(list_data(dev).classes))
-    sitting = a.sitting or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    dev, out, todo, sitting = on_dev(a)
     for seed in a.seeds:
         for name, (model, hparams, macs) in todo.items():
             hp = {k: v for k, v in hparams.items() if k != "batch_size"}
@@ -144,7 +144,7 @@ def main() -> None:
                    "lr": hp.get("lr", float("nan")), "dev_test_f1": row["test_macro_f1"], "epochs": row["epochs"],
                    "seconds": row["train_seconds"]}
             print(run, flush=True)
-            add_run(out, run)  # after every run: an interrupted bench keeps them
+            add_run(out, "start_point", run, ("sitting", "name", "seed"), write_tables)  # an interrupted bench keeps them
 
 
 if __name__ == "__main__":
