@@ -26,6 +26,7 @@ REFERENCE_STEP_S = 0.034
 SEARCH_OVERHEAD_S = 10.0  # the search step around its --timeout: opening the study, decoding images at its sizes
 TRAIN_OVERHEAD_S = 8.0  # the retrain around its --time-budget: decoding, thread probe, the test split's score
 TAIL_S = 45.0  # decompose (timed on ORT), export, parity, INT8 trial, predictions, the table (measured 37 s)
+PRUNE_TAIL_S = 30.0  # the pruned candidate: its latency grid timed on ORT, its export, INT8 trial and table rows
 MIN_SEARCH_S = 20.0  # less is not a search: the start point alone
 SEARCH_SHARE = 0.25  # of the free time, by default; the retrain gets the rest
 MIN_RETRAIN_EPOCHS = 15  # fewer leaves the demo's model far from trained (0.29 val macro-F1 at epoch 8 of 30)
@@ -74,13 +75,14 @@ class TimePlan:
     total_s: float
     started: float  # time.time() at the start of the budget
     pace: float = 1.0
+    tail_s: float = TAIL_S  # the steps after the retrain, at the reference pace (fine-tuning epochs aside)
 
     def left(self) -> float:
         return self.total_s - (time.time() - self.started)
 
     def free(self) -> float:
         """Seconds left for the search and the retrain once every fixed cost (at this pace) is set aside."""
-        return self.left() - (SEARCH_OVERHEAD_S + TRAIN_OVERHEAD_S + TAIL_S) * self.pace
+        return self.left() - (SEARCH_OVERHEAD_S + TRAIN_OVERHEAD_S + self.tail_s) * self.pace
 
     def search_seconds(self, share: float = SEARCH_SHARE) -> float:
         """The search's ``--timeout``: ``share`` of what is left once every fixed cost is set aside."""
@@ -104,7 +106,7 @@ class TimePlan:
         """The retrain's ``--time-budget``: all that is left but the tail (and ``ft_epochs`` of fine-tuning at
         ``epoch_s``, the search's measured seconds per epoch of the chosen model). Refused if that is fewer than
         ``min_epochs`` (the user's ``--epochs``) or :data:`MIN_RETRAIN_EPOCHS` epochs."""
-        seconds = self.left() - (TRAIN_OVERHEAD_S + TAIL_S) * self.pace - ft_epochs * epoch_s
+        seconds = self.left() - (TRAIN_OVERHEAD_S + self.tail_s) * self.pace - ft_epochs * epoch_s
         need, asked = max(min_epochs or 0, MIN_RETRAIN_EPOCHS), f"--epochs {min_epochs}" if min_epochs else ""
         if seconds < need * epoch_s:
             raise TooSlow(f"this machine trains the chosen model at {epoch_s:.1f} s an epoch; of the "

@@ -1,4 +1,5 @@
-"""The whole road in one run: search → train → decompose → fine-tune with distillation → ONNX → predict.
+"""The whole road in one run: search → train → compress (decompose; prune) → fine-tune each with distillation →
+ONNX → ship the fastest that kept its F1 → predict.
 
 The search chooses on val; the retrain then refits its pick on train + val (``train --final-fit``), so the val
 macro-F1 of the later rows is of images the searched model trained on: the compressed model is judged against
@@ -7,9 +8,11 @@ a score it cannot easily match, which errs towards shipping the searched one.
 Every step is one of slimnas's own commands, printed before it runs, so any of them can be re-run by
 hand (add ``--data my_data.yaml`` for your own images). All files land in ``--out`` (runs/demo). A step
 whose output already exists is reused, so a second run only re-measures the final table; ``--fresh``
-starts over. The final table compares the searched, decomposed, fine-tuned and exported models, each
-as an ONNX file scored and timed with ONNX Runtime, and the demo ships the one it chose: ``--out/model.onnx``
-and its predictions of the test split, ``--out/predictions.csv``.
+starts over. The final table compares the searched model with every compressed candidate (decomposed for a
+measured latency target, pruned for one, each fine-tuned with distillation, each in FP32 and in INT8 where INT8
+won), each as an ONNX file scored and timed with ONNX Runtime, and ships the fastest candidate that runs faster
+than the searched model within ``--f1-tolerance`` val macro-F1 (else the searched one): ``--out/model.onnx`` and
+its predictions of the test split, ``--out/predictions.csv``.
 
 It keeps a wall-clock budget (``--minutes``, 10 by default, counted from ``make demo``'s start so that the
 venv install counts too): it times a few training steps to learn this machine's pace, gives the search a
@@ -46,7 +49,7 @@ from ..latency.measure import DeployTarget
 from ..runtime import Predictor, list_inputs
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
-from ..pace import UNCAPPED_EPOCHS, TimePlan, machine_pace
+from ..pace import PRUNE_TAIL_S, TAIL_S, UNCAPPED_EPOCHS, TimePlan, machine_pace
 
 START_ENV = "SLIMNAS_DEMO_START"  # epoch seconds when `make demo` started (before the venv), set by the Makefile
 DEFAULT_MINUTES = 10
@@ -123,7 +126,12 @@ def build_parser() -> ArgumentParser:
                    help="fraction of the latency (measured on ONNX Runtime at its default threads) the decomposition keeps")
     p.add_argument("--target-macs", type=float, default=None,
                    help="decompose for a MACs fraction instead (fewer MACs need not run faster)")
-    p.add_argument("--ft-epochs", type=int, default=4, help="fine-tuning epochs (with distillation)")
+    p.add_argument("--prune-latency", type=float, default=0.6,
+                   help="fraction of the measured latency the pruned candidate keeps (slimnas prune --target-latency; "
+                        "0: no pruned candidate)")
+    p.add_argument("--f1-tolerance", type=float, default=0.01,
+                   help="the most val macro-F1 a compressed model may lose against the searched one and still ship")
+    p.add_argument("--ft-epochs", type=int, default=4, help="fine-tuning epochs (with distillation), per candidate")
     p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")
     return p
 
@@ -135,11 +143,16 @@ def main() -> None:
     a.minutes = whole_budget_minutes(a.minutes, a.budget)
     if a.epochs is not None and a.epochs < 1:
         raise SlimnasError(f"--epochs must be >= 1, got {a.epochs}")
+    if not 0 <= a.prune_latency < 1:
+        raise SlimnasError(f"--prune-latency must be a fraction in [0, 1) (0: no pruned candidate), got {a.prune_latency:g}")
+    if not 0 <= a.f1_tolerance < 1:
+        raise SlimnasError(f"--f1-tolerance must be in [0, 1), got {a.f1_tolerance:g}")
     data_cfg = load_data_config(a.data)  # every config is checked before any step runs or any data is made
     load_search_space(a.space)
     if a.teacher:
         load_checkpoint(a.teacher)  # a missing teacher fails now, not after the search
-    plan = TimePlan(a.minutes * 60, budget_start(), machine_pace()) if a.minutes else None
+    plan = TimePlan(a.minutes * 60, budget_start(), machine_pace(),
+                    TAIL_S + (PRUNE_TAIL_S if a.prune_latency else 0)) if a.minutes else None
     if plan and a.search_budget is not None:
         plan.check_search(a.search_budget)  # before anything is made or removed, not after the search
     if a.fresh:
@@ -153,8 +166,8 @@ def main() -> None:
               f"the reference; the search gets {a.search_budget:.0f} s, the retrain what is left after it but "
               f"the fixed-cost steps" + (f" (at least the {a.epochs} epochs of --epochs)" if a.epochs else ""),
               flush=True)
-    decomposed = run_steps(a, out, plan)
-    lines = summary(a, out, data_cfg, decomposed)
+    decomposed, pruned = run_steps(a, out, plan)
+    lines = summary(a, out, data_cfg, decomposed, pruned)
     took = f"; {time.time() - plan.started:.0f} s of the {a.minutes:g}-minute plan" if plan else ""
     lines.append(f"\nwhole run: {time.perf_counter() - t0:.0f} s{took}; files in {out}/")
     write_text(out / "summary.md", "\n".join(lines) + "\n")
@@ -219,14 +232,20 @@ def search_step(a, out: Path, data: list[str]) -> None:
     step(1, f"{title}: {rest:.0f} s more", [*argv, "--n-trials", "100", "--timeout", f"{rest:.0f}"], None)
 
 
-def run_steps(a, out: Path, plan: TimePlan | None) -> bool:
-    """Steps 1-4, each one of slimnas's own commands; returns whether any layer was decomposed."""
+def candidates(a) -> int:
+    """How many compressed candidates the demo fine-tunes: the decomposed one, and the pruned one unless told not."""
+    return 1 + bool(a.prune_latency)
+
+
+def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, bool]:
+    """Steps 1-4, each one of slimnas's own commands; returns (whether any layer was decomposed, whether a pruned
+    candidate was fine-tuned)."""
     data = ["--data", a.data] if a.data else []
     search_step(a, out, data)
     best = json.loads((out / "search" / "best.json").read_text())
     budget = []
     if plan and not (out / "train" / "results.json").exists():
-        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs, a.epochs)
+        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs * candidates(a), a.epochs)
         budget = ["--time-budget", f"{seconds:.0f}"]
     warm = ", from the weights it trained there" if best.get("weights") else ""
     # the refit on train + val (--final-fit, the last epoch kept): on dev, 240 s runs of the start point, 10 seeds
@@ -245,59 +264,96 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> bool:
          out / "decompose" / "report.csv")
     # a decomposition that kept the model whole (no layer ran faster factorised) lost nothing to recover
     decomposed = bool(read_yaml(out / "decompose" / "rank_cfg.yaml"))
+    pruned = False
+    if a.prune_latency:  # the 1x1 and depthwise nets the search makes have little rank to cut, but channels to drop
+        step(3, f"prune whole channels (Torch-Pruning) for a measured latency target of {a.prune_latency:g}",
+             ["prune", "--weight", str(out / "train" / "best.pt"), "--target-latency", f"{a.prune_latency:g}",
+              "--dst", str(out / "prune"), "--exist-ok"], out / "prune" / "prune.json")
+        pruned = not json.loads((out / "prune" / "prune.json").read_text()).get("slower", False)
+        if not pruned:
+            print("[3/5] the pruned model ran slower than the trained one: not a candidate", flush=True)
     step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
          + " export ONNX (FP32, INT8 if it wins), predict the test split",
          ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
           "--epochs", str(a.ft_epochs if decomposed else 0), "--int8", "--dst", str(out / "finetune"), "--exist-ok",
           *data],
          out / "finetune" / "export.json")
-    return decomposed
+    if pruned:
+        step(4, "fine-tune the pruned model with distillation, export ONNX (FP32, INT8 if it wins)",
+             ["finetune", "--weight", str(out / "prune" / "pruned.pt"), "--teacher", str(out / "train" / "best.pt"),
+              "--epochs", str(a.ft_epochs), "--int8", "--dst", str(out / "finetune_pruned"), "--exist-ok", *data],
+             out / "finetune_pruned" / "export.json")
+    return decomposed, pruned
 
 
-def advice(by: dict[str, dict], decomposed: bool, shipped_onnx: str, by_macs: bool = False) -> tuple[list[str], str]:
-    """What to ship (the lines that say why, and the ONNX file), from the summary's rows (by model name), decided on
-    val F1 and measured latency only: ``shipped_onnx`` (the fine-tuned export) or the searched model's.
+SEARCHED = "searched + trained"  # the summary's row of the model the compressed ones are judged against
 
-    The compressed model must pay: it is not shipped when it runs slower, nor when it lost val macro-F1 for a
-    speed-up inside the timer's own spread (a 2-core demo kept one layer whole-model 0.119 -> 0.117 ms, and
-    its fine-tuning then lost 0.0155 val macro-F1).
+
+def advice(by: dict[str, dict], candidates: list[str], tolerance: float, same_model: bool = False,
+           by_macs: bool = False) -> tuple[list[str], str]:
+    """What to ship (the lines that say why, and its ONNX file), from the summary's rows by model name, decided on
+    val F1 and measured latency only: the fastest of ``candidates`` (the compressed models' rows) that runs faster
+    than the searched model and lost at most ``tolerance`` val macro-F1; else the searched model.
+
+    A candidate must pay: not when it runs slower (fewer MACs that run slower are a regression), nor when it lost
+    val macro-F1 for a speed-up inside the timer's own spread (a 2-core demo kept one layer whole-model 0.119 ->
+    0.117 ms, and its fine-tuning then lost 0.0155 val macro-F1). ``same_model``: nothing was decomposed, so the
+    decomposed rows are the searched model again and any difference in their ms is the timer's.
     """
-    source, shipped = by["searched + trained"], by["fine-tuned FP32"]
-    if not decomposed:  # one model three times: any difference in ms is the timer's spread, not a regression
-        return [f"\nThe decomposition kept every layer whole (none ran faster factorised on ONNX Runtime), so the "
-                f"rows are the same model: {source['ms_b1']:.3f} vs {shipped['ms_b1']:.3f} ms is timing noise; "
-                f"ship {shipped_onnx}"], shipped_onnx
-    if shipped["ms_b1"] >= source["ms_b1"]:  # fewer MACs that run slower are a regression: say it in the table
-        return [f"\nNOT FASTER: the fine-tuned model runs {shipped['ms_b1']:.3f} ms against the searched model's "
-                f"{source['ms_b1']:.3f} ms (ONNX Runtime, interleaved) at {shipped['macs'] / source['macs']:.0%} of "
-                f"its MACs; ship the searched model ({source['onnx']})"
-                + (", or decompose with --target-latency" if by_macs else "")], source["onnx"]
-    spread = max(shipped.get("ms_b1_spread", 0.0), source.get("ms_b1_spread", 0.0))
-    lost = source["val_f1"] - shipped["val_f1"]
-    if lost > 0 and shipped["ms_b1"] * (1 + spread) >= source["ms_b1"]:
-        return [f"\nNOT WORTH IT: the fine-tuned model lost {lost:.4f} val macro-F1 for {shipped['ms_b1']:.3f} "
-                f"against {source['ms_b1']:.3f} ms, inside the timer's spread (±{spread:.0%}); ship the searched "
-                f"model ({source['onnx']})"], source["onnx"]
-    return [f"\nship {shipped_onnx}: {shipped['ms_b1']:.3f} against the searched model's {source['ms_b1']:.3f} ms "
-            f"(±{spread:.0%}), val macro-F1 {shipped['val_f1']:.4f} against {source['val_f1']:.4f}"], shipped_onnx
+    source, fit, lines = by[SEARCHED], [], []
+    if same_model:
+        lines.append(f"- decomposed, fine-tuned FP32: the decomposition kept every layer whole (none ran faster "
+                     f"factorised on ONNX Runtime), so the rows are the same model: {source['ms_b1']:.3f} vs "
+                     f"{by['fine-tuned FP32']['ms_b1']:.3f} ms is timing noise")
+    for name in candidates:
+        row = by[name]
+        spread = max(row.get("ms_b1_spread", 0.0), source.get("ms_b1_spread", 0.0))
+        lost = source["val_f1"] - row["val_f1"]
+        speed = f"{row['ms_b1']:.3f} against {source['ms_b1']:.3f} ms (±{spread:.0%})"
+        if row["ms_b1"] >= source["ms_b1"]:
+            why = (f"NOT FASTER: {speed} at {row['macs'] / source['macs']:.0%} of its MACs"
+                   + (" (decompose with --target-latency)" if by_macs and "INT8" not in name else ""))
+        elif lost > tolerance:
+            why = f"LOST TOO MUCH: {lost:.4f} val macro-F1, more than --f1-tolerance {tolerance:g}, for {speed}"
+        elif lost > 0 and row["ms_b1"] * (1 + spread) >= source["ms_b1"]:
+            why = f"NOT WORTH IT: lost {lost:.4f} val macro-F1 for {speed}, inside the timer's spread"
+        else:
+            fit.append(name)
+            why = f"faster by {source['ms_b1'] / row['ms_b1']:.2f}x ({speed}), val macro-F1 {row['val_f1']:.4f} " \
+                  f"against {source['val_f1']:.4f}"
+        lines.append(f"- {name}: {why}")
+    if fit:
+        best = min(fit, key=lambda n: by[n]["ms_b1"])
+        return [f"\nship {best} ({by[best]['onnx']}): the fastest candidate that runs faster than the searched model "
+                f"and lost at most {tolerance:g} val macro-F1", *lines], by[best]["onnx"]
+    return [f"\nship the searched model ({source['onnx']}): no compressed candidate runs faster within "
+            f"{tolerance:g} val macro-F1", *lines], source["onnx"]
 
 
-def summary(a, out: Path, data_cfg, decomposed: bool) -> list[str]:
-    """Step 5: the searched, decomposed and shipped models side by side (``summary.json``), and what to ship."""
+def summary(a, out: Path, data_cfg, decomposed: bool, pruned: bool) -> list[str]:
+    """Step 5: the searched model and every compressed candidate side by side (``summary.json``), and what to ship."""
     print(f"\n[5/5] the models side by side ({DeployTarget().describe()}; also 1 thread and batch 32; the same "
           f"images)", flush=True)
     export = json.loads((out / "finetune" / "export.json").read_text())
-    models = {"searched + trained": out / "train" / "best.pt", "decomposed": out / "decompose" / "decomposed.pt",
+    models = {SEARCHED: out / "train" / "best.pt", "decomposed": out / "decompose" / "decomposed.pt",
               "fine-tuned FP32": Path(export["onnx"])}
     if export.get("int8"):
         models["fine-tuned INT8"] = Path(export["int8"])
+    candidates = [n for n in models if n != SEARCHED and n != "decomposed" and (decomposed or "INT8" in n)]
+    notes = [f"\nINT8 of the decomposed model not kept: {export['int8_reason']}"] \
+        if export.get("int8_reason") and not export.get("int8") else []
+    if pruned:
+        pruned_export = json.loads((out / "finetune_pruned" / "export.json").read_text())
+        models["pruned + fine-tuned FP32"] = Path(pruned_export["onnx"])
+        if pruned_export.get("int8"):
+            models["pruned + fine-tuned INT8"] = Path(pruned_export["int8"])
+        elif pruned_export.get("int8_reason"):
+            notes.append(f"INT8 of the pruned model not kept: {pruned_export['int8_reason']}")
+        candidates += [n for n in models if n.startswith("pruned")]
     rows = compare(models, data_cfg, out / "summary")
     write_json(out / "summary.json", rows)
-    said, onnx = advice({r["model"]: r for r in rows}, decomposed, export.get("int8") or export["onnx"],
-                        bool(a.target_macs))
-    lines = [markdown(rows), *said]
-    if export.get("int8_reason") and not export.get("int8"):
-        lines.append(f"\nINT8 not kept: {export['int8_reason']}")
+    said, onnx = advice({r["model"]: r for r in rows}, candidates, a.f1_tolerance, not decomposed, bool(a.target_macs))
+    lines = [markdown(rows), *said, *notes]
     preds = ship(out, Path(onnx), data_cfg)
     lines.append(f"\nshipped: {out / SHIPPED[0]} (= {onnx})" + (f", its predictions of the test split: {preds}" if preds else ""))
     answers = dataset_root(data_cfg) / "test_labels.csv"
