@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from slimnas.pace import (MAX_SEARCH_SHARE, MIN_RETRAIN_EPOCHS, SEARCH_OVERHEAD_S, TAIL_S, TRAIN_OVERHEAD_S, TimePlan, TooSlow,
+from slimnas.pace import (MAX_SEARCH_SHARE, MIN_RETRAIN_EPOCHS, PRUNE_TAIL_S, SEARCH_OVERHEAD_S, TAIL_S, TRAIN_OVERHEAD_S, TimePlan, TooSlow,
                           machine_pace)
 
 
@@ -18,6 +18,9 @@ def test_the_plan_gives_the_search_a_share_and_the_retrain_the_rest():
     slow = TimePlan(600, now - 100, pace=2.0)  # the fixed costs take twice as long: less for the search
     assert slow.search_seconds() == pytest.approx(0.25 * (500 - 2 * fixed), abs=1.0)
     assert plan.retrain_seconds(epoch_s=4.0, ft_epochs=2) == pytest.approx(500 - TRAIN_OVERHEAD_S - TAIL_S - 8, abs=1.0)
+    # a longer tail (the demo's pruned candidate) is set aside at this machine's pace too
+    pruning = TimePlan(600, now - 100, pace=2.0, tail_s=TAIL_S + PRUNE_TAIL_S)
+    assert pruning.free() == pytest.approx(slow.free() - 2 * PRUNE_TAIL_S, abs=1.0)
 
 
 def test_too_little_time_is_said_with_what_would_do():
