@@ -28,12 +28,22 @@ from pathlib import Path
 
 from scipy.stats import kendalltau, norm
 
-from common import add_run, machine, publish, train_row
+from common import add_run, choose_on_dev, machine, publish, train_row
 from slimnas.cli import run_cli
 from slimnas.io import write_json
-from start_point import START, add_draw_arguments, on_dev
+from slimnas.train.metrics import macro_f1_sd, read_confusion
+from start_point import START, add_draw_arguments, drawn
 
 ALPHA = 0.05  # the chance an equal challenger is let through
+
+
+def run_folder(out: Path, epochs: int, name: str, seed: int) -> Path:
+    return out / "start_margin" / f"e{epochs}" / name.replace(" ", "_").replace("'", "") / f"seed{seed}"
+
+
+def bootstrap_sd(folder: Path) -> float:
+    """The bootstrap sd of the run's val macro-F1, from its confusion matrix, as every search trial records it."""
+    return round(macro_f1_sd(read_confusion(folder / "confusion_matrix.csv")), 5)
 
 
 def margins(f1: list[float], challengers: tuple[int, ...] = (1, 4, 8)) -> dict:
@@ -70,22 +80,34 @@ def summarise(out: Path, runs: list[dict]) -> tuple[dict, list[str]]:
              f"(the README's test split sealed): the spread of that number, and the margin a challenger must clear "
              f"for an equal one to pass {ALPHA:.0%} of the time (best of 1 / 4 / 8 equal challengers).", "",
              "| sitting | trial epochs | seeds | start point's val macro-F1 per seed | mean | sd | √2·sd | margin, "
-             "1 / 4 / 8 |", "|---|---:|---:|---|---:|---:|---:|---|"]
-    ranking_lines, sittings = [], []
+             "1 / 4 / 8 | bootstrap sd over val images (sd / it) |", "|---|---:|---:|---|---:|---:|---:|---|---:|"]
+    ranking_lines, sittings, notes = [], [], []
     for (sitting, epochs), names in sorted(by.items()):
         summary = {"sitting": sitting, "epochs": epochs, "contenders": {}}
         for name, rs in names.items():
             rs.sort(key=lambda r: r["seed"])
             f1 = [r["val_f1"] for r in rs]
             summary["contenders"][name] = {"seeds": [r["seed"] for r in rs], "val_f1": f1,
-                                           "mean": round(statistics.mean(f1), 4), "refit_dev_test_f1": refit.get(name)}
+                                           "mean": round(statistics.mean(f1), 4), "refit_dev_test_f1": refit.get(name),
+                                           "bootstrap_sd": round(statistics.mean(r["bootstrap_sd"] for r in rs), 4)}
         start = summary["contenders"].get(START)
         if start and len(start["val_f1"]) > 2:
             summary.update(margins(start["val_f1"]))
+            summary["bootstrap_sd"] = start["bootstrap_sd"]  # what a search measures on the user's val split
+            summary["seed_per_bootstrap_sd"] = round(summary["sd"] / start["bootstrap_sd"], 2)
+            others = [c for n, c in summary["contenders"].items() if n != START and len(c["val_f1"]) > 1]
+            if others:  # the same ratio for the other candidates, their seed variances pooled
+                pooled_sd = statistics.mean(statistics.variance(c["val_f1"]) for c in others) ** 0.5
+                summary["others"] = {"pooled_seed_sd": round(pooled_sd, 4),
+                                     "bootstrap_sd": round(statistics.mean(c["bootstrap_sd"] for c in others), 4)}
             m = summary["margin"]
             lines.append(f"| {sitting} | {epochs} | {len(start['val_f1'])} | "
                          f"{', '.join(f'{v:.4f}' for v in start['val_f1'])} | {start['mean']:.4f} | {summary['sd']:.4f} | "
-                         f"{summary['sd_difference']:.4f} | {m['1']:.4f} / {m['4']:.4f} / {m['8']:.4f} |")
+                         f"{summary['sd_difference']:.4f} | {m['1']:.4f} / {m['4']:.4f} / {m['8']:.4f} | "
+                         f"{summary['bootstrap_sd']:.4f} ({summary['seed_per_bootstrap_sd']:.2f}) |")
+            if "others" in summary:
+                notes.append(f"The other candidates of sitting {sitting}: seed sd {summary['others']['pooled_seed_sd']:.4f} "
+                             f"pooled, bootstrap sd {summary['others']['bootstrap_sd']:.4f} on average.")
         ranked = {n: c for n, c in summary["contenders"].items() if c["refit_dev_test_f1"] is not None}
         if len(ranked) > 2:
             tau = kendalltau([c["mean"] for c in ranked.values()], [c["refit_dev_test_f1"] for c in ranked.values()])
@@ -103,7 +125,7 @@ def summarise(out: Path, runs: list[dict]) -> tuple[dict, list[str]]:
         sittings.append(summary)
     return {**machine(), "runs": runs, "sittings": sittings,
             "command": "python bench/start_margin.py --seeds 0 2 4 6 8 --sitting S & "
-                       "python bench/start_margin.py --seeds 1 3 5 7 9 --sitting S"}, lines + ranking_lines
+                       "python bench/start_margin.py --seeds 1 3 5 7 9 --sitting S"}, lines + ["", *notes] + ranking_lines
 
 
 def write_tables(out: Path, runs: list[dict]) -> None:
@@ -120,16 +142,17 @@ def main() -> None:
     p.add_argument("--candidate-seeds", type=int, nargs="+", default=None,
                    help="the candidates' seeds (default: the first two of --seeds)")
     a = p.parse_args()
-    dev, out, todo, sitting = on_dev(a)  # choose_on_dev: the report's test split sealed
+    dev, out = choose_on_dev(), Path(a.out)  # the report's test split sealed
+    todo, sitting = drawn(a, dev)
     candidate_seeds = a.candidate_seeds if a.candidate_seeds is not None else a.seeds[:2]
     jobs = [(START, s) for s in a.seeds] + [(n, s) for s in candidate_seeds for n in todo if n != START]
     for name, seed in jobs:
         model, hparams, macs = todo[name]
         hp = {k: v for k, v in hparams.items() if k != "batch_size"}
-        row = train_row(model, dev, out / "start_margin" / f"e{a.epochs}" / name.replace(" ", "_").replace("'", "")
-                        / f"seed{seed}", a.epochs, seed, **hp)
+        folder = run_folder(out, a.epochs, name, seed)
+        row = train_row(model, dev, folder, a.epochs, seed, **hp)
         run = {"sitting": sitting, "epochs": a.epochs, "name": name, "seed": seed, "macs": macs,
-               "val_f1": row["val_macro_f1"], "seconds": row["train_seconds"]}
+               "val_f1": row["val_macro_f1"], "bootstrap_sd": bootstrap_sd(folder), "seconds": row["train_seconds"]}
         print(run, flush=True)
         add_run(out, "start_margin", run, ("sitting", "epochs", "name", "seed"), write_tables)
 

@@ -65,14 +65,12 @@ def add_draw_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="bench/results")
 
 
-def on_dev(a) -> tuple:
-    """(the dev set, with the report's test split sealed; the output folder; the contenders of ``a``'s draw; the
-    sitting's name): the setup this bench and bench/start_margin.py share."""
+def drawn(a, dev) -> tuple[dict, str]:
+    """(the contenders of ``a``'s draw, the sitting's name): the setup this bench and bench/start_margin.py share."""
     from slimnas.data.config import list_data
 
-    dev = choose_on_dev()
     todo = contenders(a.space, a.candidates, a.draw_seed, a.max_macs, len(list_data(dev).classes))
-    return dev, Path(a.out), todo, a.sitting or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return todo, a.sitting or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def pooled(a: list[float], b: list[float]) -> float:
@@ -134,7 +132,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--seconds", type=float, default=240, help="training wall clock of every run")
     a = p.parse_args()
-    dev, out, todo, sitting = on_dev(a)
+    dev, out = choose_on_dev(), Path(a.out)  # the report's test split sealed
+    todo, sitting = drawn(a, dev)
     for seed in a.seeds:
         for name, (model, hparams, macs) in todo.items():
             hp = {k: v for k, v in hparams.items() if k != "batch_size"}

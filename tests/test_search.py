@@ -218,6 +218,12 @@ def test_the_start_point_stays_unless_beaten_by_more_than_the_margin():
     assert rival_margin(0.02, 1) == pytest.approx(0.02)
     assert rival_margin(0.02, 4) == pytest.approx(0.02 * 2.2414 / 1.6449, rel=1e-3)
     assert rival_margin(0.02, 0) == pytest.approx(0.02)
+    # on a small val split the start trial's own noise sets the margin when it is larger: z·√2·2·0.02 = 0.093
+    noisy = done(0, 0.30, 16)
+    noisy.user_attrs["f1_sd"] = 0.02
+    assert keep_start(far, [noisy, far], starts, 0.02)[0] is noisy  # +0.03 no longer beats it
+    best, why = keep_start(done(5, 0.40, 24), [noisy, far], starts, 0.02)
+    assert best.number == 5 and why is None  # +0.10 does
 
 
 def test_promotion_order_ranks_fronts_then_spread():
@@ -269,6 +275,7 @@ def test_search_writes_outputs_and_the_yaml_trains(tmp_path, tiny_space_yaml, ti
     for t in done:
         a = t.user_attrs
         assert a["macs"] > 0 and a["params"] > 0 and 0 <= a["f1"] <= 1 and a["epochs"] == 1 and a["seconds"] > 0
+        assert 0 <= a["f1_sd"] < 0.5  # its val F1's bootstrap sd, the start point's noise in keep_start
         assert yaml.safe_load((run / "trials" / f"{t.number:04d}" / "model.yaml").read_text()) == a["model"]
     with open(run / "pareto.csv") as f:
         front = list(csv.DictReader(f))

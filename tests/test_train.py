@@ -5,6 +5,7 @@ import itertools
 import json
 import pickle
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -15,7 +16,7 @@ from slimnas.errors import CheckpointError, SlimnasError
 from slimnas.model import build_model
 from slimnas.train import TrainConfig, TrainingDiverged, load_checkpoint, model_from_checkpoint, train
 from slimnas.train.loop import plan_epochs
-from slimnas.train.metrics import balanced_nll, confusion_matrix, macro_f1
+from slimnas.train.metrics import balanced_nll, confusion_matrix, macro_f1, macro_f1_sd
 from slimnas.train.threads import LAYOUTS, available_cores, fastest_setup
 
 # one layout: runs compared bit for bit must not time NHWC against NCHW and keep different ones
@@ -27,6 +28,17 @@ def test_macro_f1_and_confusion_by_hand():
     # class 0: P=1/2 R=1/2 F=.5; class 1: P=2/3 R=1 F=.8; class 2: F=0
     assert macro_f1(y_true, y_pred) == pytest.approx((0.5 + 0.8 + 0) / 3)
     assert confusion_matrix(y_true, y_pred, 3).tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_macro_f1_sd_is_the_bootstrap_over_the_scored_images():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 10, 300)
+    p = np.where(rng.random(300) < 0.6, y, rng.integers(0, 10, 300))
+    direct = np.std([macro_f1(y[i], p[i]) for i in (rng.integers(0, 300, 300) for _ in range(400))])
+    assert macro_f1_sd(confusion_matrix(y, p, 10)) == pytest.approx(direct, rel=0.15)  # 0.0275 against 0.0268
+    assert macro_f1_sd(confusion_matrix(y, y, 10)) == 0.0  # every draw is perfect
+    # 3 images per label instead of 30, the same classifier: the score moves far more
+    assert macro_f1_sd(confusion_matrix(y[:30], p[:30], 10)) > 2 * direct
 
 
 def test_balanced_nll_weighs_every_label_alike():

@@ -48,8 +48,9 @@ class SearchConfig:
     # this, scaled up for the number of rivals (report.rival_margin): the gain one rival *as good as* the start point
     # reaches 5 % of the time by chance. On dev (bench/start_margin.py) the start point's 6-epoch trial scored val
     # macro-F1 0.189 ± 0.031 over 10 seeds (init, data order, augmentation): z·√2·sd = 0.072. Dev also ranks the start
-    # point first of 7 candidates refit for 240 s (bench/start_point.py), and 6-epoch trials order those 7 at
-    # Kendall τ 0.2 only: leaving it on a smaller gain trades the best candidate for noise. 0: off.
+    # point first of 7 candidates refit for 240 s (bench/start_point.py), and one seed's 6-epoch trials order those 7
+    # at Kendall τ 0.33-0.81: leaving it on a smaller gain trades the best candidate for noise. On a smaller val split
+    # the start trial's own noise (report.keep_start) raises it. 0: off.
     start_margin: float = 0.07
     pruner: str = "asha"  # asha: successive halving by non-dominated rank | dominance | none (see search.pruning)
     reduction: int = 3  # asha: a third of the trials at each rung go on

@@ -25,6 +25,7 @@ from ..macs import count_macs
 from ..model import build_model
 from ..latency.table import LatencyTable
 from ..train.loop import TrainConfig, fit, seed_everything
+from ..train.metrics import macro_f1_sd, read_confusion
 from .pruning import DominancePruner, RungPruner, scores
 from .score import F1_REF, MACS_REF, competition_score
 from .space import SearchSpace
@@ -141,7 +142,7 @@ class Objective:
             return self.values(0.0, trial.user_attrs)  # infeasible: kept out of the front by its constraint
         twin = self.twin(trial, model_dict, hparams)
         if twin is not None:  # the sampler proposed a candidate already trained: reuse its result
-            for key in ("f1", "nll", "f1_curve", "bnll_curve", "score_curve", "epochs"):
+            for key in ("f1", "f1_sd", "nll", "f1_curve", "bnll_curve", "score_curve", "epochs"):
                 if key in twin.user_attrs:
                     trial.set_user_attr(key, twin.user_attrs[key])
             trial.set_user_attr("duplicate_of", twin.number)
@@ -218,4 +219,6 @@ class Objective:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         trial.set_user_attr("f1", result.selected_f1)
+        # how far that F1 moves with which val images are scored (report.keep_start's noise on the user's data)
+        trial.set_user_attr("f1_sd", round(macro_f1_sd(read_confusion(trial_dir / "confusion_matrix.csv")), 5))
         return self.values(result.selected_f1, trial.user_attrs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 
 
@@ -10,6 +12,28 @@ def macro_f1(y_true, y_pred) -> float:
     from sklearn.metrics import f1_score  # imported when scored: sklearn & scipy take ~1 s to import
 
     return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def read_confusion(path) -> np.ndarray:
+    """The counts of a ``confusion_matrix.csv`` as training writes it: a header row, then a label and its counts."""
+    with open(path, newline="") as f:
+        return np.array([[int(v) for v in row[1:]] for row in list(csv.reader(f))[1:]], dtype=np.int64)
+
+
+def macro_f1_sd(confusion, draws: int = 400, seed: int = 0) -> float:
+    """Bootstrap sd of the macro-F1 behind ``confusion`` (rows true, columns predicted): the scored images drawn
+    again with replacement ``draws`` times. How far the score moves with which few images of each label happen to
+    be scored: large when rare labels have 1-3 images, as in a small val split."""
+    c = np.asarray(confusion, dtype=np.float64)
+    n = int(c.sum())
+    if n == 0:
+        return 0.0
+    samples = np.random.default_rng(seed).multinomial(n, (c / n).ravel(), size=draws).reshape(draws, *c.shape)
+    hits = np.diagonal(samples, axis1=1, axis2=2)
+    both = samples.sum(2) + samples.sum(1)  # per label: its images plus its predictions (2tp + fp + fn)
+    present = both > 0  # sklearn's macro average: the labels present in truth or prediction
+    f1 = np.where(present, 2 * hits / np.maximum(both, 1), 0.0)
+    return float(np.std(f1.sum(1) / present.sum(1)))
 
 
 def balanced_nll(y_true, nll) -> float:
