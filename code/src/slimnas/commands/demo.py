@@ -232,11 +232,6 @@ def search_step(a, out: Path, data: list[str]) -> None:
     step(1, f"{title}: {rest:.0f} s more", [*argv, "--n-trials", "100", "--timeout", f"{rest:.0f}"], None)
 
 
-def candidates(a) -> int:
-    """How many compressed candidates the demo fine-tunes: the decomposed one, and the pruned one unless told not."""
-    return 1 + bool(a.prune_latency)
-
-
 def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, bool]:
     """Steps 1-4, each one of slimnas's own commands; returns (whether any layer was decomposed, whether a pruned
     candidate was fine-tuned)."""
@@ -245,7 +240,8 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, bool]:
     best = json.loads((out / "search" / "best.json").read_text())
     budget = []
     if plan and not (out / "train" / "results.json").exists():
-        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs * candidates(a), a.epochs)
+        fine_tunes = 1 + bool(a.prune_latency)  # the decomposed candidate, and the pruned one unless told not
+        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs * fine_tunes, a.epochs)
         budget = ["--time-budget", f"{seconds:.0f}"]
     warm = ", from the weights it trained there" if best.get("weights") else ""
     # the refit on train + val (--final-fit, the last epoch kept): on dev, 240 s runs of the start point, 10 seeds

@@ -101,11 +101,12 @@ def keep_start(best: FrozenTrial, done: Sequence[FrozenTrial], starts: Sequence[
     sd the start trial's seed sd estimated from its val bootstrap sd (:data:`SEED_SD_PER_BOOTSTRAP_SD`); either
     raised for the number of rivals (:func:`rival_margin`)."""
     furthest = best.user_attrs.get("epochs", 0)
-    incumbents = [t for t in start_trials(done, starts) if t.user_attrs.get("epochs", 0) >= furthest]
+    points = start_trials(done, starts)
+    incumbents = [t for t in points if t.user_attrs.get("epochs", 0) >= furthest]
     if not margin or not incumbents or best in incumbents:
         return best, None
     start = max(incumbents, key=lambda t: t.user_attrs["f1"])
-    rivals = [t for t in done if t.user_attrs.get("epochs", 0) >= furthest and t not in start_trials(done, starts)]
+    rivals = [t for t in done if t.user_attrs.get("epochs", 0) >= furthest and t not in points]
     noise = Z_ONE_RIVAL * 2 ** 0.5 * SEED_SD_PER_BOOTSTRAP_SD * start.user_attrs.get("f1_sd", 0.0)
     needed = rival_margin(max(margin, noise), len(rivals))
     gain = best.user_attrs["f1"] - start.user_attrs["f1"]
