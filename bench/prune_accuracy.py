@@ -1,15 +1,19 @@
 #!/usr/bin/env python
-"""The model the road trains, pruned for a measured latency target, fine-tuned with distillation, scored and timed.
+"""The model the road trains, pruned for a measured latency or a MACs target, fine-tuned with distillation, scored
+and timed.
 
     python bench/prune_accuracy.py                                  # train the tiny space's start point 300 s
-    python bench/prune_accuracy.py --weight runs/train/x/best.pt --targets 0.6 0.5 --seeds 0 1 2
+    python bench/prune_accuracy.py --weight runs/train/x/best.pt --targets 0.6 0.5 --macs-targets 0.4 --seeds 0 1
 
 Trains the ``tiny`` space's start point on the synthetic default data (``--train-seconds``, its own lr), or
-takes ``--weight``; prunes it with ``slimnas prune --target-latency T`` (measured at 1 thread, batch 1) for each
-target; fine-tunes each pruned model ``--ft-seconds`` with distillation from the trained one, once per seed
-(the seed orders batches and draws augmentations). Every model is exported as it ships, scored on the val
-split (which chose its epoch) and on the labelled test split (read only here, to report), and timed at
-1 and 2 ONNX Runtime threads × batch 1 and 32, all models interleaved per setting.
+takes ``--weight``; prunes it with ``slimnas prune --target-latency T`` for each latency target, measured where
+the user deploys (``--ort-threads``, default ONNX Runtime's own; ``--batch``, default 1), and with ``--target-macs
+M --macs-convention pytorch`` for each MACs target (the competition's score), grouped convs with a channel
+multiplier widened to depthwise where the rule finds that better; fine-tunes each pruned model ``--ft-seconds``
+with distillation from the trained one, once per seed (the seed orders batches and draws augmentations). Every
+model is exported as it ships, scored on the val split (which chose its epoch) and on the labelled test split
+(read only here, to report), and timed at 1 and 2 ONNX Runtime threads × batch 1 and 32, all models interleaved
+per setting.
 Writes bench/results/prune_accuracy.{json,md}.
 """
 
@@ -18,11 +22,13 @@ import statistics
 from pathlib import Path
 
 from common import machine, publish, start_point
+from slimnas.checkpoint import model_from_checkpoint
 from slimnas.cli import run_cli
 from slimnas.data.config import load_data_config
 from slimnas.export.compare import compare
 from slimnas.io import write_json
-from slimnas.latency.measure import DeployTarget, onnx_latencies
+from slimnas.macs import count_macs
+from slimnas.latency.measure import DeployTarget, add_deploy_arguments, deploy_target, onnx_latencies
 from slimnas.prune import prune_checkpoint
 from slimnas.runtime import make_session, read_metadata
 from slimnas.train import TrainConfig, train
@@ -31,15 +37,25 @@ from slimnas.train.finetune import finetune
 SETTINGS = [(1, 1), (1, 32), (2, 1), (2, 32)]  # (ORT threads, batch); 2 = ORT's default here (one per core)
 
 
+def pytorch_macs(checkpoint: Path) -> int:
+    """MACs as the competition counts them (ptflops' module hooks)."""
+    model, ckpt = model_from_checkpoint(checkpoint)
+    return count_macs(model, int(ckpt["preprocessing"]["input_size"]), convention="pytorch").macs
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weight", default=None, help="a trained checkpoint (default: train the tiny start point)")
     p.add_argument("--train-seconds", type=float, default=300)
-    p.add_argument("--targets", nargs="+", type=float, default=[0.6])
+    p.add_argument("--targets", nargs="*", type=float, default=[0.6], help="latency targets (fraction of the time)")
+    p.add_argument("--macs-targets", nargs="*", type=float, default=[0.5],
+                   help="MACs targets (fraction of the MACs, pytorch convention: the competition's score)")
     p.add_argument("--ft-seconds", type=float, default=150)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", default="bench/results")
+    add_deploy_arguments(p, "the latency target")
     a = p.parse_args()
+    deploy = deploy_target(p, a)
     work = Path(a.out) / "prune_accuracy"
     data = load_data_config(None)
     if a.weight:
@@ -50,17 +66,21 @@ def main() -> None:
                                                                **hp), verbose=False)
         weight = trained.out / "best.pt"
     models, pruned = {"trained": weight}, {}
-    for target in a.targets:
-        r = prune_checkpoint(weight, work / f"prune_{target:g}", target_latency=target, runtime=DeployTarget(1, 1),
-                             verbose=False)
-        pruned[target] = {"ratio": r.ratio, "macs_fraction": round(r.macs_after / r.macs_before, 4)}
-        models[f"pruned {target:g}, no fine-tuning"] = r.checkpoint
+    rules = [("latency", t, {"target_latency": t}) for t in a.targets] + \
+            [("MACs", t, {"target_macs": t, "macs_convention": "pytorch"}) for t in a.macs_targets]
+    for kind, target, rule in rules:
+        name = f"{kind} {target:g}"
+        r = prune_checkpoint(weight, work / f"prune_{kind}_{target:g}", runtime=deploy, verbose=False, **rule)
+        pruned[name] = {"rule": kind, "target": target, "ratio": r.ratio, "widened": r.widened,
+                        "macs_fraction": round(r.macs_after / r.macs_before, 4),
+                        "macs_pytorch_fraction": round(pytorch_macs(r.checkpoint) / pytorch_macs(weight), 4)}
+        models[f"pruned {name}, no fine-tuning"] = r.checkpoint
         for seed in a.seeds:
-            ft = finetune(r.checkpoint, work / f"ft_{target:g}_s{seed}", data,
+            ft = finetune(r.checkpoint, work / f"ft_{kind}_{target:g}_s{seed}", data,
                           TrainConfig(epochs=400, time_budget=a.ft_seconds, lr=1e-3, warmup_epochs=0, seed=seed,
                                       progress=False), teacher=weight, verbose=False)
-            models[f"pruned {target:g}, fine-tuned seed {seed}"] = ft["checkpoint"]
-        print(target, pruned[target], flush=True)
+            models[f"pruned {name}, fine-tuned seed {seed}"] = ft["checkpoint"]
+        print(name, pruned[name], flush=True)
     rows = compare(models, data, work / "onnx")
     sizes = {r["model"]: int(read_metadata(make_session(r["onnx"]))["input_size"]) for r in rows}
     for threads, batch in SETTINGS:
@@ -69,29 +89,32 @@ def main() -> None:
             r[f"ms_t{threads}_b{batch}"] = round(t[r["model"]].ms, 4)
             r[f"speedup_t{threads}_b{batch}"] = round(t["trained"].ms / t[r["model"]].ms, 3)
     summary = []
-    for target in a.targets:
-        tuned = [r for r in rows if r["model"].startswith(f"pruned {target:g}, fine-tuned")]
+    for name, p in pruned.items():
+        tuned = [r for r in rows if r["model"].startswith(f"pruned {name}, fine-tuned")]
         test = [r["test_f1"] for r in tuned]
-        summary.append({"target": target, **pruned[target], "test_f1_mean": round(statistics.mean(test), 4),
+        summary.append({**p, "test_f1_mean": round(statistics.mean(test), 4),
                         "test_f1_sd": round(statistics.stdev(test), 4) if len(test) > 1 else 0.0,
                         "test_f1_change_pt": round(100 * (statistics.mean(test) - rows[0]["test_f1"]), 2),
                         **{f"speedup_t{t}_b{b}": round(statistics.median(r[f"speedup_t{t}_b{b}"] for r in tuned), 3)
                            for t, b in SETTINGS}})
-    meta = {**machine(), "weight": str(weight), "train_seconds": None if a.weight else a.train_seconds,
+    meta = {**machine(), "weight": str(weight), "pruned_for": deploy.describe(), "train_seconds": None if a.weight else a.train_seconds,
             "ft_seconds": a.ft_seconds, "seeds": a.seeds, "summary": summary,
-            "command": f"python bench/prune_accuracy.py --targets {' '.join(map(str, a.targets))} --ft-seconds "
-                       f"{a.ft_seconds:g} --seeds {' '.join(map(str, a.seeds))}"}
+            "command": f"python bench/prune_accuracy.py --targets {' '.join(map(str, a.targets))} --macs-targets "
+                       f"{' '.join(map(str, a.macs_targets))} --ft-seconds "
+                       f"{a.ft_seconds:g} --seeds {' '.join(map(str, a.seeds))} --ort-threads {deploy.threads} "
+                       f"--batch {deploy.batch}"}
     write_json(Path(a.out) / "prune_accuracy.json", {**meta, "rows": rows})
     cols = " | ".join(f"{t} thr b{b}" for t, b in SETTINGS)
-    lines = [f"Trained model ({weight}) pruned for a latency target measured at 1 thread batch 1, fine-tuned "
+    lines = [f"Trained model ({weight}) pruned for a latency target measured on {deploy.describe()}, fine-tuned "
              f"{a.ft_seconds:g} s with distillation per seed; ONNX, ORT CPU, speed-ups against the trained model timed "
              f"interleaved; {meta['machine']}; {meta['date']}.", "",
              f"| model | val macro-F1 | test macro-F1 | MACs | {cols} |", "|---|---:|---:|---:|" + "---:|" * len(SETTINGS)]
     lines += [f"| {r['model']} | {r['val_f1']:.4f} | {r['test_f1']:.4f} | {r['macs'] / 1e6:.2f} M | " +
               " | ".join(f"{r[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |" for r in rows]
-    lines += ["", "| target | ratio | MACs kept | test macro-F1 (mean ± sd) | change (pt) | " + cols + " |",
-              "|---:|---:|---:|---:|---:|" + "---:|" * len(SETTINGS)]
-    lines += [f"| {s['target']:g} | {s['ratio']:g} | {s['macs_fraction']:.0%} | {s['test_f1_mean']:.4f} ± {s['test_f1_sd']:.4f} | "
+    lines += ["", "| target | ratio | widened | MACs kept (pytorch) | test macro-F1 (mean ± sd) | change (pt) | " + cols + " |",
+              "|---:|---:|:-:|---:|---:|---:|" + "---:|" * len(SETTINGS)]
+    lines += [f"| {s['rule']} {s['target']:g} | {s['ratio']:.3g} | {'yes' if s['widened'] else 'no'} | "
+              f"{s['macs_pytorch_fraction']:.0%} | {s['test_f1_mean']:.4f} ± {s['test_f1_sd']:.4f} | "
               f"{s['test_f1_change_pt']:+.2f} | " + " | ".join(f"{s[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |"
               for s in summary]
     publish(Path(a.out) / "prune_accuracy.md", lines)

@@ -105,12 +105,13 @@ def test_pruning_keeps_the_classes_and_removes_the_least_important_channels(tmp_
 
 
 def test_channel_counts_stay_multiples_of_8_by_default_and_an_unreachable_target_is_said(tmp_path, capsys):
-    r = prune_checkpoint(save(tmp_path, SE_RESIDUAL), tmp_path / "p", target_macs=0.3, runtime=None)
+    r = prune_checkpoint(save(tmp_path, SE_RESIDUAL), tmp_path / "p", target_macs=0.02, runtime=None)
     model, ckpt = model_from_checkpoint(r.checkpoint)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.in_channels > 3]
     assert all(m.out_channels % 8 == 0 for m in convs if m.groups == 1 and m.out_channels != 88), \
         [m.out_channels for m in convs]
-    assert "warning: --target-macs 0.3 not reached" in capsys.readouterr().err and r.ratio == 0.9
+    assert "warning: --target-macs 0.02 not reached" in capsys.readouterr().err and r.ratio == 0.9
+    assert min(m.out_channels for m in convs) == 8  # one block of 8 kept where 10 % would round to none
 
 
 def test_prune_then_decompose_reloads_both(tmp_path):
@@ -206,3 +207,87 @@ def test_a_latency_target_keeps_the_least_pruned_candidate_measured_fast_enough(
     best = max(enough, key=lambda x: x["macs"])
     assert (record["ratio"], record["round_to"]) == (best["ratio"], best["round_to"]) and r.macs_after == best["macs"]
     assert r.ms_after / r.ms_before <= 0.7 and not r.slower
+
+
+# the tiny space's start point begins so: a stem of 8 channels, then a grouped conv with a channel multiplier of 2
+MULTIPLIER = {**SE_RESIDUAL, "backbone": [[1, "Conv", [8, 3, 2, "hswish"]], [1, "DWConv", [16, 3, 2]],
+                                          *SE_RESIDUAL["backbone"][2:]]}
+
+
+def test_widening_a_channel_multiplier_is_exact_reloads_and_lets_its_layer_group_be_pruned(tmp_path):
+    from slimnas.prune.model import prune_channels, widen_depthwise
+    from slimnas.pruned import channel_sizes, channel_spec
+
+    src = save(tmp_path, MULTIPLIER)
+    model, _ = model_from_checkpoint(src)
+    model.eval()
+    widened = model_from_checkpoint(src)[0].eval()
+    assert widen_depthwise(widened) == ["backbone.1.conv"]
+    stem, dw = widened.get_submodule("backbone.0"), widened.get_submodule("backbone.1.conv")
+    assert (stem.conv.out_channels, stem.bn.num_features, stem.conv.weight.shape[0]) == (16, 16, 16)
+    assert (dw.in_channels, dw.groups, tuple(dw.weight.shape)) == (16, 16, (16, 1, 3, 3))
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(model(x), widened(x))  # each channel computed twice, by the same operations
+    assert widen_depthwise(widened) == []  # already depthwise
+    # as a channel spec in a checkpoint it reloads; exported, every grouped conv of ONNX is depthwise
+    spec = channel_spec(channel_sizes(model), widened)
+    path = save_checkpoint(tmp_path / "w.pt", widened, ModelConfig.from_dict(MULTIPLIER, "t").to_dict(), all_labels(),
+                           PRE, channels=spec)
+    again, _ = model_from_checkpoint(path)
+    with torch.no_grad():
+        assert torch.equal(again(x), model(x))
+    import onnx
+
+    graph = onnx.load(export_onnx(again, tmp_path / "w.onnx", 64)).graph
+    weights = {t.name: t.dims for t in graph.initializer}
+    grouped = [(n, {a.name: a.i for a in n.attribute}.get("group", 1)) for n in graph.node if n.op_type == "Conv"]
+    assert all(weights[n.input[1]][1] == 1 for n, g in grouped if g > 1) and any(g == 16 for _, g in grouped)
+    # Torch-Pruning now prunes the stem's layer group too; unwidened it must leave it whole
+    plain = prune_channels(model_from_checkpoint(src)[0], 64, 0.5, 88)
+    assert plain.get_submodule("backbone.0.conv").out_channels == 8
+    pruned = prune_channels(widened, 64, 0.5, 88)
+    assert pruned.get_submodule("backbone.0.conv").out_channels == 8 == pruned.get_submodule("backbone.1.conv").groups
+
+
+def test_the_rules_weigh_widening(tmp_path, monkeypatch):
+    from slimnas.latency.measure import Timing
+    from slimnas.prune import run as run_mod
+
+    src = save(tmp_path, MULTIPLIER)
+    ways = {w: run_mod.prune_checkpoint(src, tmp_path / f"m{w}", target_macs=0.5, round_to=1, runtime=None, widen=w,
+                                        verbose=False) for w in (None, False, True)}
+    assert ways[True].widened and ways[True].macs_after <= 0.5 * ways[True].macs_before
+    assert ways[None].widened == (ways[True].ratio < ways[False].ratio)  # the way that prunes less
+    assert ways[None].ratio == min(ways[True].ratio, ways[False].ratio) != ways[True].ratio  # (here: widening costs)
+    assert json.loads((tmp_path / "mNone" / "prune.json").read_text())["widened"] is ways[None].widened
+    assert not run_mod.prune_checkpoint(src, tmp_path / "o", ratio=0.3, runtime=None, verbose=False).widened
+
+    def model_call(model, size, runtime):  # "time": the MACs, but a grouped conv with a multiplier costs 100x
+        slow = sum(99 * m.out_channels for m in model.modules()
+                   if isinstance(m, nn.Conv2d) and 1 < m.groups < m.out_channels)
+        macs = count_macs(model, size).macs + slow * 1e5
+        return lambda: macs
+
+    monkeypatch.setattr(run_mod, "model_call", model_call)
+    monkeypatch.setattr(run_mod, "interleaved",
+                        lambda fns, **kw: {k: Timing(fn() / 1e6, 0.0, 5) for k, fn in fns.items()})
+    r = run_mod.prune_checkpoint(src, tmp_path / "l", target_latency=0.5, verbose=False)
+    record = json.loads((tmp_path / "l" / "prune.json").read_text())
+    assert len(record["candidates"]) == 2 * len(run_mod.LATENCY_RATIOS) * len(run_mod.LATENCY_ROUNDINGS) + 1
+    assert record["widened"] is True and record["ratio"] == 0.0  # widening alone meets the target: nothing pruned
+    assert r.macs_after > r.macs_before and r.ms_after <= 0.5 * r.ms_before
+
+
+def test_pruning_more_never_keeps_more_at_a_rounding(tmp_path):
+    """Torch-Pruning alone skips a layer group that rounding would empty: at multiples of 8, ratio 0.9 kept more
+    MACs than 0.7, and the bisection to a MACs target gave up. Each group now keeps at least one block."""
+    from slimnas.prune.model import prune_channels
+
+    model, _ = model_from_checkpoint(save(tmp_path, MULTIPLIER))
+    macs = [count_macs(prune_channels(model_from_checkpoint(tmp_path / "best.pt")[0], 64, r, 88, round_to=8), 64).macs
+            for r in (0.5, 0.7, 0.9)]
+    assert macs[0] >= macs[1] >= macs[2], macs
+    pruned = prune_channels(model, 64, 0.9, 88, round_to=8)
+    kept = [m.out_channels for m in pruned.modules() if isinstance(m, nn.Conv2d) and m.out_channels != 88]
+    assert min(kept) == 8 and all(k % 8 == 0 for k in kept), kept

@@ -43,6 +43,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10, help="0: export without fine-tuning")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--freeze", choices=FREEZE_MODES, default="none")
+    p.add_argument("--final-fit", action="store_true",
+                   help="fine-tune on train + val and keep the last epoch, as `train --final-fit` trained the source "
+                        "(its val macro-F1 is then in-sample, as the source's is)")
     p.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation term")
     p.add_argument("--kd-temperature", type=float, default=4.0)
     p.add_argument("--int8", action="store_true", help="also try static INT8; kept only if faster and F1 -1 pt at most")
@@ -81,7 +84,8 @@ def run(a, weight: Path, out: Path, data_cfg) -> None:
     teacher = None if a.no_teacher else a.teacher or compressed_from(load_checkpoint(weight))
     if teacher and not Path(teacher).is_file():
         raise ConfigError(f"teacher {teacher}: not found (give --teacher or --no-teacher)")
-    cfg = TrainConfig(epochs=max(a.epochs, 1), lr=a.lr, warmup_epochs=0, seed=a.seed, device=a.device)
+    cfg = TrainConfig(epochs=max(a.epochs, 1), lr=a.lr, warmup_epochs=0, seed=a.seed, device=a.device,
+                      final_fit=a.final_fit)
     if a.epochs > 0:
         result = finetune(weight, out, data_cfg, cfg, teacher, a.freeze, a.kd_alpha, a.kd_temperature)
         best, bundle = result["checkpoint"], result["bundle"]

@@ -12,6 +12,7 @@ next, distilling from the trained model.
   slimnas prune --weight best.pt --ratio 0.25 --criterion bn
 """
 
+import argparse
 from pathlib import Path
 
 from ..cli import ArgumentParser, check_output_dir, newest
@@ -36,6 +37,10 @@ def main() -> None:
     p.add_argument("--round-to", type=int, default=None,
                    help=f"keep channel counts multiples of this (default {ROUND_TO}; --target-latency measures 1, 8 and 16; "
                         f"1: any count, which can run slower)")
+    p.add_argument("--widen", action=argparse.BooleanOptionalAction, default=None,
+                   help="first make grouped convs with a channel multiplier depthwise by repeating their input "
+                        "channels (exact; ONNX Runtime runs depthwise convs faster). Default: --target-latency "
+                        "measures both ways, --target-macs keeps the one that prunes less, --ratio does not widen")
     add_deploy_arguments(p)
     p.add_argument("--no-timing", action="store_true", help="skip timing the models on ONNX Runtime")
     p.add_argument("--dst", "--out", dest="dst", default=None, help="output folder (default runs/prune/<run>)")
@@ -57,5 +62,5 @@ def main() -> None:
     outputs = [a.save_name, *OUTPUTS]
     check_output_dir(out, "--dst", [weight], outputs, outputs, a.exist_ok)
     result = prune_checkpoint(weight, out, a.target_macs, a.target_latency, a.ratio, a.criterion, a.macs_convention,
-                              a.round_to, a.save_name, None if a.no_timing else deploy)
+                              a.round_to, a.save_name, None if a.no_timing else deploy, a.widen)
     print(f"next: slimnas finetune --weight {result.checkpoint} --teacher {weight}")

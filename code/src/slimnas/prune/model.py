@@ -52,6 +52,42 @@ class _RankableOnly:
             return None
 
 
+def widen_depthwise(model: nn.Module) -> list[str]:
+    """Rewrite, in place and exactly, every grouped conv with a channel multiplier k (groups = C_in, C_out = k·C_in:
+    the tiny space's ``DWConv`` 8 -> 16) that follows a conv → BN → activation: that producer gets each output
+    channel k times over, and the grouped conv becomes a true depthwise one (C_out groups) reading its copy. The
+    function is the same to the last bit, but ONNX Runtime's blocked kernels run a depthwise conv and not a grouped
+    one: on the tiny space's start point (112 px) the grouped conv ran in the plain layout between two reorders,
+    66 % of the time at batch 32 with the stem for 31 % of the MACs, and widened the whole model ran 1.35-1.47x
+    as fast (1-2 threads, batch 1 and 32). Torch-Pruning can then also prune that layer group (it cannot rank a
+    multiplier's input channels). Returns the grouped convs' module names."""
+    from ..modules.layers import ConvBNAct
+
+    names = {m: n for n, m in model.named_modules()}
+    widened = []
+    for seq in model.modules():
+        kids = list(seq.children()) if isinstance(seq, nn.Sequential) else []
+        for a, b in zip(kids, kids[1:]):
+            if not (isinstance(a, ConvBNAct) and isinstance(b, ConvBNAct)) or a.conv.groups != 1:
+                continue
+            c_in, c_out = b.conv.in_channels, b.conv.out_channels
+            if b.conv.groups != c_in or c_out <= c_in or c_out % c_in:
+                continue
+            source = torch.arange(c_in).repeat_interleave(c_out // c_in)  # output j of group g reads channel g
+            with torch.no_grad():
+                a.conv.weight = nn.Parameter(a.conv.weight[source].clone())
+                if a.conv.bias is not None:
+                    a.conv.bias = nn.Parameter(a.conv.bias[source].clone())
+                for attr in ("weight", "bias", "running_mean", "running_var"):
+                    t = getattr(a.bn, attr)
+                    copied = t[source].clone()
+                    setattr(a.bn, attr, nn.Parameter(copied) if isinstance(t, nn.Parameter) else copied)
+            a.conv.out_channels = a.bn.num_features = c_out
+            b.conv.in_channels = b.conv.groups = c_out
+            widened.append(names[b.conv])
+    return widened
+
+
 def classifier_layers(model: nn.Module, num_classes: int) -> list[nn.Module]:
     """The layers whose outputs are the logits: pruning them would drop classes."""
     last = [m for m in model.modules() if (isinstance(m, nn.Linear) and m.out_features == num_classes)
@@ -70,10 +106,30 @@ def prune_channels(model: nn.Module, input_size: int, ratio: float, num_classes:
         return model
     model.eval()
     example = torch.randn(1, 3, input_size, input_size)
-    pruner = tp.pruner.MetaPruner(model, example, importance=importance(criterion), pruning_ratio=ratio,
-                                  ignored_layers=classifier_layers(model, num_classes), round_to=round_to)
+    pruner = _AtLeastOneBlock(model, example, importance=importance(criterion), pruning_ratio=ratio,
+                              ignored_layers=classifier_layers(model, num_classes), round_to=round_to)
     pruner.step()
     return model
+
+
+def _pruner_class():
+    import torch_pruning as tp
+
+    class AtLeastOneBlock(tp.pruner.MetaPruner):
+        """Torch-Pruning's pruner, but a layer group that ``round_to`` would round down to no channel keeps one
+        block of ``round_to`` instead of all of them. Torch-Pruning 1.6 rounds the kept count down and then skips
+        a group it would empty, so pruning more kept more: on the tiny space's start point, multiples of 8 kept
+        44 % of the MACs at ratio 0.7 and 84 % at 0.9, and a bisection on the ratio stopped at the wrong end."""
+
+        def _round_to(self, n_pruned, current_channels, round_to):
+            keep = max(current_channels - n_pruned, round_to)
+            return max(current_channels - (keep - keep % round_to), 0)
+
+    return AtLeastOneBlock
+
+
+def _AtLeastOneBlock(*args, **kwargs):  # torch_pruning is imported on first use: `slimnas --help` stays fast
+    return _pruner_class()(*args, **kwargs)
 
 
 def smallest_ratio(model: nn.Module, cost: Callable[[nn.Module], float], target: float, prune: Callable,

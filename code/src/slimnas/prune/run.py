@@ -14,7 +14,7 @@ from ..latency.measure import DeployTarget, interleaved
 from ..latency.table import model_call
 from ..macs import count_macs
 from ..pruned import channel_sizes, channel_spec
-from .model import MAX_RATIO, ROUND_TO, prune_channels, smallest_ratio
+from .model import MAX_RATIO, ROUND_TO, prune_channels, smallest_ratio, widen_depthwise
 
 OUTPUTS = ("report.csv", "prune.json")  # written with the checkpoint, as one set
 REPORT_COLUMNS = ["layer", "size", "before", "after"]
@@ -31,6 +31,7 @@ class PruneResult:
     ms_before: float | None = None  # the whole model on ``runtime``, timed interleaved with the pruned one
     ms_after: float | None = None
     runtime: str | None = None
+    widened: bool = False  # grouped convs with a channel multiplier made depthwise first
 
     @property
     def slower(self) -> bool:
@@ -40,12 +41,15 @@ class PruneResult:
 def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | None = None,
                      target_latency: float | None = None, ratio: float | None = None, criterion: str = "magnitude",
                      macs_convention: str = "aten", round_to: int | None = None, save_name: str = "pruned.pt",
-                     runtime: DeployTarget | None = DeployTarget(), verbose: bool = True) -> PruneResult:
+                     runtime: DeployTarget | None = DeployTarget(), widen: bool | None = None,
+                     verbose: bool = True) -> PruneResult:
     """Prune the model in ``weight`` by one rule: a fixed ``ratio`` of every layer group's channels, the
     smallest ratio that keeps ``target_macs`` of its MACs, or the least pruned of a grid of candidates that
     keeps ``target_latency`` of its time measured on ``runtime`` (``None``: no timing). Channel counts are
-    multiples of ``round_to`` (default 8; the latency rule measures 8 and 16). Every input is checked before
-    anything is written."""
+    multiples of ``round_to`` (default 8; the latency rule measures 1, 8 and 16). ``widen``: first make grouped
+    convs with a channel multiplier depthwise (:func:`~slimnas.prune.model.widen_depthwise`, exact); ``None``:
+    the latency rule measures both ways (the widened model unpruned among them), the MACs rule keeps the way that
+    prunes the smaller ratio, a fixed ratio does not widen. Every input is checked before anything is written."""
     rules = [r for r, on in (("--ratio", ratio is not None), ("--target-macs", target_macs is not None),
                              ("--target-latency", target_latency is not None)) if on]
     if len(rules) > 1:
@@ -61,6 +65,10 @@ def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | N
     size, classes = int(ckpt["preprocessing"]["input_size"]), len(ckpt["classes"])
     before = count_macs(model, size, convention=macs_convention)
     sizes_before = channel_sizes(model)
+    widened = copy.deepcopy(model)
+    if not widen_depthwise(widened):
+        widen = False  # nothing to widen: the two ways are one
+    ways = {w: widened if w else model for w in ((False, True) if widen is None else (widen,))}
 
     def prune(m, r, k=round_to or ROUND_TO):
         return prune_channels(m, size, r, classes, criterion, k if k > 1 else None)
@@ -70,22 +78,27 @@ def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | N
     if target_latency is not None:
         if not 0 < target_latency <= 1:
             raise ConfigError(f"--target-latency must be a fraction in (0, 1], got {target_latency}")
-        ratio, round_to, pruned, candidates = fastest_enough(model, prune, size, runtime, source, target_latency,
-                                                             [round_to] if round_to else LATENCY_ROUNDINGS)
+        ratio, round_to, widen, pruned, candidates = fastest_enough(ways, prune, size, runtime, source, target_latency,
+                                                                    [round_to] if round_to else LATENCY_ROUNDINGS)
     elif ratio is None:
         fraction = 0.5 if target_macs is None else target_macs
         if not 0 < fraction <= 1:
             raise ConfigError(f"--target-macs must be a fraction in (0, 1], got {fraction}")
-        ratio, pruned, _ = smallest_ratio(model, lambda m: count_macs(m, size, convention=macs_convention).macs,
-                                          fraction * before.macs, prune)
+        found = {w: smallest_ratio(m, lambda m: count_macs(m, size, convention=macs_convention).macs,
+                                   fraction * before.macs, prune) for w, m in ways.items()}
+        widen = min(found, key=lambda w: (found[w][0], w))  # the smaller ratio; unwidened on a tie
+        ratio, pruned, _ = found[widen]
         target_macs = fraction
     else:
-        pruned = prune(model, ratio)
+        widen = bool(widen)
+        pruned = prune(ways[widen], ratio)
     round_to = round_to or ROUND_TO
     after = count_macs(pruned, size, convention=macs_convention)
     spec = channel_spec(sizes_before, pruned)
-    result = PruneResult(Path(out) / save_name, ratio, before.macs, after.macs, before.params, after.params)
-    record = {"ratio": ratio, "criterion": criterion, "round_to": round_to, "macs_convention": macs_convention,
+    result = PruneResult(Path(out) / save_name, ratio, before.macs, after.macs, before.params, after.params,
+                         widened=widen)
+    record = {"ratio": ratio, "criterion": criterion, "round_to": round_to, "widened": widen,
+              "macs_convention": macs_convention,
               "candidates": candidates,
               "macs_before": before.macs, "macs_after": after.macs, "params_before": before.params,
               "params_after": after.params}
@@ -111,8 +124,9 @@ def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | N
     return result
 
 
-# The latency rule's candidates: every ratio here at each rounding (1: any count), all timed in one interleaved
-# loop. Speed is not monotonic in the ratio nor in the rounding, so it measures a grid rather than bisect: on the
+# The latency rule's candidates: every ratio here at each rounding (1: any count), each way (widened or not; the
+# widened model unpruned too), all timed in one interleaved loop. Speed is not monotonic in the ratio nor in the
+# rounding, so it measures a grid rather than bisect: on the
 # tiny space's start point (python bench/prune_latency.py, 1 thread, batch 1) 30 % at any count ran 0.92x as fast
 # as the whole model and 1.23x at multiples of 16, while 50 % at any count (halving the 8-channel stem at full
 # resolution, which multiples of 8 keep whole) ran 1.68x and at multiples of 8 1.20x.
@@ -120,18 +134,23 @@ LATENCY_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 LATENCY_ROUNDINGS = (1, 8, 16)
 
 
-def fastest_enough(model, prune, size: int, runtime: DeployTarget, source, target: float,
-                   roundings) -> tuple[float, int, object, list[dict]]:
+def fastest_enough(ways: dict[bool, object], prune, size: int, runtime: DeployTarget, source, target: float,
+                   roundings) -> tuple[float, int, bool, object, list[dict]]:
     """The candidate that keeps the most MACs among those timed at most ``target`` × the source (interleaved with
-    it in one loop), else the fastest. Returns (ratio, rounding, pruned model, every candidate's record)."""
-    variants = {(r, k): prune(copy.deepcopy(model), r, k) for r in LATENCY_RATIOS for k in roundings}
-    t = interleaved({"source": source, **{f"{r}/{k}": model_call(m, size, runtime) for (r, k), m in variants.items()}},
+    it in one loop), else the fastest. ``ways``: the model, and widened (True) if it can be. Returns (ratio,
+    rounding, widened, pruned model, every candidate's record)."""
+    variants = {(r, k, w): prune(copy.deepcopy(m), r, k) for w, m in ways.items() for r in LATENCY_RATIOS
+                for k in roundings}
+    if True in ways:
+        variants[(0.0, 1, True)] = copy.deepcopy(ways[True])
+    t = interleaved({"source": source, **{key: model_call(m, size, runtime) for key, m in variants.items()}},
                     max_rounds=20)
-    records = [{"ratio": r, "round_to": k, "macs": count_macs(m, size).macs,
-                "time_kept": round(t[f"{r}/{k}"].ms / t["source"].ms, 4)} for (r, k), m in variants.items()]
+    records = [{"ratio": r, "round_to": k, "widened": w, "macs": count_macs(m, size).macs,
+                "time_kept": round(t[(r, k, w)].ms / t["source"].ms, 4)} for (r, k, w), m in variants.items()]
     enough = [x for x in records if x["time_kept"] <= target]
     pick = max(enough, key=lambda x: x["macs"]) if enough else min(records, key=lambda x: x["time_kept"])
-    return pick["ratio"], pick["round_to"], variants[(pick["ratio"], pick["round_to"])], records
+    key = (pick["ratio"], pick["round_to"], pick["widened"])
+    return *key, variants[key], records
 
 
 def _warn(r: PruneResult, target_macs: float | None, target_latency: float | None) -> None:
@@ -142,13 +161,16 @@ def _warn(r: PruneResult, target_macs: float | None, target_latency: float | Non
     kept = (r.macs_after / r.macs_before, target_macs, "MACs") if target_macs else \
         (r.ms_after / r.ms_before, target_latency, "measured time") if target_latency and r.ms_before else None
     if kept and kept[0] > kept[1] * 1.01:
-        print(f"warning: {'--target-macs' if target_macs else '--target-latency'} {kept[1]:g} not reached: pruning "
-              f"{MAX_RATIO:.0%} of every layer group's channels keeps {kept[0]:.1%} of the {kept[2]}",
-              file=sys.stderr, flush=True)
+        how = (f"pruning {MAX_RATIO:.0%} of every layer group's channels" if target_macs else
+               f"the grid's pick ({r.ratio:.0%} of the channels{', widened' if r.widened else ''}), timed again "
+               f"against the source,")
+        print(f"warning: {'--target-macs' if target_macs else '--target-latency'} {kept[1]:g} not reached: {how} "
+              f"keeps {kept[0]:.1%} of the {kept[2]}", file=sys.stderr, flush=True)
 
 
 def format_report(r: PruneResult) -> str:
-    line = (f"pruned {r.ratio:.1%} of each layer group's channels: MACs {r.macs_before / 1e6:.3f} M -> "
+    line = (f"{'widened grouped convs to depthwise, ' if r.widened else ''}pruned {r.ratio:.1%} of each layer group's "
+            f"channels: MACs {r.macs_before / 1e6:.3f} M -> "
             f"{r.macs_after / 1e6:.3f} M ({r.macs_after / r.macs_before:.1%}), params {r.params_before / 1e3:.1f} k -> "
             f"{r.params_after / 1e3:.1f} k -> {r.checkpoint}")
     if r.ms_before is not None:
