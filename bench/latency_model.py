@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""How well the latency table predicts whole-model latency, on random models of the default search space.
+"""How well the latency table predicts whole-model latency, on random models of a search space.
 
     python bench/latency_model.py                    # 30 models, ORT CPU, 1 thread, batch 1
-    python bench/latency_model.py --n-models 40 --threads 2
+    python bench/latency_model.py --n-models 40 --threads 2 --space tiny     # -> latency_model_tiny_t2
 
 A fresh table is calibrated on 10 random models of the space (another seed), then each of the
 ``--n-models`` evaluated models is sampled at random (Optuna's RandomSampler), its latency predicted from
@@ -10,7 +10,8 @@ the table (blocks timed alone), exported as it ships (the dynamo exporter of ``e
 alone, warm, as deployed (timing 30 models interleaved would measure them with cold caches).
 Reports the share of predictions within ±10 %, the mean absolute % error and Kendall's τ of the ranking,
 calibrated and raw, and the same τ for MACs (how well MACs alone would rank the models' speed).
-Writes bench/results/latency_model.json and .md.
+Writes bench/results/latency_model.json and .md (the default space at 1 thread, batch 1), else
+latency_model_<space>_t<threads>[_b<batch>].json and .md.
 """
 
 import argparse
@@ -77,11 +78,14 @@ def main() -> None:
                "blocks_timed": len([k for k in table.entries if not k.startswith("__")]),
                "calibrate_seconds": round(calibrate_s, 1), "total_seconds": round(total_s, 1)}
     meta = {**machine(), "runtime": runtime.describe(), "space": a.space, "seed": a.seed,
-            "command": f"python bench/latency_model.py --n-models {a.n_models} --threads {a.threads} --batch {a.batch}"}
-    write_json(Path(a.out) / "latency_model.json", {**meta, **summary, "rows": rows})
+            "command": f"python bench/latency_model.py --n-models {a.n_models} --space {a.space} --threads {a.threads} "
+                       f"--batch {a.batch}"}
+    name = "latency_model" + ("" if (a.space, a.threads, a.batch) == ("default", 1, 1) else
+                              f"_{a.space}_t{a.threads}" + (f"_b{a.batch}" if a.batch != 1 else ""))
+    write_json(Path(a.out) / f"{name}.json", {**meta, **summary, "rows": rows})
     raw = summary["raw"]
     lines = [f"{len(rows)} random models of the `{a.space}` space on {runtime.describe()}; predicted = the latency "
-             f"table ({summary['blocks_timed']} blocks timed alone; calibrated on 10 other random models in "
+             f"table ({summary['blocks_timed']} pieces and pairs of pieces timed; calibrated on 10 other random models in "
              f"{calibrate_s:.0f} s; {total_s:.0f} s in all), measured = each shipped ONNX file timed alone, warm; "
              f"{meta['machine']}; {meta['date']}.", "",
              "| prediction | within ±10 % | mean abs. error | Kendall τ |", "|---|---:|---:|---:|",
@@ -91,7 +95,7 @@ def main() -> None:
              "| model | px | MACs | predicted ms | raw ms | measured ms | error |", "|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['input_size']} | {r['macs'] / 1e6:.2f} M | {r['predicted_ms']:.4f} | {r['raw_ms']:.4f} | "
               f"{r['measured_ms']:.4f} | {r['error']:+.1%} |" for r in rows]
-    write_text(Path(a.out) / "latency_model.md", "\n".join(lines) + "\n")
+    write_text(Path(a.out) / f"{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines[:8]))
 
 

@@ -263,14 +263,16 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, bool]:
          out / "decompose" / "report.csv")
     # a decomposition that kept the model whole (no layer ran faster factorised) lost nothing to recover
     decomposed = bool(read_yaml(out / "decompose" / "rank_cfg.yaml"))
-    pruned = False
+    pruned = exact = False
     if a.prune_latency:  # the 1x1 and depthwise nets the search makes have little rank to cut, but channels to drop
         step(3, f"prune whole channels (Torch-Pruning) for a measured latency target of {a.prune_latency:g}",
              ["prune", "--weight", str(out / "train" / "best.pt"), "--target-latency", f"{a.prune_latency:g}",
               "--dst", str(out / "prune"), "--exist-ok"], out / "prune" / "prune.json")
-        pruned = not json.loads((out / "prune" / "prune.json").read_text()).get("slower", False)
+        record = json.loads((out / "prune" / "prune.json").read_text())
+        pruned = not record.get("slower", False)
         if not pruned:
             print("[3/5] the pruned model ran slower than the trained one: not a candidate", flush=True)
+        exact = not record["ratio"]  # widened only: the same function, nothing to recover
     step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
          + " export ONNX (FP32, INT8 if it wins), predict the test split",
          ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
@@ -278,10 +280,12 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, bool]:
           "--exist-ok", *data],
          out / "finetune" / "export.json")
     if pruned:
-        step(4, "fine-tune the pruned model with distillation, export ONNX (FP32, INT8 if it wins)",
+        step(4, ("nothing was pruned (the grouped conv made depthwise computes the same), so nothing to fine-tune:"
+                 if exact else "fine-tune the pruned model with distillation,")
+             + " export ONNX (FP32, INT8 if it wins)",
              ["finetune", "--weight", str(out / "prune" / "pruned.pt"), "--teacher", str(out / "train" / "best.pt"),
-              "--epochs", str(a.ft_epochs), "--int8", "--final-fit", "--dst", str(out / "finetune_pruned"),
-              "--exist-ok", *data],
+              "--epochs", str(0 if exact else a.ft_epochs), "--int8", "--final-fit",
+              "--dst", str(out / "finetune_pruned"), "--exist-ok", *data],
              out / "finetune_pruned" / "export.json")
     return decomposed, pruned
 

@@ -4,8 +4,9 @@
   python -m slimnas.latency runs/train/x/best.pt --batch 32
   python -m slimnas.latency runs/demo/finetune/model.onnx  # per ONNX node, from ORT's profiler
 
-A YAML or checkpoint is cut into pieces (blocks), each timed alone (cached in the latency table); the
-whole model is then timed too, so the table shows how far the sum of pieces predicts it.
+A YAML or checkpoint is cut into pieces (blocks), each priced in context: what it adds after its predecessor,
+both timed alone (cached in the latency table); the whole model is then timed too, so the table shows how far
+the sum of pieces predicts it.
 """
 
 from __future__ import annotations

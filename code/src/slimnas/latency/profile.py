@@ -35,16 +35,17 @@ def profile_model(spec: str, runtime: DeployTarget, input_size: int | None = Non
     model, size = load_model(spec, input_size, num_classes)
     table = table or LatencyTable(runtime)
     over = table.overhead()
+    priced = table.predict(model, size)
     rows = []
-    for name, piece, shape in piece_inputs(model, size):
+    for (name, piece, shape), (_, ms) in zip(piece_inputs(model, size), priced["pieces"]):
         macs = count_macs(piece, shape).macs if any(p.dim() > 1 for p in piece.parameters()) else 0
-        rows.append((name, type(piece).__name__, "x".join(map(str, shape)), macs, max(table.ms(piece, shape) - over, 0.0)))
+        rows.append((name, type(piece).__name__, "x".join(map(str, shape)), macs, ms))
     table.save()
     whole = measure_onnx(onnx_bytes(model, (3, size, size)), runtime)
-    predicted = over + sum(r[4] for r in rows)
+    predicted = priced["raw"]
     total_macs = count_macs(model, size).macs
-    lines = [f"{spec} at {size} px on {runtime.describe()}; pieces timed alone, less one call's overhead "
-             f"({over:.4f} ms)", "",
+    lines = [f"{spec} at {size} px on {runtime.describe()}; each piece priced in context (what it adds after its "
+             f"predecessor, both timed alone), beside one call's overhead ({over:.4f} ms)", "",
              "| piece | module | input | MACs | ms | share |", "|---|---|---|---:|---:|---:|"]
     lines += [f"| {n} | {m} | {s} | {macs / 1e6:.3f} M | {ms:.4f} | {ms / max(predicted, 1e-9):.0%} |"
               for n, m, s, macs, ms in rows]
