@@ -11,6 +11,7 @@ on ONNX Runtime interleaved with the original (fewer MACs is not faster, so a la
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Callable
 
 import torch
@@ -98,20 +99,19 @@ def classifier_layers(model: nn.Module, num_classes: int) -> list[nn.Module]:
 def prune_channels(model: nn.Module, input_size: int, ratio: float, num_classes: int, criterion: str = "magnitude",
                    round_to: int | None = ROUND_TO) -> nn.Module:
     """``model`` with ``ratio`` of each layer group's channels removed (in place; returns it)."""
-    import torch_pruning as tp
-
     if not 0 <= ratio <= MAX_RATIO:
         raise ConfigError(f"pruning ratio must be in [0, {MAX_RATIO}], got {ratio:g}")
     if ratio == 0:
         return model
     model.eval()
     example = torch.randn(1, 3, input_size, input_size)
-    pruner = _AtLeastOneBlock(model, example, importance=importance(criterion), pruning_ratio=ratio,
-                              ignored_layers=classifier_layers(model, num_classes), round_to=round_to)
+    pruner = _pruner_class()(model, example, importance=importance(criterion), pruning_ratio=ratio,
+                             ignored_layers=classifier_layers(model, num_classes), round_to=round_to)
     pruner.step()
     return model
 
 
+@functools.cache  # one class, made on first use: torch_pruning is imported only when pruning
 def _pruner_class():
     import torch_pruning as tp
 
@@ -126,10 +126,6 @@ def _pruner_class():
             return max(current_channels - (keep - keep % round_to), 0)
 
     return AtLeastOneBlock
-
-
-def _AtLeastOneBlock(*args, **kwargs):  # torch_pruning is imported on first use: `slimnas --help` stays fast
-    return _pruner_class()(*args, **kwargs)
 
 
 def smallest_ratio(model: nn.Module, cost: Callable[[nn.Module], float], target: float, prune: Callable,
