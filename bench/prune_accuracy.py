@@ -8,7 +8,8 @@ and timed.
 Trains the ``tiny`` space's start point on the synthetic default data (``--train-seconds``, its own lr), or
 takes ``--weight``; prunes it with ``slimnas prune --target-latency T`` for each latency target, measured where
 the user deploys (``--ort-threads``, default ONNX Runtime's own; ``--batch``, default 1), and with ``--target-macs
-M --macs-convention pytorch`` for each MACs target (the competition's score), grouped convs with a channel
+M --macs-convention pytorch`` for each MACs target (the competition's score; one fraction for all groups, and
+``--per-group``), grouped convs with a channel
 multiplier widened to depthwise where the rule finds that better; fine-tunes each pruned model ``--ft-seconds``
 with distillation from the trained one, once per seed (the seed orders batches and draws augmentations). Every
 model is exported as it ships, scored on the val split (which chose its epoch) and on the labelled test split
@@ -67,7 +68,8 @@ def main() -> None:
         weight = trained.out / "best.pt"
     models, pruned = {"trained": weight}, {}
     rules = [("latency", t, {"target_latency": t}) for t in a.targets] + \
-            [("MACs", t, {"target_macs": t, "macs_convention": "pytorch"}) for t in a.macs_targets]
+            [(kind, t, {"target_macs": t, "macs_convention": "pytorch", "per_group": kind != "MACs"})
+             for t in a.macs_targets for kind in ("MACs", "MACs-per-group")]
     for kind, target, rule in rules:
         name = f"{kind} {target:g}"
         r = prune_checkpoint(weight, work / f"prune_{kind}_{target:g}", runtime=deploy, verbose=False, **rule)

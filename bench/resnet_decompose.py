@@ -26,7 +26,7 @@ from common import machine, publish
 from slimnas.cli import run_cli
 from slimnas.export import export_onnx
 from slimnas.io import write_json
-from slimnas.latency.measure import DeployTarget, default_threads, interleaved, session, session_call
+from slimnas.latency.measure import DeployTarget, default_threads, interleaved, timed_call
 from slimnas.macs import count_macs
 from slimnas.model import build_model
 from slimnas.checkpoint import model_from_checkpoint, save_checkpoint
@@ -76,7 +76,7 @@ def main() -> None:
             path = export_onnx(m, tmp / f"{name.replace(':', '_').replace(' @', '_')}.onnx", a.size)
             for t, b in settings:
                 rt = DeployTarget(t, b)
-                calls[(name, t, b)] = session_call(session(path, rt), rt, (3, a.size, a.size))
+                calls[(name, t, b)] = timed_call(path, rt, (3, a.size, a.size))
             rows.append({"model": name, "macs": count_macs(m, a.size).macs, "decompose_seconds":
                          None if seconds is None else round(seconds, 1)})
         timing = interleaved(calls, max_rounds=30)

@@ -81,11 +81,17 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
     n_trials = len(optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'search' / 'study.db'}").trials)
     again = run_script(*args)
     assert again.returncode == 0, again.stderr[-3000:]
-    pruned = (out / "finetune_pruned" / "export.json").is_file()  # unless pruning ran slower: then not a candidate
-    assert pruned != json.loads((out / "prune" / "prune.json").read_text())["slower"]
+    # the pruned model is a candidate unless it ran slower; the exact depthwise rewrite alone too, when there is one
+    record = json.loads((out / "prune" / "prune.json").read_text())
+    pruned = (out / "finetune_pruned" / "export.json").is_file()
+    widened = (out / "finetune_widened" / "export.json").is_file()
+    assert pruned == (not record["slower"] and record["ratio"] > 0)
+    assert widened == (record["widened"] and (record["ratio"] > 0 or not record["slower"]))
     if pruned:
-        assert rows["pruned + fine-tuned FP32"]["macs"] < searched["macs"]
-    assert again.stdout.count(": reusing ") == 5 + pruned
+        assert rows["pruned + fine-tuned FP32"]["macs"] < searched["macs"] or record["widened"]
+    if widened:  # computes what the trained model does
+        assert rows["widened, exact FP32"]["val_f1"] == pytest.approx(searched["val_f1"], abs=0.02)
+    assert again.stdout.count(": reusing ") == 5 + pruned + widened + (widened and record["ratio"] > 0)
     assert (out / "train" / "best.pt").stat().st_mtime_ns == trained_at
     assert len(optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'search' / 'study.db'}").trials) == n_trials
 

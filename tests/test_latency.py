@@ -173,3 +173,31 @@ def test_the_default_deploy_target_is_onnx_runtimes_default_threads():
 
     assert 1 <= default_threads() <= len(os.sched_getaffinity(0))
     assert DeployTarget().threads == default_threads() and DeployTarget().batch == 1
+
+
+def test_a_timed_model_takes_turns_among_sessions_at_more_than_one_thread(monkeypatch):
+    # each session at 2+ threads keeps a speed of its own (±5 % at 2 threads, batch 1): no one session may stand
+    # for the model; at 1 thread one session is as good as several
+    from slimnas.latency import measure
+    from slimnas.latency.table import onnx_bytes
+
+    made, ran = [], []
+    real = measure.session
+
+    def session(model, runtime):
+        made.append(real(model, runtime))
+        return made[-1]
+
+    def session_call(sess, runtime, shape=None):
+        return lambda: ran.append(made.index(sess))
+
+    monkeypatch.setattr(measure, "session", session)
+    monkeypatch.setattr(measure, "session_call", session_call)
+    model = onnx_bytes(nn.Conv2d(3, 4, 3), (3, 8, 8))
+    call = measure.timed_call(model, DeployTarget(threads=2), (3, 8, 8))
+    for _ in range(2 * measure.SESSIONS):
+        call()
+    assert len(made) == measure.SESSIONS > 1 and ran == list(range(measure.SESSIONS)) * 2
+    made.clear()
+    measure.timed_call(model, DeployTarget(threads=1), (3, 8, 8))
+    assert len(made) == 1

@@ -182,31 +182,75 @@ def test_finetuning_a_pruned_checkpoint_keeps_its_structure(tmp_path, tiny_data_
     assert count_macs(tuned, data["img_size"]).macs == p.macs_after
 
 
-def test_a_latency_target_keeps_the_least_pruned_candidate_measured_fast_enough(tmp_path, monkeypatch):
+def fake_timing(monkeypatch, extra=lambda model: 0.0):
+    """A model's "time" is its MACs (plus ``extra``), so what the latency rule chooses does not depend on the
+    machine; the pricing and the checks time through the same two functions."""
     from slimnas.latency.measure import Timing
-    from slimnas.prune import run as run_mod
+    from slimnas.prune import run as run_mod, widths as widths_mod
 
-    src = save(tmp_path, SE_RESIDUAL)
-    calls = {}
-
-    def model_call(model, size, runtime):  # a model's "time" is its MACs, so the choice does not depend on the machine
-        calls[id(model)] = count_macs(model, size).macs
-        macs = calls[id(model)]
-        return lambda: macs
+    def model_call(model, size, runtime):
+        cost = count_macs(model, size).macs + extra(model)
+        return lambda: cost
 
     def interleaved(fns, **kw):
         return {name: Timing(fn() / 1e6, 0.0, 5) for name, fn in fns.items()}
 
-    monkeypatch.setattr(run_mod, "model_call", model_call)
-    monkeypatch.setattr(run_mod, "interleaved", interleaved)
+    for mod in (run_mod, widths_mod):
+        monkeypatch.setattr(mod, "model_call", model_call)
+        monkeypatch.setattr(mod, "interleaved", interleaved)
+    return run_mod
+
+
+def test_a_latency_target_gives_each_layer_group_its_own_width_and_is_met(tmp_path, monkeypatch):
+    run_mod = fake_timing(monkeypatch)
+    src = save(tmp_path, SE_RESIDUAL)
     r = run_mod.prune_checkpoint(src, tmp_path / "p", target_latency=0.7, verbose=False)
-    record = json.loads((tmp_path / "p" / "prune.json").read_text())
-    tried = record["candidates"]
-    assert len(tried) == len(run_mod.LATENCY_RATIOS) * len(run_mod.LATENCY_ROUNDINGS)
-    enough = [x for x in tried if x["time_kept"] <= 0.7]
-    best = max(enough, key=lambda x: x["macs"])
-    assert (record["ratio"], record["round_to"]) == (best["ratio"], best["round_to"]) and r.macs_after == best["macs"]
-    assert r.ms_after / r.ms_before <= 0.7 and not r.slower
+    record = json.loads((tmp_path / "p" / "prune.json").read_text())["widths"]
+    assert r.ms_after / r.ms_before <= 0.7 and not r.slower and record["kept"] <= 0.7
+    # every narrower width of every group was priced, at multiples of 8 and never the whole group
+    groups = record["channels"]
+    assert {o["group"] for o in record["options"]} <= set(groups) and len(groups) >= 4
+    assert all(o["width"] % 8 == 0 and 8 <= o["width"] < groups[o["group"]] for o in record["options"])
+    # the pruned checkpoint has exactly the chosen widths, and not one width for all
+    pruned, _ = model_from_checkpoint(r.checkpoint)
+    chosen = record["widths"]
+    assert chosen and all(pruned.get_submodule(g).out_channels == w for g, w in chosen.items())
+    assert len({w / groups[g] for g, w in chosen.items()}) > 1 or len(chosen) < len(groups)
+    assert r.ratio == pytest.approx(sum(groups[g] - w for g, w in chosen.items()) / sum(groups.values()), abs=1e-4)
+    # the least important channels went: within a group, each kept channel ranks above each dropped one
+    from slimnas.prune.model import layer_groups
+
+    whole, _ = model_from_checkpoint(src)
+    g, w = next(iter(chosen.items()))
+    scores = layer_groups(whole, 64, 88)[g]
+    kept_w = pruned.get_submodule(g).weight.flatten(1)
+    kept = [i for i, row in enumerate(whole.get_submodule(g).weight.flatten(1)) if any(torch.equal(row, k) for k in kept_w)]
+    assert len(kept) == w and scores[kept].min() >= scores.sort().values[:len(scores) - w].max()
+
+
+def test_the_knapsack_finds_the_cheapest_widths_that_save_enough():
+    import itertools
+    import random
+
+    from slimnas.prune.widths import UNITS, Option, knapsack
+
+    rng = random.Random(0)
+    for trial in range(30):
+        options = [Option(f"g{g}", w, rng.uniform(-0.1, 1.0), rng.uniform(0.1, 5.0)) for g in range(4) for w in (8, 16, 24)]
+        need = rng.uniform(0.5, 2.5)
+        per_group = [[None] + [o for o in options if o.group == f"g{g}" and o.saving > 0] for g in range(4)]
+        combos = [[o for o in c if o] for c in itertools.product(*per_group)]
+        chosen = knapsack(options, need)
+        picked = [o for o in options if chosen.get(o.group) == o.width]
+        saved = sum(o.saving for o in picked)
+        if max(sum(o.saving for o in c) for c in combos) < need:  # out of reach: the fastest there is
+            assert saved == pytest.approx(max(sum(o.saving for o in c) for c in combos))
+            continue
+        assert saved >= need  # never short of the time asked for (each saving is rounded down)
+        slack = need + 4 * need / UNITS  # beyond the rounding, nothing cheaper saves enough
+        cheapest = min(sum(o.cost for o in c) for c in combos if sum(o.saving for o in c) >= slack)
+        assert sum(o.cost for o in picked) <= cheapest + 1e-9
+    assert knapsack(options, 0.0) == {} and knapsack([Option("g", 8, -0.1, 1.0)], 1.0) == {}
 
 
 # the tiny space's start point begins so: a stem of 8 channels, then a grouped conv with a channel multiplier of 2
@@ -251,7 +295,6 @@ def test_widening_a_channel_multiplier_is_exact_reloads_and_lets_its_layer_group
 
 
 def test_the_rules_weigh_widening(tmp_path, monkeypatch):
-    from slimnas.latency.measure import Timing
     from slimnas.prune import run as run_mod
 
     src = save(tmp_path, MULTIPLIER)
@@ -263,19 +306,14 @@ def test_the_rules_weigh_widening(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "mNone" / "prune.json").read_text())["widened"] is ways[None].widened
     assert not run_mod.prune_checkpoint(src, tmp_path / "o", ratio=0.3, runtime=None, verbose=False).widened
 
-    def model_call(model, size, runtime):  # "time": the MACs, but a grouped conv with a multiplier costs 100x
-        slow = sum(99 * m.out_channels for m in model.modules()
-                   if isinstance(m, nn.Conv2d) and 1 < m.groups < m.out_channels)
-        macs = count_macs(model, size).macs + slow * 1e5
-        return lambda: macs
-
-    monkeypatch.setattr(run_mod, "model_call", model_call)
-    monkeypatch.setattr(run_mod, "interleaved",
-                        lambda fns, **kw: {k: Timing(fn() / 1e6, 0.0, 5) for k, fn in fns.items()})
+    # "time": the MACs, but a grouped conv with a multiplier costs 100x
+    fake_timing(monkeypatch, lambda model: 1e5 * sum(99 * m.out_channels for m in model.modules()
+                                                     if isinstance(m, nn.Conv2d) and 1 < m.groups < m.out_channels))
     r = run_mod.prune_checkpoint(src, tmp_path / "l", target_latency=0.5, verbose=False)
     record = json.loads((tmp_path / "l" / "prune.json").read_text())
-    assert len(record["candidates"]) == 2 * len(run_mod.LATENCY_RATIOS) * len(run_mod.LATENCY_ROUNDINGS) + 1
     assert record["widened"] is True and record["ratio"] == 0.0  # widening alone meets the target: nothing pruned
+    assert record["widths"]["whole_kept"] <= 0.5 and record["widths"]["widths"] == {}
+    assert 16 in record["widths"]["channels"].values()  # priced on the widened model: its stem's group is widened
     assert r.macs_after > r.macs_before and r.ms_after <= 0.5 * r.ms_before
 
 

@@ -9,8 +9,8 @@ Every step is one of slimnas's own commands, printed before it runs, so any of t
 hand (add ``--data my_data.yaml`` for your own images). All files land in ``--out`` (runs/demo). A step
 whose output already exists is reused, so a second run only re-measures the final table; ``--fresh``
 starts over. The final table compares the searched model with every compressed candidate (decomposed for a
-measured latency target, pruned for one, each fine-tuned with distillation, each in FP32 and in INT8 where INT8
-won), each as an ONNX file scored and timed with ONNX Runtime, and ships the fastest candidate that runs faster
+measured latency target, pruned for one, each fine-tuned with distillation, and the exact depthwise rewrite
+that pruning starts from, each in FP32 and in INT8 where INT8 won), each as an ONNX file scored and timed with ONNX Runtime, and ships the fastest candidate that runs faster
 than the searched model within ``--f1-tolerance`` val macro-F1 (else the searched one): ``--out/model.onnx`` and
 its predictions of the test split, ``--out/predictions.csv``.
 
@@ -232,9 +232,9 @@ def search_step(a, out: Path, data: list[str]) -> None:
     step(1, f"{title}: {rest:.0f} s more", [*argv, "--n-trials", "100", "--timeout", f"{rest:.0f}"], None)
 
 
-def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, bool]:
-    """Steps 1-4, each one of slimnas's own commands; returns (whether any layer was decomposed, whether a pruned
-    candidate was fine-tuned)."""
+def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path]]:
+    """Steps 1-4, each one of slimnas's own commands; returns (whether any layer was decomposed, the prune step's
+    candidates: their summary row's name and the folder they were exported to)."""
     data = ["--data", a.data] if a.data else []
     search_step(a, out, data)
     best = json.loads((out / "search" / "best.json").read_text())
@@ -263,31 +263,47 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, bool]:
          out / "decompose" / "report.csv")
     # a decomposition that kept the model whole (no layer ran faster factorised) lost nothing to recover
     decomposed = bool(read_yaml(out / "decompose" / "rank_cfg.yaml"))
-    pruned = exact = False
-    if a.prune_latency:  # the 1x1 and depthwise nets the search makes have little rank to cut, but channels to drop
-        step(3, f"prune whole channels (Torch-Pruning) for a measured latency target of {a.prune_latency:g}",
-             ["prune", "--weight", str(out / "train" / "best.pt"), "--target-latency", f"{a.prune_latency:g}",
-              "--dst", str(out / "prune"), "--exist-ok"], out / "prune" / "prune.json")
-        record = json.loads((out / "prune" / "prune.json").read_text())
-        pruned = not record.get("slower", False)
-        if not pruned:
-            print("[3/5] the pruned model ran slower than the trained one: not a candidate", flush=True)
-        exact = not record["ratio"]  # widened only: the same function, nothing to recover
     step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
          + " export ONNX (FP32, INT8 if it wins), predict the test split",
          ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
           "--epochs", str(a.ft_epochs if decomposed else 0), "--int8", "--final-fit", "--dst", str(out / "finetune"),
           "--exist-ok", *data],
          out / "finetune" / "export.json")
-    if pruned:
-        step(4, ("nothing was pruned (the grouped conv made depthwise computes the same), so nothing to fine-tune:"
-                 if exact else "fine-tune the pruned model with distillation,")
-             + " export ONNX (FP32, INT8 if it wins)",
-             ["finetune", "--weight", str(out / "prune" / "pruned.pt"), "--teacher", str(out / "train" / "best.pt"),
-              "--epochs", str(0 if exact else a.ft_epochs), "--int8", "--final-fit",
-              "--dst", str(out / "finetune_pruned"), "--exist-ok", *data],
-             out / "finetune_pruned" / "export.json")
-    return decomposed, pruned
+    candidates = {}
+    if a.prune_latency:  # the 1x1 and depthwise nets the search makes have little rank to cut, but channels to drop
+        step(3, f"prune whole channels (Torch-Pruning) for a measured latency target of {a.prune_latency:g}",
+             ["prune", "--weight", str(out / "train" / "best.pt"), "--target-latency", f"{a.prune_latency:g}",
+              "--dst", str(out / "prune"), "--exist-ok"], out / "prune" / "prune.json")
+        record = json.loads((out / "prune" / "prune.json").read_text())
+        if record.get("slower", False):
+            print("[3/5] the pruned model ran slower than the trained one: not a candidate", flush=True)
+        elif record["ratio"]:
+            candidates[PRUNED] = prune_candidate(a, out, "prune", "finetune_pruned", exact=False)
+        elif record["widened"]:  # the rewrite alone met the target
+            candidates[WIDENED] = prune_candidate(a, out, "prune", "finetune_widened", exact=True)
+        if record["widened"] and record["ratio"]:
+            # the rewrite alone is a candidate of its own: as fast as the rewrite makes it, with nothing to lose in
+            # fine-tuning (two of three cold demos shipped the searched model when the pruned one lost too much)
+            step(3, "the exact rewrite alone (grouped convs made depthwise, nothing pruned)",
+                 ["prune", "--weight", str(out / "train" / "best.pt"), "--ratio", "0", "--widen", "--no-timing",
+                  "--dst", str(out / "widen"), "--exist-ok"], out / "widen" / "prune.json")
+            candidates[WIDENED] = prune_candidate(a, out, "widen", "finetune_widened", exact=True)
+    return decomposed, candidates
+
+
+PRUNED, WIDENED = "pruned + fine-tuned", "widened, exact"  # the summary's rows of the prune step's candidates
+
+
+def prune_candidate(a, out: Path, src: str, dst: str, exact: bool) -> Path:
+    """Step 4 for a checkpoint of ``slimnas prune`` in ``out/src``: fine-tuned with distillation (none if ``exact``:
+    it computes what the trained model does) and exported to ``out/dst``; returns that folder."""
+    step(4, ("nothing was pruned (the grouped conv made depthwise computes the same), so nothing to fine-tune:"
+             if exact else "fine-tune the pruned model with distillation,") + " export ONNX (FP32, INT8 if it wins)",
+         ["finetune", "--weight", str(out / src / "pruned.pt"), "--teacher", str(out / "train" / "best.pt"),
+          "--epochs", str(0 if exact else a.ft_epochs), "--int8", "--final-fit", "--dst", str(out / dst),
+          "--exist-ok", *(["--data", a.data] if a.data else [])],
+         out / dst / "export.json")
+    return out / dst
 
 
 SEARCHED = "searched + trained"  # the summary's row of the model the compressed ones are judged against
@@ -334,7 +350,7 @@ def advice(by: dict[str, dict], candidates: list[str], tolerance: float, same_mo
             f"{tolerance:g} val macro-F1", *lines], source["onnx"]
 
 
-def summary(a, out: Path, data_cfg, decomposed: bool, pruned: bool) -> list[str]:
+def summary(a, out: Path, data_cfg, decomposed: bool, pruned: dict[str, Path]) -> list[str]:
     """Step 5: the searched model and every compressed candidate side by side (``summary.json``), and what to ship."""
     print(f"\n[5/5] the models side by side ({DeployTarget().describe()}; also 1 thread and batch 32; the same "
           f"images)", flush=True)
@@ -346,14 +362,14 @@ def summary(a, out: Path, data_cfg, decomposed: bool, pruned: bool) -> list[str]
     candidates = [n for n in models if n != SEARCHED and n != "decomposed" and (decomposed or "INT8" in n)]
     notes = [f"\nINT8 of the decomposed model not kept: {export['int8_reason']}"] \
         if export.get("int8_reason") and not export.get("int8") else []
-    if pruned:
-        pruned_export = json.loads((out / "finetune_pruned" / "export.json").read_text())
-        models["pruned + fine-tuned FP32"] = Path(pruned_export["onnx"])
+    for name, folder in pruned.items():
+        pruned_export = json.loads((folder / "export.json").read_text())
+        models[f"{name} FP32"] = Path(pruned_export["onnx"])
         if pruned_export.get("int8"):
-            models["pruned + fine-tuned INT8"] = Path(pruned_export["int8"])
+            models[f"{name} INT8"] = Path(pruned_export["int8"])
         elif pruned_export.get("int8_reason"):
-            notes.append(f"INT8 of the pruned model not kept: {pruned_export['int8_reason']}")
-        candidates += [n for n in models if n.startswith("pruned")]
+            notes.append(f"INT8 of the {name.split(' ')[0].rstrip(',')} model not kept: {pruned_export['int8_reason']}")
+        candidates += [n for n in models if n.startswith(name)]
     rows = compare(models, data_cfg, out / "summary")
     write_json(out / "summary.json", rows)
     said, onnx = advice({r["model"]: r for r in rows}, candidates, a.f1_tolerance, not decomposed, bool(a.target_macs))

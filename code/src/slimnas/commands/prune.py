@@ -1,8 +1,11 @@
 """Prune whole channels of a trained checkpoint (Torch-Pruning), for a MACs or a measured-latency target.
 
-Every layer group (the layers one channel runs through: a 1×1 expansion, its depthwise conv and BNs, both
-sides of a residual add, an SE block) loses the same fraction of its channels, the least important by
---criterion; the fraction is the smallest that meets the target. The classifier keeps every class.
+A layer group is the layers one channel runs through (a 1×1 expansion, its depthwise conv and BNs, both sides
+of a residual add, an SE block); a group loses its least important channels by --criterion. For a MACs target
+every group loses the same fraction, the smallest that meets it. For a latency target each group gets its own
+width, as HALP chooses: every narrower width of every group is timed alone on ONNX Runtime, and a knapsack picks
+the widths that save the time asked for while dropping the least importance; the result is timed whole and the
+knapsack asked again for any shortfall. The classifier keeps every class.
 The pruned checkpoint reloads without pickles (it records the narrowed modules' sizes); fine-tune it
 next, distilling from the trained model.
 
@@ -35,12 +38,16 @@ def main() -> None:
     p.add_argument("--macs-convention", choices=["aten", "pytorch"], default="aten",
                    help="how --target-macs counts: aten (papers') or pytorch (ptflops' module hooks, the competition's)")
     p.add_argument("--round-to", type=int, default=None,
-                   help=f"keep channel counts multiples of this (default {ROUND_TO}; --target-latency measures 1, 8 and 16; "
-                        f"1: any count, which can run slower)")
+                   help=f"keep channel counts multiples of this (default {ROUND_TO}; 1: any count, which can run slower; "
+                        f"--target-latency times each width, so a count that runs no faster is not chosen)")
     p.add_argument("--widen", action=argparse.BooleanOptionalAction, default=None,
                    help="first make grouped convs with a channel multiplier depthwise by repeating their input "
                         "channels (exact; ONNX Runtime runs depthwise convs faster). Default: --target-latency "
-                        "measures both ways, --target-macs keeps the one that prunes less, --ratio does not widen")
+                        "widens if that runs faster, --target-macs keeps the way that prunes less, --ratio does not "
+                        "widen")
+    p.add_argument("--per-group", action="store_true",
+                   help="--target-macs too gives each layer group its own width (a knapsack over counted savings, as "
+                        "--target-latency does over measured ones); default: one fraction for all")
     add_deploy_arguments(p)
     p.add_argument("--no-timing", action="store_true", help="skip timing the models on ONNX Runtime")
     p.add_argument("--dst", "--out", dest="dst", default=None, help="output folder (default runs/prune/<run>)")
@@ -55,6 +62,8 @@ def main() -> None:
     deploy = deploy_target(p, a)
     if a.round_to is not None and a.round_to < 1:
         p.error(f"--round-to must be >= 1, got {a.round_to}")
+    if a.per_group and (a.target_latency or a.ratio is not None):
+        p.error("--per-group is for --target-macs (--target-latency always chooses per group; --ratio is one for all)")
     if a.no_timing and a.target_latency:
         p.error("--target-latency measures the runtime; drop --no-timing")
     weight = Path(a.weight) if a.weight else newest("runs/train/*/best.pt", "`slimnas train`")
@@ -62,5 +71,5 @@ def main() -> None:
     outputs = [a.save_name, *OUTPUTS]
     check_output_dir(out, "--dst", [weight], outputs, outputs, a.exist_ok)
     result = prune_checkpoint(weight, out, a.target_macs, a.target_latency, a.ratio, a.criterion, a.macs_convention,
-                              a.round_to, a.save_name, None if a.no_timing else deploy, a.widen)
+                              a.round_to, a.save_name, None if a.no_timing else deploy, a.widen, a.per_group)
     print(f"next: slimnas finetune --weight {result.checkpoint} --teacher {weight}")

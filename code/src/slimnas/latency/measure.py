@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import os
 import statistics
@@ -167,11 +168,25 @@ def session_call(sess, runtime: DeployTarget, shape: Sequence[int] | None = None
     return lambda: sess.run(None, {name: x})
 
 
+# With more than one thread each ONNX Runtime session keeps a speed of its own for its life (six sessions of one
+# model at 2 threads, batch 1: 0.96-1.07x their median, the same in three loops; at 1 thread within 1 %), so a model
+# timed on one session can look 5 % faster or slower than it is. Its calls take turns among several sessions.
+SESSIONS = 4
+
+
+def timed_call(model: str | Path | bytes, runtime: DeployTarget, shape: Sequence[int] | None = None) -> Callable[[], object]:
+    """One inference of ``model`` on ``runtime`` for :func:`interleaved`: at more than one thread each call runs on
+    the next of :data:`SESSIONS` sessions, so no one session's speed stands for the model's."""
+    calls = [session_call(session(model, runtime), runtime, shape) for _ in range(1 if runtime.threads == 1 else SESSIONS)]
+    turns = itertools.cycle(calls)
+    return lambda: next(turns)()
+
+
 def onnx_latencies(paths: dict[str, str | Path], input_size: int | dict[str, int], runtime: DeployTarget = DeployTarget(),
                    **kw) -> dict[str, Timing]:
     """Each ONNX file (input N×3×S×S) at ``runtime``, timed interleaved in one loop."""
     calls = {}
     for name, path in paths.items():
         size = input_size[name] if isinstance(input_size, dict) else input_size
-        calls[name] = session_call(session(path, runtime), runtime, (3, size, size))
+        calls[name] = timed_call(path, runtime, (3, size, size))
     return interleaved(calls, **kw)

@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..checkpoint import model_from_checkpoint
 from ..macs import count_macs
 from ..model import build_model, load_model_config
-from .measure import DeployTarget, interleaved, session, session_call
+from .measure import DeployTarget, interleaved, session, session_call, timed_call
 from .table import LatencyTable, onnx_bytes, piece_inputs
 
 def load_model(spec: str, input_size: int | None, num_classes: int) -> tuple[nn.Module, int]:
@@ -55,8 +55,7 @@ def profile_model(spec: str, runtime: DeployTarget, input_size: int | None = Non
 
 
 def measure_onnx(model: str | Path | bytes, runtime: DeployTarget):
-    sess = session(model, runtime)
-    return interleaved({"m": session_call(sess, runtime)})["m"]
+    return interleaved({"m": timed_call(model, runtime)})["m"]
 
 
 def node_times(path: Path, runtime: DeployTarget, runs: int = 200) -> list[tuple[str, str, float, list]]:

@@ -37,7 +37,7 @@ import torch.nn as nn
 
 from ..io import cache_dir, file_lock, write_json
 from ..shapes import input_shapes, pieces
-from .measure import DeployTarget, Timing, interleaved, ort_version, session, session_call
+from .measure import SESSIONS, DeployTarget, Timing, interleaved, ort_version, timed_call
 
 
 def cpu_name() -> str:
@@ -75,7 +75,7 @@ def onnx_bytes(module: nn.Module, shape: tuple) -> bytes:
 def model_call(model: nn.Module, input_size: int, runtime: DeployTarget):
     """One inference of ``model`` (input N×3×S×S) exported to ONNX and run on ``runtime``: for :func:`interleaved`."""
     shape = (3, input_size, input_size)
-    return session_call(session(onnx_bytes(model, shape), runtime), runtime, shape)
+    return timed_call(onnx_bytes(model, shape), runtime, shape)
 
 
 class LatencyTable:
@@ -98,6 +98,7 @@ class LatencyTable:
 
         return {"cpu": cpu_name(), "ort": ort_version(), "provider": self.runtime.provider,
                 "threads": self.runtime.threads, "batch": self.runtime.batch, "torch": torch.__version__,
+                "sessions": 1 if self.runtime.threads == 1 else SESSIONS,  # timings of one session are not comparable
                 **EXPORTER, "slimnas": __version__}
 
     def _read(self) -> dict[str, dict]:
@@ -139,8 +140,7 @@ class LatencyTable:
         return self._overhead
 
     def time_alone(self, module: nn.Module, shape: tuple) -> Timing:
-        sess = session(onnx_bytes(module, shape), self.runtime)
-        return interleaved({"piece": session_call(sess, self.runtime, shape)}, max_seconds=2.0)["piece"]
+        return interleaved({"piece": timed_call(onnx_bytes(module, shape), self.runtime, shape)}, max_seconds=2.0)["piece"]
 
     def ms(self, module: nn.Module, shape: tuple) -> float:
         """The piece's time on the runtime, measured once and cached."""
@@ -227,5 +227,5 @@ def default_path(runtime: DeployTarget) -> Path:
 
 def measure_model(model: nn.Module, input_size: int, runtime: DeployTarget = DeployTarget(), channels: int = 3) -> Timing:
     """The whole model's latency on ``runtime``, exported the same way as the table's pieces."""
-    sess = session(onnx_bytes(model, (channels, input_size, input_size)), runtime)
-    return interleaved({"model": session_call(sess, runtime, (channels, input_size, input_size))})["model"]
+    shape = (channels, input_size, input_size)
+    return interleaved({"model": timed_call(onnx_bytes(model, shape), runtime, shape)})["model"]

@@ -111,6 +111,48 @@ def prune_channels(model: nn.Module, input_size: int, ratio: float, num_classes:
     return model
 
 
+def layer_groups(model: nn.Module, input_size: int, num_classes: int, criterion: str = "magnitude") -> dict[str, torch.Tensor]:
+    """Every layer group Torch-Pruning would prune, by the name of its root layer (the one whose output channels
+    it is, as Torch-Pruning roots it): the importance of each of its channels as a share of the group's, so that
+    cutting any group to half its importance costs 0.5 (a channel of a 16-channel group is worth more than one of
+    192: each is a larger part of what its layers can represent). Groups the criterion cannot rank are left out."""
+    import torch_pruning as tp
+
+    model.eval()
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.randn(1, 3, input_size, input_size))
+    names, rank = {m: n for n, m in model.named_modules()}, importance(criterion)
+    groups = {}
+    for group in graph.get_all_groups(ignored_layers=classifier_layers(model, num_classes),
+                                      root_module_types=(nn.Conv2d, nn.Linear)):
+        scores = rank(group)
+        if scores is not None and len(scores) > 1:
+            scores = scores.detach().float()
+            groups[names[group[0].dep.target.module]] = scores / scores.sum().clamp_min(1e-12)
+    return groups
+
+
+def prune_to_widths(model: nn.Module, input_size: int, widths: dict[str, int], num_classes: int,
+                    criterion: str = "magnitude") -> nn.Module:
+    """``model`` with each layer group named in ``widths`` (by its root layer, as :func:`layer_groups` names it)
+    cut to that many channels, its least important ones removed (in place; returns it)."""
+    ratios = {}
+    for name, kept in widths.items():
+        root = model.get_submodule(name)
+        channels = root.out_channels if isinstance(root, nn.Conv2d) else root.out_features
+        if not 1 <= kept <= channels:
+            raise ConfigError(f"{name}: cannot keep {kept} of its {channels} channels")
+        if kept < channels:  # Torch-Pruning keeps int(channels * (1 - ratio)): the half makes that exactly `kept`
+            ratios[root] = 1 - (kept + 0.5) / channels
+    if not ratios:
+        return model
+    model.eval()
+    pruner = _pruner_class()(model, torch.randn(1, 3, input_size, input_size), importance=importance(criterion),
+                             pruning_ratio=0.0, pruning_ratio_dict=ratios,
+                             ignored_layers=classifier_layers(model, num_classes), round_to=None)
+    pruner.step()
+    return model
+
+
 @functools.cache  # one class, made on first use: torch_pruning is imported only when pruning
 def _pruner_class():
     import torch_pruning as tp

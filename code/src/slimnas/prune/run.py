@@ -14,7 +14,8 @@ from ..latency.measure import DeployTarget, interleaved
 from ..latency.table import model_call
 from ..macs import count_macs
 from ..pruned import channel_sizes, channel_spec
-from .model import MAX_RATIO, ROUND_TO, prune_channels, smallest_ratio, widen_depthwise
+from .model import ROUND_TO, prune_channels, smallest_ratio, widen_depthwise
+from .widths import Latency, Macs, choose_widths
 
 OUTPUTS = ("report.csv", "prune.json")  # written with the checkpoint, as one set
 REPORT_COLUMNS = ["layer", "size", "before", "after"]
@@ -42,14 +43,16 @@ def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | N
                      target_latency: float | None = None, ratio: float | None = None, criterion: str = "magnitude",
                      macs_convention: str = "aten", round_to: int | None = None, save_name: str = "pruned.pt",
                      runtime: DeployTarget | None = DeployTarget(), widen: bool | None = None,
-                     verbose: bool = True) -> PruneResult:
+                     per_group: bool = False, verbose: bool = True) -> PruneResult:
     """Prune the model in ``weight`` by one rule: a fixed ``ratio`` of every layer group's channels, the
-    smallest ratio that keeps ``target_macs`` of its MACs, or the least pruned of a grid of candidates that
-    keeps ``target_latency`` of its time measured on ``runtime`` (``None``: no timing). Channel counts are
-    multiples of ``round_to`` (default 8; the latency rule measures 1, 8 and 16). ``widen``: first make grouped
-    convs with a channel multiplier depthwise (:func:`~slimnas.prune.model.widen_depthwise`, exact); ``None``:
-    the latency rule measures both ways (the widened model unpruned among them), the MACs rule keeps the way that
-    prunes the smaller ratio, a fixed ratio does not widen. Every input is checked before anything is written."""
+    smallest ratio that keeps ``target_macs`` of its MACs, or for ``target_latency`` of its time measured on
+    ``runtime`` (``None``: no timing) each layer group's own width, the least important channels' worth chosen by a
+    knapsack over measured savings (:mod:`slimnas.prune.widths`). Channel counts are multiples of ``round_to``
+    (default 8). ``widen``: first make grouped convs with a channel multiplier depthwise
+    (:func:`~slimnas.prune.model.widen_depthwise`, exact); ``None``: the latency rule widens if that runs faster, the
+    MACs rule keeps the way that prunes the smaller ratio, a fixed ratio does not widen. ``per_group``: the MACs
+    rule too gives each group its own width, by a knapsack over counted savings. Every input is checked before
+    anything is written."""
     rules = [r for r, on in (("--ratio", ratio is not None), ("--target-macs", target_macs is not None),
                              ("--target-latency", target_latency is not None)) if on]
     if len(rules) > 1:
@@ -74,20 +77,26 @@ def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | N
         return prune_channels(m, size, r, classes, criterion, k if k > 1 else None)
 
     source = model_call(model, size, runtime) if runtime is not None else None
-    candidates = []
+    widths = None
     if target_latency is not None:
         if not 0 < target_latency <= 1:
             raise ConfigError(f"--target-latency must be a fraction in (0, 1], got {target_latency}")
-        ratio, round_to, widen, pruned, candidates = fastest_enough(ways, prune, size, runtime, source, target_latency,
-                                                                    [round_to] if round_to else LATENCY_ROUNDINGS)
+        widen, pruned, widths = for_latency(ways, size, classes, criterion, runtime, source, target_latency,
+                                            round_to or ROUND_TO)
+        ratio = widths["ratio"]
     elif ratio is None:
         fraction = 0.5 if target_macs is None else target_macs
         if not 0 < fraction <= 1:
             raise ConfigError(f"--target-macs must be a fraction in (0, 1], got {fraction}")
-        found = {w: smallest_ratio(m, lambda m: count_macs(m, size, convention=macs_convention).macs,
-                                   fraction * before.macs, prune) for w, m in ways.items()}
-        widen = min(found, key=lambda w: (found[w][0], w))  # the smaller ratio; unwidened on a tie
-        ratio, pruned, _ = found[widen]
+        if per_group:
+            widen, pruned, widths = for_macs(ways, size, classes, criterion, macs_convention, before.macs, fraction,
+                                             round_to or ROUND_TO)
+            ratio = widths["ratio"]
+        else:
+            found = {w: smallest_ratio(m, lambda m: count_macs(m, size, convention=macs_convention).macs,
+                                       fraction * before.macs, prune) for w, m in ways.items()}
+            widen = min(found, key=lambda w: (found[w][0], w))  # the smaller ratio; unwidened on a tie
+            ratio, pruned, _ = found[widen]
         target_macs = fraction
     else:
         widen = bool(widen)
@@ -99,7 +108,7 @@ def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | N
                          widened=widen)
     record = {"ratio": ratio, "criterion": criterion, "round_to": round_to, "widened": widen,
               "macs_convention": macs_convention,
-              "candidates": candidates,
+              **({"widths": widths} if widths else {}),
               "macs_before": before.macs, "macs_after": after.macs, "params_before": before.params,
               "params_after": after.params}
     if runtime is not None:
@@ -124,33 +133,30 @@ def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | N
     return result
 
 
-# The latency rule's candidates: every ratio here at each rounding (1: any count), each way (widened or not; the
-# widened model unpruned too), all timed in one interleaved loop. Speed is not monotonic in the ratio nor in the
-# rounding, so it measures a grid rather than bisect: on the
-# tiny space's start point (python bench/prune_latency.py, 1 thread, batch 1) 30 % at any count ran 0.92x as fast
-# as the whole model and 1.23x at multiples of 16, while 50 % at any count (halving the 8-channel stem at full
-# resolution, which multiples of 8 keep whole) ran 1.68x and at multiples of 8 1.20x.
-LATENCY_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-LATENCY_ROUNDINGS = (1, 8, 16)
-
-
-def fastest_enough(ways: dict[bool, object], prune, size: int, runtime: DeployTarget, source, target: float,
-                   roundings) -> tuple[float, int, bool, object, list[dict]]:
-    """The candidate that keeps the most MACs among those timed at most ``target`` × the source (interleaved with
-    it in one loop), else the fastest. ``ways``: the model, and widened (True) if it can be. Returns (ratio,
-    rounding, widened, pruned model, every candidate's record)."""
-    variants = {(r, k, w): prune(copy.deepcopy(m), r, k) for w, m in ways.items() for r in LATENCY_RATIOS
-                for k in roundings}
+def for_latency(ways: dict[bool, object], size: int, classes: int, criterion: str, runtime: DeployTarget, source,
+                target: float, step: int) -> tuple[bool, object, dict]:
+    """Per-group widths for a latency target (:func:`~slimnas.prune.widths.choose_widths`), on the widened model if
+    there is one and it runs faster than the source (the two timed alone), else on the model as it is. Returns
+    (widened, the pruned model, the record of the choice)."""
+    meter, kept = Latency(size, runtime, source), 1.0
     if True in ways:
-        variants[(0.0, 1, True)] = copy.deepcopy(ways[True])
-    t = interleaved({"source": source, **{key: model_call(m, size, runtime) for key, m in variants.items()}},
-                    max_rounds=20)
-    records = [{"ratio": r, "round_to": k, "widened": w, "macs": count_macs(m, size).macs,
-                "time_kept": round(t[(r, k, w)].ms / t["source"].ms, 4)} for (r, k, w), m in variants.items()]
-    enough = [x for x in records if x["time_kept"] <= target]
-    pick = max(enough, key=lambda x: x["macs"]) if enough else min(records, key=lambda x: x["time_kept"])
-    key = (pick["ratio"], pick["round_to"], pick["widened"])
-    return *key, variants[key], records
+        kept = meter.kept({True: ways[True]})[True]
+    widen = True in ways and (kept < 1 or False not in ways)
+    widths, pruned, record = choose_widths(ways[widen], size, classes, criterion, meter, target, step,
+                                           kept if widen else 1.0)
+    return widen, pruned, record
+
+
+def for_macs(ways: dict[bool, object], size: int, classes: int, criterion: str, convention: str, source_macs: int,
+             target: float, step: int) -> tuple[bool, object, dict]:
+    """Per-group widths for a MACs target, each way (widened or not) that there is; keeps the one that met the
+    target dropping the least importance (unwidened on a tie). Returns (widened, the pruned model, its record)."""
+    meter, found = Macs(size, convention, source_macs), {}
+    for widen, m in ways.items():
+        found[widen] = choose_widths(m, size, classes, criterion, meter, target, step, meter.kept({0: m})[0])
+    met = [w for w in found if found[w][2]["kept"] <= target] or list(found)
+    widen = min(met, key=lambda w: (found[w][2]["cost"], w))
+    return widen, found[widen][1], found[widen][2]
 
 
 def _warn(r: PruneResult, target_macs: float | None, target_latency: float | None) -> None:
@@ -161,15 +167,14 @@ def _warn(r: PruneResult, target_macs: float | None, target_latency: float | Non
     kept = (r.macs_after / r.macs_before, target_macs, "MACs") if target_macs else \
         (r.ms_after / r.ms_before, target_latency, "measured time") if target_latency and r.ms_before else None
     if kept and kept[0] > kept[1] * 1.01:
-        how = (f"pruning {MAX_RATIO:.0%} of every layer group's channels" if target_macs else
-               f"the grid's pick ({r.ratio:.0%} of the channels{', widened' if r.widened else ''}), timed again "
-               f"against the source,")
+        how = (f"the {'smallest' if target_macs else 'fastest'} model found ({r.ratio:.0%} of the channels pruned"
+               f"{', widened' if r.widened else ''})" + ("" if target_macs else ", timed again against the source,"))
         print(f"warning: {'--target-macs' if target_macs else '--target-latency'} {kept[1]:g} not reached: {how} "
               f"keeps {kept[0]:.1%} of the {kept[2]}", file=sys.stderr, flush=True)
 
 
 def format_report(r: PruneResult) -> str:
-    line = (f"{'widened grouped convs to depthwise, ' if r.widened else ''}pruned {r.ratio:.1%} of each layer group's "
+    line = (f"{'widened grouped convs to depthwise, ' if r.widened else ''}pruned {r.ratio:.1%} of the prunable "
             f"channels: MACs {r.macs_before / 1e6:.3f} M -> "
             f"{r.macs_after / 1e6:.3f} M ({r.macs_after / r.macs_before:.1%}), params {r.params_before / 1e3:.1f} k -> "
             f"{r.params_after / 1e3:.1f} k -> {r.checkpoint}")
