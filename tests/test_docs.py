@@ -23,9 +23,9 @@ def _numbers(value) -> list[float]:
 
 def _renderings(values: list[float]) -> set[str]:
     """Every way the README may print a measured value: as is, in millions, or as a percentage, rounded to 0-4
-    decimals."""
+    decimals; a negative one after its sign (the README writes −, which the number pattern leaves out)."""
     out = set()
-    for v in values:
+    for v in map(abs, values):
         for scaled in (v, v / 1e6, v * 100):
             out |= {f"{scaled:.{d}f}" for d in range(5)}
     return out
