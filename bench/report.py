@@ -48,6 +48,7 @@ SECTIONS = {  # bench name -> title, in reading order
     "resnet_decompose": "Decomposition where it pays: timm resnet18 at 224 px",
     "decompose_accuracy": "A trained k×k model decomposed for latency and for MACs, fine-tuned",
     "prune_latency": "Channel pruning on the nets the road makes: speed-up by ratio and channel rounding",
+    "global_pooling": "Spatial means exported as GlobalAveragePool against ReduceMean",
     "prune_accuracy": "The road's trained model pruned for a measured latency target, fine-tuned",
     "int8": "INT8 where it wins and where it cannot: a trained k×k model and the road's depthwise net",
 }

@@ -225,3 +225,41 @@ def test_seed_flags_rank_cfg_and_model(trained, tiny_data_yaml, tmp_path):
     r = run_in_process("finetune_inference.py", "--weight", str(weight), "--model", str(other), "--data",
                    str(tiny_data_yaml), "--dst", str(tmp_path / "x"))
     assert r.returncode == 2 and "is not the architecture stored in" in r.stderr and not (tmp_path / "x").exists()
+
+
+def test_spatial_means_are_exported_as_global_pooling(tmp_path):
+    """ONNX Runtime's blocked layout has no ReduceMean: the head's pool and an SE block's squeeze ship as
+    GlobalAveragePool (same outputs), and only means over the two spatial axes of a 4-D tensor are rewritten."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from slimnas.export import export_onnx
+    from slimnas.onnx_rewrite import global_pooling
+    from slimnas.model import ModelConfig, build_model
+
+    se = {"backbone": [[1, "Conv", [16, 3, 2]], [1, "InvertedResidualv3", [16, 3, 2, 1, 1, 1]],
+                       [1, "GlobalAvgPool", []], [1, "Flatten", []], [1, "Linear", ["num_classes"]]]}
+    model = build_model(ModelConfig.from_dict(se, "se"), num_classes=5).eval()
+    path = export_onnx(model, tmp_path / "m.onnx", 32)
+    ops = [n.op_type for n in onnx.load(path).graph.node]
+    assert "ReduceMean" not in ops and ops.count("GlobalAveragePool") == 2  # the SE squeeze and the head
+    import onnxruntime as ort
+
+    x = torch.randn(3, 3, 32, 32)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(x).numpy(), rtol=1e-4, atol=1e-5)
+
+    def graph(axes, keep, dims):  # a ReduceMean as opset 18 writes it: axes as an input
+        node = helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=keep)
+        g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array(axes, dtype=np.int64), "axes")])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+
+    dropped = graph([2, 3], 0, [2, 4, 5, 5])
+    assert global_pooling(dropped) == 1 and [n.op_type for n in dropped.graph.node] == ["GlobalAveragePool", "Flatten"]
+    x = np.random.default_rng(0).normal(size=(2, 4, 5, 5)).astype(np.float32)
+    y = ort.InferenceSession(dropped.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(y, x.mean((2, 3)), rtol=1e-5, atol=1e-6)
+    for axes, dims in (([1], [2, 4, 5, 5]), ([-2, -1], [2, 4, 5]), ([2, 3], [2, 4, 5, 5, 5])):  # not spatial 4-D
+        assert global_pooling(graph(axes, 1, dims)) == 0

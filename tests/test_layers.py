@@ -18,7 +18,7 @@ SRC = REPO / "code" / "src"
 # lowest first; a unit is a top-level module or subpackage of slimnas
 FLOORS = [
     {"errors"},
-    {"io", "cli", "settings", "configs", "shapes"},
+    {"io", "cli", "settings", "configs", "shapes", "onnx_rewrite"},
     {"macs", "modules", "runtime", "pace"},
     {"model", "data", "factorized", "pruned"},
     {"checkpoint"},

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..io import atomic_path
+from ..onnx_rewrite import global_pooling
 
 OPSET = 18
 
@@ -19,8 +20,8 @@ OPSET = 18
 def export_onnx(model: nn.Module, path: str | Path, input_size: int, metadata: dict | None = None) -> Path:
     """Write ``model`` (eval mode, CPU) to ``path``: input ``input`` N×3×H×W float32, output ``logits``.
 
-    Uses the torch.export-based exporter with the weights embedded (no ``.data`` side file), checks the
-    graph with ``onnx.checker`` and stores ``metadata`` (each value JSON-encoded) in ``metadata_props``.
+    Uses the torch.export-based exporter with the weights embedded (no ``.data`` side file), pools spatial means
+    globally (:func:`~slimnas.onnx_rewrite.global_pooling`), checks the graph with ``onnx.checker`` and stores ``metadata`` (each value JSON-encoded) in ``metadata_props``.
     """
     model = model.eval().cpu()
     x = torch.zeros(2, 3, input_size, input_size)  # batch 2, so the exporter does not specialise on 1
@@ -29,6 +30,7 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int, metadata: d
                                     input_names=["input"], output_names=["logits"],
                                     dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1024)},), verbose=False)
     proto = program.model_proto
+    global_pooling(proto)  # exact; ONNX Runtime keeps the blocked layout through it
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, json.dumps(value)  # every value JSON, strings too: one rule to read back
