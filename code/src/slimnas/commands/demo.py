@@ -278,30 +278,30 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
         if record.get("slower", False):
             print("[3/5] the pruned model ran slower than the trained one: not a candidate", flush=True)
         elif record["ratio"]:
-            candidates[PRUNED] = prune_candidate(a, out, "prune", "finetune_pruned", exact=False)
+            candidates[PRUNED] = prune_candidate(a, out, data, "prune", "finetune_pruned", exact=False)
         elif record["widened"]:  # the rewrite alone met the target
-            candidates[WIDENED] = prune_candidate(a, out, "prune", "finetune_widened", exact=True)
+            candidates[WIDENED] = prune_candidate(a, out, data, "prune", "finetune_widened", exact=True)
         if record["widened"] and record["ratio"]:
             # the rewrite alone is a candidate of its own: as fast as the rewrite makes it, with nothing to lose in
             # fine-tuning (two of three cold demos shipped the searched model when the pruned one lost too much)
             step(3, "the exact rewrite alone (grouped convs made depthwise, nothing pruned)",
                  ["prune", "--weight", str(out / "train" / "best.pt"), "--ratio", "0", "--widen", "--no-timing",
                   "--dst", str(out / "widen"), "--exist-ok"], out / "widen" / "prune.json")
-            candidates[WIDENED] = prune_candidate(a, out, "widen", "finetune_widened", exact=True)
+            candidates[WIDENED] = prune_candidate(a, out, data, "widen", "finetune_widened", exact=True)
     return decomposed, candidates
 
 
 PRUNED, WIDENED = "pruned + fine-tuned", "widened, exact"  # the summary's rows of the prune step's candidates
 
 
-def prune_candidate(a, out: Path, src: str, dst: str, exact: bool) -> Path:
+def prune_candidate(a, out: Path, data: list[str], src: str, dst: str, exact: bool) -> Path:
     """Step 4 for a checkpoint of ``slimnas prune`` in ``out/src``: fine-tuned with distillation (none if ``exact``:
     it computes what the trained model does) and exported to ``out/dst``; returns that folder."""
     step(4, ("nothing was pruned (the grouped conv made depthwise computes the same), so nothing to fine-tune:"
              if exact else "fine-tune the pruned model with distillation,") + " export ONNX (FP32, INT8 if it wins)",
          ["finetune", "--weight", str(out / src / "pruned.pt"), "--teacher", str(out / "train" / "best.pt"),
           "--epochs", str(0 if exact else a.ft_epochs), "--int8", "--final-fit", "--dst", str(out / dst),
-          "--exist-ok", *(["--data", a.data] if a.data else [])],
+          "--exist-ok", *data],
          out / dst / "export.json")
     return out / dst
 
