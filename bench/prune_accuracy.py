@@ -4,10 +4,12 @@ and timed.
 
     python bench/prune_accuracy.py                                  # train the tiny space's start point 300 s
     python bench/prune_accuracy.py --weight runs/train/x/best.pt --targets 0.6 0.5 --macs-targets 0.4 --seeds 0 1
+    python bench/prune_accuracy.py --weight runs/train/x/best.pt --targets 0.62 --also-at 1x1 1x32 2x32
 
 Trains the ``tiny`` space's start point on the synthetic default data (``--train-seconds``, its own lr), or
 takes ``--weight``; prunes it with ``slimnas prune --target-latency T`` for each latency target, measured where
-the user deploys (``--ort-threads``, default ONNX Runtime's own; ``--batch``, default 1), and with ``--target-macs
+the user deploys (``--ort-threads``, default ONNX Runtime's own; ``--batch``, default 1; ``--also-at``: more
+threads×batch settings the target must hold at), and with ``--target-macs
 M --macs-convention pytorch`` for each MACs target (the competition's score; one fraction for all groups, and
 ``--per-group``), grouped convs with a channel
 multiplier widened to depthwise where the rule finds that better; fine-tunes each pruned model ``--ft-seconds``
@@ -15,7 +17,7 @@ with distillation from the trained one, once per seed (the seed orders batches a
 model is exported as it ships, scored on the val split (which chose its epoch) and on the labelled test split
 (read only here, to report), and timed at 1 and 2 ONNX Runtime threads × batch 1 and 32, all models interleaved
 per setting.
-Writes bench/results/prune_accuracy.{json,md}.
+Writes bench/results/prune_accuracy.{json,md} (``--name``: another name, e.g. for a run with ``--also-at``).
 """
 
 import argparse
@@ -29,7 +31,7 @@ from slimnas.data.config import load_data_config
 from slimnas.export.compare import compare
 from slimnas.io import write_json
 from slimnas.macs import count_macs
-from slimnas.latency.measure import DeployTarget, add_deploy_arguments, deploy_target, onnx_latencies
+from slimnas.latency.measure import DeployTarget, add_deploy_arguments, deploy_target, onnx_latencies, setting
 from slimnas.prune import prune_checkpoint
 from slimnas.runtime import make_session, read_metadata
 from slimnas.train import TrainConfig, train
@@ -51,13 +53,20 @@ def main() -> None:
     p.add_argument("--targets", nargs="*", type=float, default=[0.6], help="latency targets (fraction of the time)")
     p.add_argument("--macs-targets", nargs="*", type=float, default=[0.5],
                    help="MACs targets (fraction of the MACs, pytorch convention: the competition's score)")
+    p.add_argument("--per-group", action=argparse.BooleanOptionalAction, default=True,
+                   help="each MACs target with --per-group too (default: both rules)")
     p.add_argument("--ft-seconds", type=float, default=150)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", default="bench/results")
+    p.add_argument("--name", default="prune_accuracy", help="results file name (<out>/<name>.json, .md)")
+    p.add_argument("--divergence", action="store_true",
+                   help="cost per-group cuts by the divergence of the model's answers on training images (prune --data)")
     add_deploy_arguments(p, "the latency target")
+    p.add_argument("--also-at", nargs="*", type=setting, default=[], metavar="THREADSxBATCH",
+                   help="more settings the latency target must hold at (prune --also-at)")
     a = p.parse_args()
     deploy = deploy_target(p, a)
-    work = Path(a.out) / "prune_accuracy"
+    work = Path(a.out) / a.name
     data = load_data_config(None)
     if a.weight:
         weight = Path(a.weight)
@@ -67,9 +76,10 @@ def main() -> None:
                                                                **hp), verbose=False)
         weight = trained.out / "best.pt"
     models, pruned = {"trained": weight}, {}
-    rules = [("latency", t, {"target_latency": t}) for t in a.targets] + \
-            [(kind, t, {"target_macs": t, "macs_convention": "pytorch", "per_group": kind != "MACs"})
-             for t in a.macs_targets for kind in ("MACs", "MACs-per-group")]
+    judge = {"data": data} if a.divergence else {}
+    rules = [("latency", t, {"target_latency": t, "also_at": a.also_at, **judge}) for t in a.targets] + \
+            [(kind, t, {"target_macs": t, "macs_convention": "pytorch", "per_group": kind != "MACs", **judge})
+             for t in a.macs_targets for kind in ("MACs", "MACs-per-group")[:2 if a.per_group else 1]]
     for kind, target, rule in rules:
         name = f"{kind} {target:g}"
         r = prune_checkpoint(weight, work / f"prune_{kind}_{target:g}", runtime=deploy, verbose=False, **rule)
@@ -99,15 +109,17 @@ def main() -> None:
                         "test_f1_change_pt": round(100 * (statistics.mean(test) - rows[0]["test_f1"]), 2),
                         **{f"speedup_t{t}_b{b}": round(statistics.median(r[f"speedup_t{t}_b{b}"] for r in tuned), 3)
                            for t, b in SETTINGS}})
-    meta = {**machine(), "weight": str(weight), "pruned_for": deploy.describe(), "train_seconds": None if a.weight else a.train_seconds,
+    meta = {**machine(), "weight": str(weight), "pruned_for": [deploy.describe(), *(r.describe() for r in a.also_at)],
+            "train_seconds": None if a.weight else a.train_seconds,
             "ft_seconds": a.ft_seconds, "seeds": a.seeds, "summary": summary,
             "command": f"python bench/prune_accuracy.py --targets {' '.join(map(str, a.targets))} --macs-targets "
                        f"{' '.join(map(str, a.macs_targets))} --ft-seconds "
                        f"{a.ft_seconds:g} --seeds {' '.join(map(str, a.seeds))} --ort-threads {deploy.threads} "
-                       f"--batch {deploy.batch}"}
-    write_json(Path(a.out) / "prune_accuracy.json", {**meta, "rows": rows})
+                       f"--batch {deploy.batch} --name {a.name}" + " --no-per-group" * (not a.per_group) + " --divergence" * a.divergence + (f" --also-at {' '.join(f'{r.threads}x{r.batch}' for r in a.also_at)}"
+                                                    if a.also_at else "")}
+    write_json(Path(a.out) / f"{a.name}.json", {**meta, "rows": rows})
     cols = " | ".join(f"{t} thr b{b}" for t, b in SETTINGS)
-    lines = [f"Trained model ({weight}) pruned for a latency target measured on {deploy.describe()}, fine-tuned "
+    lines = [f"Trained model ({weight}) pruned for a latency target measured on {'; '.join(meta['pruned_for'])}, fine-tuned "
              f"{a.ft_seconds:g} s with distillation per seed; ONNX, ORT CPU, speed-ups against the trained model timed "
              f"interleaved; {meta['machine']}; {meta['date']}.", "",
              f"| model | val macro-F1 | test macro-F1 | MACs | {cols} |", "|---|---:|---:|---:|" + "---:|" * len(SETTINGS)]
@@ -119,7 +131,7 @@ def main() -> None:
               f"{s['macs_pytorch_fraction']:.0%} | {s['test_f1_mean']:.4f} ± {s['test_f1_sd']:.4f} | "
               f"{s['test_f1_change_pt']:+.2f} | " + " | ".join(f"{s[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |"
               for s in summary]
-    publish(Path(a.out) / "prune_accuracy.md", lines)
+    publish(Path(a.out) / f"{a.name}.md", lines)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,11 @@ def test_prune_cli_writes_a_set_and_refuses_a_decomposed_source(tmp_path):
     assert not (tmp_path / "o2").exists()
     r = run_in_process("prune.py", "--weight", str(src), "--ratio", "0.95", "--dst", str(tmp_path / "o3"))
     assert r.returncode == 2 and "--ratio must be in [0, 0.9]" in r.stderr
+    for args, says in ((["--target-macs", "0.5", "--also-at", "1x32"], "--also-at names more settings"),
+                       (["--target-latency", "0.6", "--also-at", "1x0"], "give THREADSxBATCH with both >= 1"),
+                       (["--ratio", "0.3", "--data", "d.yaml"], "--data costs per-group widths")):
+        r = run_in_process("prune.py", "--weight", str(src), *args, "--dst", str(tmp_path / "o4"))
+        assert r.returncode == 2 and says in r.stderr and not (tmp_path / "o4").exists(), (args, r.stderr)
 
 
 def test_finetuning_a_pruned_checkpoint_keeps_its_structure(tmp_path, tiny_data_yaml):
@@ -182,21 +187,22 @@ def test_finetuning_a_pruned_checkpoint_keeps_its_structure(tmp_path, tiny_data_
     assert count_macs(tuned, data["img_size"]).macs == p.macs_after
 
 
-def fake_timing(monkeypatch, extra=lambda model: 0.0):
-    """A model's "time" is its MACs (plus ``extra``), so what the latency rule chooses does not depend on the
-    machine; the pricing and the checks time through the same two functions."""
+def fake_timing(monkeypatch, extra=lambda model: 0.0, at=None):
+    """A model's "time" is its MACs (plus ``extra``), or ``at(model, runtime)``, so what the latency rule chooses does
+    not depend on the machine; the pricing and the checks time through the same functions."""
     from slimnas.latency.measure import Timing
     from slimnas.prune import run as run_mod, widths as widths_mod
 
-    def model_call(model, size, runtime):
-        cost = count_macs(model, size).macs + extra(model)
-        return lambda: cost
+    def cost(model, runtime):
+        return at(model, runtime) if at else count_macs(model, 64).macs + extra(model)
 
     def interleaved(fns, **kw):
         return {name: Timing(fn() / 1e6, 0.0, 5) for name, fn in fns.items()}
 
+    monkeypatch.setattr(run_mod, "model_call", lambda model, size, runtime: lambda: cost(model, runtime))
+    monkeypatch.setattr(widths_mod, "onnx_bytes", lambda model, shape: model)  # "exported": the model itself
+    monkeypatch.setattr(widths_mod, "timed_call", lambda model, runtime, shape: lambda: cost(model, runtime))
     for mod in (run_mod, widths_mod):
-        monkeypatch.setattr(mod, "model_call", model_call)
         monkeypatch.setattr(mod, "interleaved", interleaved)
     return run_mod
 
@@ -226,6 +232,71 @@ def test_a_latency_target_gives_each_layer_group_its_own_width_and_is_met(tmp_pa
     kept_w = pruned.get_submodule(g).weight.flatten(1)
     kept = [i for i, row in enumerate(whole.get_submodule(g).weight.flatten(1)) if any(torch.equal(row, k) for k in kept_w)]
     assert len(kept) == w and scores[kept].min() >= scores.sort().values[:len(scores) - w].max()
+
+
+def test_a_latency_target_also_at_other_settings_holds_at_each(tmp_path, monkeypatch):
+    """At batch 32 the "time" is the parameter count (a model bound by its weights, not its MACs): a choice made
+    for batch 1 alone misses there; asked to hold at both, the widths are priced and checked at each."""
+    from slimnas.latency.measure import DeployTarget
+
+    def at(model, runtime):
+        return count_macs(model, 64).macs if runtime.batch == 1 else 50 * sum(p.numel() for p in model.parameters())
+
+    run_mod = fake_timing(monkeypatch, at=at)
+    src = save(tmp_path, SE_RESIDUAL)
+    b1, b32 = DeployTarget(2, 1), DeployTarget(2, 32)
+    one = run_mod.prune_checkpoint(src, tmp_path / "one", target_latency=0.7, runtime=b1, verbose=False)
+    both = run_mod.prune_checkpoint(src, tmp_path / "both", target_latency=0.7, runtime=b1, also_at=[b32, b1],
+                                    verbose=False)
+    record = json.loads((tmp_path / "both" / "prune.json").read_text())["widths"]
+    assert record["settings"] == [b1.describe(), b32.describe()]  # the deploy setting first, no repeats
+    assert len(record["kept_at"]) == 2 and max(record["kept_at"]) == record["kept"] <= 0.7 * 1.02
+    assert all(len(c["kept_at"]) == 2 and c["kept"] == max(c["kept_at"]) for c in record["choices"])
+    # the pick's kept fractions are the models' own at each setting
+    whole, _ = model_from_checkpoint(src)
+    pruned, _ = model_from_checkpoint(both.checkpoint)
+    assert record["kept_at"] == [pytest.approx(at(pruned, r) / at(whole, r), abs=1e-4) for r in (b1, b32)]
+    alone, _ = model_from_checkpoint(one.checkpoint)
+    assert at(alone, b32) / at(whole, b32) > 0.7 * 1.02, "the batch-1 choice should miss at batch 32 for this test"
+    assert one.ms_after / one.ms_before <= 0.7 * 1.02 and both.ms_after / both.ms_before <= 0.7 * 1.02
+    with pytest.raises(ConfigError, match="--also-at"):
+        run_mod.prune_checkpoint(src, tmp_path / "x", target_macs=0.5, also_at=[b32], verbose=False)
+
+
+def test_given_data_each_cut_costs_the_divergence_it_measures_on_training_images(tmp_path, monkeypatch, tiny_data_yaml):
+    from slimnas.prune.model import prune_to_widths
+    from slimnas.prune.run import calibration_images
+    from slimnas.prune.widths import Divergence
+    from slimnas.train.evaluate import build_data_for
+
+    run_mod = fake_timing(monkeypatch)
+    src = save(tmp_path, SE_RESIDUAL)
+    model, ckpt = model_from_checkpoint(src)  # answers far from uniform, as a trained model's (random ones barely move)
+    with torch.no_grad():
+        [m for m in model.modules() if isinstance(m, nn.Linear)][-1].weight.mul_(30)
+    save_checkpoint(src, model, ckpt["model"], ckpt["classes"], ckpt["preprocessing"])
+    r = run_mod.prune_checkpoint(src, tmp_path / "p", target_latency=0.7, data=tiny_data_yaml, verbose=False)
+    record = json.loads((tmp_path / "p" / "prune.json").read_text())["widths"]
+    assert record["cost_of"].startswith("KL divergence") and r.ms_after / r.ms_before <= 0.7 * 1.02
+    # the images: training images, evenly spaced, through the evaluation transform (the same every run)
+    bundle = build_data_for(src, tiny_data_yaml)
+    images = calibration_images(bundle, 40)
+    assert images.shape == (40, 3, 64, 64) and torch.equal(images, calibration_images(bundle, 40))
+    listed = bundle.calibration()
+    assert listed.transform is bundle.val.transform and listed.items == bundle.train.items
+    assert torch.equal(images[0], listed[0][0]) and torch.equal(images[-1], listed[len(listed) - 1][0])
+    # an option's cost and the pick's are the divergences of those models, measured
+    whole, _ = model_from_checkpoint(src)
+    judge = Divergence(whole, calibration_images(bundle))
+    o = max(record["options"], key=lambda o: o["cost"])
+    cut = prune_to_widths(model_from_checkpoint(src)[0], 64, {o["group"]: o["width"]}, 88, "magnitude")
+    assert o["cost"] == pytest.approx(judge(cut), rel=0.05) and o["cost"] > 0
+    pruned, _ = model_from_checkpoint(r.checkpoint)
+    assert record["cost"] == pytest.approx(judge(pruned), rel=0.05) and record["cost"] > 0
+    assert judge(whole) == pytest.approx(0.0, abs=1e-6) and record["choices"][0]["cost"] == pytest.approx(0.0, abs=1e-5)
+    # and the pick is the least divergent choice that meets the target
+    met = [c for c in record["choices"] if c["kept"] <= 0.7 * 1.02]
+    assert record["cost"] == min(c["cost"] for c in met)
 
 
 def test_the_knapsack_finds_the_cheapest_widths_that_save_enough():

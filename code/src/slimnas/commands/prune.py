@@ -12,6 +12,8 @@ next, distilling from the trained model.
   slimnas prune                                      # newest runs/train/*/best.pt, --target-macs 0.5
   slimnas prune --weight best.pt --target-macs 0.4 --macs-convention pytorch   # the competition's MACs
   slimnas prune --weight best.pt --target-latency 0.6 --batch 32      # measured on ONNX Runtime, batch 32
+  slimnas prune --weight best.pt --target-latency 0.6 --also-at 1x1 1x32 2x32   # at each threads x batch too
+  slimnas prune --weight best.pt --target-latency 0.6 --data data.yaml  # cuts costed on the training images
   slimnas prune --weight best.pt --ratio 0.25 --criterion bn
 """
 
@@ -19,7 +21,7 @@ import argparse
 from pathlib import Path
 
 from ..cli import ArgumentParser, check_output_dir, newest
-from ..latency.measure import add_deploy_arguments, deploy_target
+from ..latency.measure import add_deploy_arguments, deploy_target, setting
 from ..prune import CRITERIA, prune_checkpoint
 from ..prune.model import ROUND_TO
 from ..prune.run import OUTPUTS
@@ -48,7 +50,12 @@ def main() -> None:
     p.add_argument("--per-group", action="store_true",
                    help="--target-macs too gives each layer group its own width (a knapsack over counted savings, as "
                         "--target-latency does over measured ones); default: one fraction for all")
+    p.add_argument("--data", default=None,
+                   help="data YAML of the checkpoint's classes: per-group widths are costed by the KL divergence each cut "
+                        "causes on its training images (default: by the share of importance dropped)")
     add_deploy_arguments(p)
+    p.add_argument("--also-at", nargs="+", type=setting, default=[], metavar="THREADSxBATCH",
+                   help="more settings where --target-latency must hold too (e.g. 1x1 1x32 2x32: threads x batch)")
     p.add_argument("--no-timing", action="store_true", help="skip timing the models on ONNX Runtime")
     p.add_argument("--dst", "--out", dest="dst", default=None, help="output folder (default runs/prune/<run>)")
     p.add_argument("--save-name", default="pruned.pt")
@@ -62,14 +69,18 @@ def main() -> None:
     deploy = deploy_target(p, a)
     if a.round_to is not None and a.round_to < 1:
         p.error(f"--round-to must be >= 1, got {a.round_to}")
+    if a.data and not (a.target_latency or a.per_group):
+        p.error("--data costs per-group widths: give --target-latency or --target-macs with --per-group")
     if a.per_group and (a.target_latency or a.ratio is not None):
         p.error("--per-group is for --target-macs (--target-latency always chooses per group; --ratio is one for all)")
     if a.no_timing and a.target_latency:
         p.error("--target-latency measures the runtime; drop --no-timing")
+    if a.also_at and a.target_latency is None:
+        p.error("--also-at names more settings for --target-latency to hold at; give --target-latency")
     weight = Path(a.weight) if a.weight else newest("runs/train/*/best.pt", "`slimnas train`")
     out = Path(a.dst) if a.dst else increment_path(Path("runs/prune") / weight.parent.name)
     outputs = [a.save_name, *OUTPUTS]
-    check_output_dir(out, "--dst", [weight], outputs, outputs, a.exist_ok)
+    check_output_dir(out, "--dst", [weight, a.data], outputs, outputs, a.exist_ok)
     result = prune_checkpoint(weight, out, a.target_macs, a.target_latency, a.ratio, a.criterion, a.macs_convention,
-                              a.round_to, a.save_name, None if a.no_timing else deploy, a.widen, a.per_group)
+                              a.round_to, a.save_name, None if a.no_timing else deploy, a.widen, a.per_group, a.also_at, a.data)
     print(f"next: slimnas finetune --weight {result.checkpoint} --teacher {weight}")

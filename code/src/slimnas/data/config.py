@@ -209,6 +209,14 @@ class DataBundle:
         w = torch.tensor([counts.get(i, 1) for i in range(len(self.classes))], dtype=torch.float) ** -self.cfg.sampler_power
         return w / w.mean()
 
+    def calibration(self) -> ImageDataset:
+        """The training images through the evaluation transform, in listing order: what INT8 ranges are fitted on
+        and pruning measures its cuts on. Augmented (and sampler-drawn) images would make either change from run
+        to run."""
+        images = copy.copy(self.train)  # shares the decoded-image cache
+        images.transform = self.val.transform
+        return images
+
     def with_val_in_train(self) -> DataBundle:
         """The same data with the val images added to the training set (the final fit); val stays as it is."""
         train = copy.copy(self.train)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 from torch.utils.data import DataLoader
@@ -19,14 +18,8 @@ MAX_F1_DROP = 0.01  # macro-F1 an INT8 model may lose and still ship
 
 
 def calibration_loader(bundle, batch_size: int = 32) -> DataLoader:
-    """Training images through the evaluation transform, in listing order: what INT8 ranges are fitted on.
-
-    Augmented (and sampler-drawn) batches would make the calibration, and so the INT8 model, change
-    from run to run.
-    """
-    images = copy.copy(bundle.train)  # shares the decoded-image cache
-    images.transform = bundle.val.transform
-    return DataLoader(images, batch_size=batch_size, shuffle=False)
+    """:meth:`~slimnas.data.config.DataBundle.calibration`'s images in batches: what INT8 ranges are fitted on."""
+    return DataLoader(bundle.calibration(), batch_size=batch_size, shuffle=False)
 
 
 def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = False, tol: float = 1e-4,

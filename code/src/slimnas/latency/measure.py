@@ -73,6 +73,17 @@ def deploy_target(parser, args, provider: str | None = None) -> DeployTarget:
     return DeployTarget(threads, args.batch, *([provider] if provider else []))
 
 
+def setting(text: str) -> DeployTarget:
+    """``THREADSxBATCH`` (e.g. ``1x32``) as a :class:`DeployTarget`: an argparse ``type`` for a setting to time at."""
+    import argparse
+
+    try:
+        threads, batch = (int(v) for v in text.lower().split("x"))
+        return DeployTarget(threads, batch)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give THREADSxBATCH with both >= 1, e.g. 1x32") from None
+
+
 def ort_version() -> str:
     import onnxruntime as ort
 

@@ -5,9 +5,15 @@ do: on ONNX Runtime's blocked kernels (16 channels a block with AVX-512) a 32-ch
 fast as before, and the same cut everywhere at multiples of 16 halves it. Here each group's narrower widths are
 *priced* — the model with only that group cut, against the whole one: timed interleaved on the deployment target
 for a latency target (:class:`Latency`), counted for a MACs target (:class:`Macs`) — and *costed* by the
-importance of the channels they drop; a multiple-choice knapsack then finds the cheapest widths whose savings
+importance of the channels they drop (or, given images, by how far the cut moves the model's answers: :class:`Divergence`);
+a multiple-choice knapsack then finds the cheapest widths whose savings
 reach the target. Savings of different groups do not quite add up (a layer between two cut groups saves less than
 the sum), so the knapsack is asked for a ladder of savings and every choice is measured whole.
+
+A latency target can be asked to hold at several settings at once (threads × batch): a cut that pays at batch 1
+may not at batch 32, where a model is bound by memory rather than by per-call overhead. Each option is then priced
+at every setting, its saving is the mean of its fractions of each setting's time, and a choice meets the target
+only if it does so at the slowest-to-gain setting.
 """
 
 from __future__ import annotations
@@ -16,9 +22,13 @@ import copy
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Sequence
 
-from ..latency.measure import DeployTarget, interleaved
-from ..latency.table import model_call
+import torch
+import torch.nn.functional as F
+
+from ..latency.measure import DeployTarget, interleaved, timed_call
+from ..latency.table import onnx_bytes
 from ..macs import count_macs
 from .model import layer_groups, prune_to_widths
 
@@ -33,30 +43,57 @@ WHOLE = ("whole 1", "whole 2", "whole 3")
 class Option:
     group: str
     width: int  # channels kept
-    saving: float  # measured: the model with only this group cut, against the whole one (ms or MACs)
-    cost: float  # the share of its group's importance that the channels it drops hold
+    saving: float  # measured: the model with only this group cut, against the whole one (a fraction of its price)
+    cost: float  # the share of its group's importance that the channels it drops hold, or a measured divergence
+
+
+class Divergence:
+    """What a cut costs, measured: the KL divergence of the cut model's class probabilities from the whole model's,
+    averaged over ``images`` (a sensitivity analysis, as Distiller and NNCF run one). Unlike an importance score it
+    is in one unit across layer groups: the norms of a stem's and a head's channels are not comparable, their effect
+    on the answers is."""
+
+    def __init__(self, model, images: torch.Tensor):
+        self.images = images
+        self.reference = self._log_probs(model)
+
+    def _log_probs(self, model) -> torch.Tensor:
+        model.eval()
+        with torch.no_grad():
+            return torch.cat([F.log_softmax(model(x), 1) for x in self.images.split(64)])
+
+    def __call__(self, model) -> float:
+        return F.kl_div(self._log_probs(model), self.reference, log_target=True, reduction="batchmean").item()
+
+    def describe(self) -> str:
+        return f"KL divergence from the whole model's answers on {len(self.images)} training images"
 
 
 class Latency:
-    """Prices in milliseconds on ``runtime``, each set of models timed interleaved; ``source``: one call of the
-    model the target is a fraction of."""
+    """Prices in milliseconds, at each of ``runtimes`` (one per setting), each set of models timed interleaved;
+    ``source``: the model the target is a fraction of."""
 
     unit = "ms"
     resolution = 0.02  # a saving below this fraction of the whole model's time is the timer's (sessions: ±1-1.5 %)
 
-    def __init__(self, size: int, runtime: DeployTarget, source):
-        self.size, self.runtime, self.source = size, runtime, source
+    def __init__(self, size: int, runtimes: Sequence[DeployTarget], source):
+        self.size, self.runtimes, self.shape = size, tuple(runtimes), (3, size, size)
+        self.settings = [r.describe() for r in self.runtimes]
+        self.source = onnx_bytes(source, self.shape)
 
-    def prices(self, models: dict) -> dict:
-        t = interleaved({k: model_call(m, self.size, self.runtime) for k, m in models.items()}, min_rounds=10,
-                        max_rounds=20)
-        return {k: v.ms for k, v in t.items()}
+    def _times(self, files: dict, **rounds) -> dict[object, tuple[float, ...]]:
+        per = [interleaved({k: timed_call(f, r, self.shape) for k, f in files.items()}, **rounds) for r in self.runtimes]
+        return {k: tuple(t[k].ms for t in per) for k in files}
 
-    def kept(self, models: dict) -> dict:
-        """Each model's time as a fraction of the source's, all timed in one interleaved loop with it."""
-        t = interleaved({"source": self.source, **{k: model_call(m, self.size, self.runtime) for k, m in models.items()}},
+    def prices(self, models: dict) -> dict[object, tuple[float, ...]]:
+        return self._times({k: onnx_bytes(m, self.shape) for k, m in models.items()}, min_rounds=10, max_rounds=20)
+
+    def kept(self, models: dict) -> dict[object, tuple[float, ...]]:
+        """Each model's time as a fraction of the source's at each setting, all timed in one interleaved loop with
+        it per setting."""
+        t = self._times({"source": self.source, **{k: onnx_bytes(m, self.shape) for k, m in models.items()}},
                         min_rounds=10, max_rounds=30)
-        return {k: t[k].ms / t["source"].ms for k in models}
+        return {k: tuple(a / b for a, b in zip(t[k], t["source"])) for k in models}
 
 
 class Macs:
@@ -67,12 +104,13 @@ class Macs:
 
     def __init__(self, size: int, convention: str, source_macs: int):
         self.size, self.convention, self.source_macs = size, convention, source_macs
+        self.settings = [f"MACs ({convention})"]
 
-    def prices(self, models: dict) -> dict:
-        return {k: float(count_macs(m, self.size, convention=self.convention).macs) for k, m in models.items()}
+    def prices(self, models: dict) -> dict[object, tuple[float]]:
+        return {k: (float(count_macs(m, self.size, convention=self.convention).macs),) for k, m in models.items()}
 
-    def kept(self, models: dict) -> dict:
-        return {k: v / self.source_macs for k, v in self.prices(models).items()}
+    def kept(self, models: dict) -> dict[object, tuple[float]]:
+        return {k: (v[0] / self.source_macs,) for k, v in self.prices(models).items()}
 
 
 def widths_to_price(channels: int, step: int) -> list[int]:
@@ -81,10 +119,12 @@ def widths_to_price(channels: int, step: int) -> list[int]:
     return sorted({max(step, int(channels * (1 - f)) // step * step) for f in FRACTIONS} - {channels}, reverse=True)
 
 
-def price(model, size: int, classes: int, criterion: str, meter, step: int) -> tuple[dict[str, int], list[Option], float]:
-    """Every width of every layer group of ``model``, each cut alone, priced by ``meter`` with the whole model; a
-    width that saves no more than the meter can resolve is not an option. Returns (each group's channels, the
-    options, the whole model's price)."""
+def price(model, size: int, classes: int, criterion: str, meter, step: int,
+          judge: Divergence | None = None) -> tuple[dict[str, int], list[Option]]:
+    """Every width of every layer group of ``model``, each cut alone, priced by ``meter`` with the whole model; its
+    saving is the mean over the meter's settings of the fraction of the whole model's price it saves, and a width
+    that saves no more than the meter can resolve is not an option. Its cost: ``judge`` of the cut model, else the
+    share of its group's importance it drops. Returns (each group's channels, the options)."""
     groups = layer_groups(model, size, classes, criterion)
     cuts = {(g, w): prune_to_widths(copy.deepcopy(model), size, {g: w}, classes, criterion)
             for g, scores in groups.items() for w in widths_to_price(len(scores), step)}
@@ -94,10 +134,13 @@ def price(model, size: int, classes: int, criterion: str, meter, step: int) -> t
     half = len(keys) // 2
     t = meter.prices({WHOLE[0]: model, **{k: cuts[k] for k in keys[:half]}, WHOLE[1]: model,
                       **{k: cuts[k] for k in keys[half:]}, WHOLE[2]: model})
-    whole = statistics.median(t[k] for k in WHOLE)
-    options = [Option(g, w, whole - t[(g, w)], float(groups[g].sort().values[:len(groups[g]) - w].sum()))
-               for g, w in cuts if whole - t[(g, w)] > meter.resolution * whole]
-    return {g: len(scores) for g, scores in groups.items()}, options, whole
+    whole = [statistics.median(t[k][i] for k in WHOLE) for i in range(len(t[WHOLE[0]]))]
+    saved = {k: statistics.fmean(1 - x / w for x, w in zip(t[k], whole)) for k in keys}
+    useful = [k for k in keys if saved[k] > meter.resolution]
+    cost = {(g, w): judge(cuts[(g, w)]) if judge else float(groups[g].sort().values[:len(groups[g]) - w].sum())
+            for g, w in useful}
+    options = [Option(g, w, saved[(g, w)], cost[(g, w)]) for g, w in useful]
+    return {g: len(scores) for g, scores in groups.items()}, options
 
 
 def knapsack(options: list[Option], need: float) -> dict[str, int]:
@@ -131,34 +174,40 @@ def knapsack(options: list[Option], need: float) -> dict[str, int]:
 
 
 def choose_widths(model, size: int, classes: int, criterion: str, meter, target: float, step: int,
-                  whole_kept: float = 1.0) -> tuple[dict[str, int], object, dict]:
-    """The least costly widths found that bring ``model`` to at most ``target`` × the source's price, else the
-    cheapest-running found. The knapsack is asked for a ladder of savings around what the target needs (savings do
+                  whole_kept: float = 1.0, judge: Divergence | None = None) -> tuple[dict[str, int], object, dict]:
+    """The least costly widths found that bring ``model`` to at most ``target`` × the source's price at every setting
+    of ``meter``, else the cheapest-running found. The knapsack is asked for a ladder of savings around what the target needs (savings do
     not add up exactly, and each was priced alone), and ``meter`` measures every distinct choice whole, in one loop
     with the source: timed apart, a 2-thread batch-1 run drifts more between loops than the steps differ.
-    ``whole_kept``: ``model``'s price as a fraction of the source's (1: ``model`` is the source's model; the widened
-    one differs). Returns (widths, the pruned model, a record: each group's channels, the priced options, every
+    ``whole_kept``: ``model``'s price as a fraction of the source's at the setting where it is largest (1: ``model`` is
+    the source's model; the widened one differs). Returns (widths, the pruned model, a record: each group's channels, the priced options, every
     choice measured, and the fraction of the groups' channels removed as ``ratio``)."""
-    channels, options, whole = price(model, size, classes, criterion, meter, step)
-    need = whole * (1 - target / whole_kept)
+    channels, options = price(model, size, classes, criterion, meter, step, judge)
+    need = 1 - target / whole_kept  # a fraction of ``model``'s price
     choices = [{}]  # the model as it is (widened: may be enough alone)
     for factor in LADDER:
         widths = knapsack(options, need * factor)
         if widths not in choices:
             choices.append(widths)
     pruned = [prune_to_widths(copy.deepcopy(model), size, w, classes, criterion) for w in choices]
-    kept = meter.kept(dict(enumerate(pruned)))
-    cost = [sum(o.cost for o in options if w.get(o.group) == o.width) for w in choices]
+    kept_at = meter.kept(dict(enumerate(pruned)))
+    kept = {i: max(k) for i, k in kept_at.items()}  # the setting that gains least decides
+    cost = [judge(m) if judge else sum(o.cost for o in options if w.get(o.group) == o.width)
+            for w, m in zip(choices, pruned)]
     # within the meter's resolution counts as met: in a cold demo a choice that timed 0.606 against a target of 0.6
     # lost to one of twice its importance cost that timed 0.511 (which then lost 0.44 val macro-F1 in 4 epochs)
     enough = [i for i in range(len(choices)) if kept[i] <= target * (1 + meter.resolution)]
     pick = min(enough, key=lambda i: cost[i]) if enough else min(range(len(choices)), key=lambda i: kept[i])
     total = sum(channels.values())
     record = {"ratio": round(sum(channels[g] - w for g, w in choices[pick].items()) / total, 4) if total else 0.0,
-              "widths": choices[pick], "kept": round(kept[pick], 4), "cost": round(cost[pick], 3),
+              "widths": choices[pick], "kept": round(kept[pick], 4),
+              "kept_at": [round(k, 4) for k in kept_at[pick]], "cost": round(cost[pick], 5),
               "channels": channels, "whole_kept": round(whole_kept, 4), "step": step, "unit": meter.unit,
-              "options": [{"group": o.group, "width": o.width, "saving": round(o.saving, 5), "cost": round(o.cost, 3)}
+              "cost_of": judge.describe() if judge else "the share of each group's importance dropped",
+              "settings": meter.settings, "saving": "mean fraction of the whole model's price over the settings",
+              "options": [{"group": o.group, "width": o.width, "saving": round(o.saving, 5), "cost": round(o.cost, 5)}
                           for o in options],
-              "choices": [{"widths": w, "kept": round(kept[i], 4), "cost": round(cost[i], 3)}
+              "choices": [{"widths": w, "kept": round(kept[i], 4), "kept_at": [round(k, 4) for k in kept_at[i]],
+                           "cost": round(cost[i], 5)}
                           for i, w in enumerate(choices)]}
     return choices[pick], pruned[pick], record
