@@ -115,8 +115,9 @@ def main() -> None:
             "command": f"python bench/prune_accuracy.py --targets {' '.join(map(str, a.targets))} --macs-targets "
                        f"{' '.join(map(str, a.macs_targets))} --ft-seconds "
                        f"{a.ft_seconds:g} --seeds {' '.join(map(str, a.seeds))} --ort-threads {deploy.threads} "
-                       f"--batch {deploy.batch} --name {a.name}" + " --no-per-group" * (not a.per_group) + " --divergence" * a.divergence + (f" --also-at {' '.join(f'{r.threads}x{r.batch}' for r in a.also_at)}"
-                                                    if a.also_at else "")}
+                       f"--batch {deploy.batch} --name {a.name}" + " --no-per-group" * (not a.per_group) +
+                       " --divergence" * a.divergence + " --also-at" * bool(a.also_at) +
+                       "".join(f" {r.threads}x{r.batch}" for r in a.also_at)}
     write_json(Path(a.out) / f"{a.name}.json", {**meta, "rows": rows})
     cols = " | ".join(f"{t} thr b{b}" for t, b in SETTINGS)
     lines = [f"Trained model ({weight}) pruned for a latency target measured on {'; '.join(meta['pruned_for'])}, fine-tuned "

@@ -133,7 +133,8 @@ def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | N
               "macs_before": before.macs, "macs_after": after.macs, "params_before": before.params,
               "params_after": after.params}
     if runtime is not None:
-        t = interleaved({"before": model_call(model, size, runtime), "after": model_call(pruned, size, runtime)}, max_rounds=30)
+        t = interleaved({"before": model_call(model, size, runtime), "after": model_call(pruned, size, runtime)},
+                        max_rounds=30)
         result.ms_before, result.ms_after, result.runtime = t["before"].ms, t["after"].ms, runtime.describe()
         record.update(runtime=result.runtime, before=t["before"].as_dict(), after=t["after"].as_dict(),
                       slower=result.slower)

@@ -5,10 +5,10 @@ do: on ONNX Runtime's blocked kernels (16 channels a block with AVX-512) a 32-ch
 fast as before, and the same cut everywhere at multiples of 16 halves it. Here each group's narrower widths are
 *priced* — the model with only that group cut, against the whole one: timed interleaved on the deployment target
 for a latency target (:class:`Latency`), counted for a MACs target (:class:`Macs`) — and *costed* by the
-importance of the channels they drop (or, given images, by how far the cut moves the model's answers: :class:`Divergence`);
-a multiple-choice knapsack then finds the cheapest widths whose savings
-reach the target. Savings of different groups do not quite add up (a layer between two cut groups saves less than
-the sum), so the knapsack is asked for a ladder of savings and every choice is measured whole.
+importance of the channels they drop (or, given images, by how far the cut moves the model's answers:
+:class:`Divergence`); a multiple-choice knapsack then finds the cheapest widths whose savings reach the target.
+Savings of different groups do not quite add up (a layer between two cut groups saves less than the sum), so the
+knapsack is asked for a ladder of savings and every choice is measured whole.
 
 A latency target can be asked to hold at several settings at once (threads × batch): a cut that pays at batch 1
 may not at batch 32, where a model is bound by memory rather than by per-call overhead. Each option is then priced
@@ -175,13 +175,15 @@ def knapsack(options: list[Option], need: float) -> dict[str, int]:
 
 def choose_widths(model, size: int, classes: int, criterion: str, meter, target: float, step: int,
                   whole_kept: float = 1.0, judge: Divergence | None = None) -> tuple[dict[str, int], object, dict]:
-    """The least costly widths found that bring ``model`` to at most ``target`` × the source's price at every setting
-    of ``meter``, else the cheapest-running found. The knapsack is asked for a ladder of savings around what the target needs (savings do
-    not add up exactly, and each was priced alone), and ``meter`` measures every distinct choice whole, in one loop
-    with the source: timed apart, a 2-thread batch-1 run drifts more between loops than the steps differ.
-    ``whole_kept``: ``model``'s price as a fraction of the source's at the setting where it is largest (1: ``model`` is
-    the source's model; the widened one differs). Returns (widths, the pruned model, a record: each group's channels, the priced options, every
-    choice measured, and the fraction of the groups' channels removed as ``ratio``)."""
+    """The least costly widths found that bring ``model`` to at most ``target`` × the source's price at every
+    setting of ``meter``, else the cheapest-running found. The knapsack is asked for a ladder of savings around what
+    the target needs (savings do not add up exactly, and each was priced alone), and ``meter`` measures every
+    distinct choice whole, in one loop with the source: timed apart, a 2-thread batch-1 run drifts more between
+    loops than the steps differ. ``whole_kept``: ``model``'s price as a fraction of the source's at the setting where
+    it is largest (1: ``model`` is the source's model; the widened one differs). ``judge``: costs measured
+    (:class:`Divergence`), each choice's too, whole; else importance shares, a choice's the sum of its options'.
+    Returns (widths, the pruned model, a record: each group's channels, the priced options, every choice measured,
+    and the fraction of the groups' channels removed as ``ratio``)."""
     channels, options = price(model, size, classes, criterion, meter, step, judge)
     need = 1 - target / whole_kept  # a fraction of ``model``'s price
     choices = [{}]  # the model as it is (widened: may be enough alone)
