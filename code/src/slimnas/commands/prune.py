@@ -4,8 +4,10 @@ A layer group is the layers one channel runs through (a 1×1 expansion, its dept
 of a residual add, an SE block); a group loses its least important channels by --criterion. For a MACs target
 every group loses the same fraction, the smallest that meets it. For a latency target each group gets its own
 width, as HALP chooses: every narrower width of every group is timed alone on ONNX Runtime, and a knapsack picks
-the widths that save the time asked for while dropping the least importance; the result is timed whole and the
-knapsack asked again for any shortfall. The classifier keeps every class.
+the widths that save the time asked for while dropping the least importance, asked for a ladder of savings whose
+choices are each timed whole. --also-at holds the target at more threads x batch settings (each width priced at
+each); --data costs each width by the KL divergence the cut causes on the training images instead of the
+importance share it drops. The classifier keeps every class.
 The pruned checkpoint reloads without pickles (it records the narrowed modules' sizes); fine-tune it
 next, distilling from the trained model.
 
