@@ -86,7 +86,9 @@ def prune_checkpoint(weight: str | Path, out: str | Path, target_macs: float | N
     if ckpt.get("decomposition"):
         raise ConfigError(f"{weight}: is decomposed; prune the trained checkpoint, then decompose the pruned one")
     size, classes = int(ckpt["preprocessing"]["input_size"]), len(ckpt["classes"])
-    judge = Divergence(model, calibration_images(build_data_for(weight, data, ckpt))) if data is not None else None
+    per_width = target_latency is not None or (per_group and ratio is None)  # the rules that cost each width
+    judge = Divergence(model, calibration_images(build_data_for(weight, data, ckpt))) \
+        if data is not None and per_width else None  # one fraction for all has no widths to cost
     before = count_macs(model, size, convention=macs_convention)
     sizes_before = channel_sizes(model)
     widened = copy.deepcopy(model)
