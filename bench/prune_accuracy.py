@@ -5,6 +5,7 @@ and timed.
     python bench/prune_accuracy.py                                  # train the tiny space's start point 300 s
     python bench/prune_accuracy.py --weight runs/train/x/best.pt --targets 0.6 0.5 --macs-targets 0.4 --seeds 0 1
     python bench/prune_accuracy.py --weight runs/train/x/best.pt --targets 0.62 --also-at 1x1 1x32 2x32
+    python bench/prune_accuracy.py --dev --ft-lr 1e-3 3e-3 --kd-alpha 0.5 0.9 --name prune_recipe_dev   # recipes, on dev
 
 Trains the ``tiny`` space's start point on the synthetic default data (``--train-seconds``, its own lr), or
 takes ``--weight``; prunes it with ``slimnas prune --target-latency T`` for each latency target, measured where
@@ -18,13 +19,18 @@ model is exported as it ships, scored on the val split (which chose its epoch) a
 (read only here, to report), and timed at 1 and 2 ONNX Runtime threads × batch 1 and 32, all models interleaved
 per setting.
 Writes bench/results/prune_accuracy.{json,md} (``--name``: another name, e.g. for a run with ``--also-at``).
+
+``--dev``: everything on the dev set (the synthetic task drawn at another generator seed; the report's test split
+sealed), for choosing the fine-tuning recipe (``--ft-lr``, ``--kd-alpha``, ``--kd-temperature``) by its dev test F1:
+several values of ``--ft-lr`` / ``--kd-alpha`` fine-tune the *same* pruned model with each pair (the pruning's pick
+moves with the timer's noise between runs, so recipes are compared on one).
 """
 
 import argparse
 import statistics
 from pathlib import Path
 
-from common import machine, publish, start_point
+from common import choose_on_dev, machine, publish, start_point
 from slimnas.checkpoint import model_from_checkpoint
 from slimnas.cli import run_cli
 from slimnas.data.config import load_data_config
@@ -56,6 +62,12 @@ def main() -> None:
     p.add_argument("--per-group", action=argparse.BooleanOptionalAction, default=True,
                    help="each MACs target with --per-group too (default: both rules)")
     p.add_argument("--ft-seconds", type=float, default=150)
+    p.add_argument("--ft-lr", type=float, nargs="+", default=[1e-3],
+                   help="fine-tuning lr (finetune --lr); several: each pruned model fine-tuned with each")
+    p.add_argument("--kd-alpha", type=float, nargs="+", default=[0.5],
+                   help="weight of the distillation term (finetune --kd-alpha); several: a grid with --ft-lr")
+    p.add_argument("--kd-temperature", type=float, default=4.0, help="finetune --kd-temperature")
+    p.add_argument("--dev", action="store_true", help="train, prune, fine-tune and score on the dev set, test sealed")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", default="bench/results")
     p.add_argument("--name", default="prune_accuracy", help="results file name (<out>/<name>.json, .md)")
@@ -67,7 +79,7 @@ def main() -> None:
     a = p.parse_args()
     deploy = deploy_target(p, a)
     work = Path(a.out) / a.name
-    data = load_data_config(None)
+    data = choose_on_dev() if a.dev else load_data_config(None)
     if a.weight:
         weight = Path(a.weight)
     else:
@@ -80,19 +92,26 @@ def main() -> None:
     rules = [("latency", t, {"target_latency": t, "also_at": a.also_at, **judge}) for t in a.targets] + \
             [(kind, t, {"target_macs": t, "macs_convention": "pytorch", "per_group": kind != "MACs", **judge})
              for t in a.macs_targets for kind in ("MACs", "MACs-per-group")[:2 if a.per_group else 1]]
+    recipes = [(lr, alpha) for lr in a.ft_lr for alpha in a.kd_alpha]
     for kind, target, rule in rules:
-        name = f"{kind} {target:g}"
+        rule_name = f"{kind} {target:g}"
         r = prune_checkpoint(weight, work / f"prune_{kind}_{target:g}", runtime=deploy, verbose=False, **rule)
-        pruned[name] = {"rule": kind, "target": target, "ratio": r.ratio, "widened": r.widened,
-                        "macs_fraction": round(r.macs_after / r.macs_before, 4),
-                        "macs_pytorch_fraction": round(pytorch_macs(r.checkpoint) / pytorch_macs(weight), 4)}
-        models[f"pruned {name}, no fine-tuning"] = r.checkpoint
-        for seed in a.seeds:
-            ft = finetune(r.checkpoint, work / f"ft_{kind}_{target:g}_s{seed}", data,
-                          TrainConfig(epochs=400, time_budget=a.ft_seconds, lr=1e-3, warmup_epochs=0, seed=seed,
-                                      progress=False), teacher=weight, verbose=False)
-            models[f"pruned {name}, fine-tuned seed {seed}"] = ft["checkpoint"]
-        print(name, pruned[name], flush=True)
+        info = {"rule": kind, "target": target, "ratio": r.ratio, "widened": r.widened,
+                "macs_fraction": round(r.macs_after / r.macs_before, 4),
+                "macs_pytorch_fraction": round(pytorch_macs(r.checkpoint) / pytorch_macs(weight), 4)}
+        models[f"pruned {rule_name}, no fine-tuning"] = r.checkpoint
+        for lr, alpha in recipes:
+            recipe = f"lr {lr:g} alpha {alpha:g}" if len(recipes) > 1 else ""
+            name = f"{rule_name}, {recipe}" if recipe else rule_name
+            pruned[name] = {**info, "ft_lr": lr, "kd_alpha": alpha, "recipe": recipe}
+            for seed in a.seeds:
+                tag = f"_lr{lr:g}_a{alpha:g}" if recipe else ""
+                ft = finetune(r.checkpoint, work / f"ft_{kind}_{target:g}{tag}_s{seed}", data,
+                              TrainConfig(epochs=400, time_budget=a.ft_seconds, lr=lr, warmup_epochs=0, seed=seed,
+                                          progress=False), teacher=weight, alpha=alpha,
+                              temperature=a.kd_temperature, verbose=False)
+                models[f"pruned {name}, fine-tuned seed {seed}"] = ft["checkpoint"]
+            print(name, pruned[name], flush=True)
     rows = compare(models, data, work / "onnx")
     sizes = {r["model"]: int(read_metadata(make_session(r["onnx"]))["input_size"]) for r in rows}
     for threads, batch in SETTINGS:
@@ -111,24 +130,29 @@ def main() -> None:
                            for t, b in SETTINGS}})
     meta = {**machine(), "weight": str(weight), "pruned_for": [deploy.describe(), *(r.describe() for r in a.also_at)],
             "train_seconds": None if a.weight else a.train_seconds,
-            "ft_seconds": a.ft_seconds, "seeds": a.seeds, "summary": summary,
+            "ft_seconds": a.ft_seconds, "seeds": a.seeds, "summary": summary, "dev": a.dev,
+            "recipes": {"lr": a.ft_lr, "kd_alpha": a.kd_alpha, "kd_temperature": a.kd_temperature},
             "command": f"python bench/prune_accuracy.py --targets {' '.join(map(str, a.targets))} --macs-targets "
                        f"{' '.join(map(str, a.macs_targets))} --ft-seconds "
                        f"{a.ft_seconds:g} --seeds {' '.join(map(str, a.seeds))} --ort-threads {deploy.threads} "
                        f"--batch {deploy.batch} --name {a.name}" + " --no-per-group" * (not a.per_group) +
-                       " --divergence" * a.divergence + " --also-at" * bool(a.also_at) +
+                       " --divergence" * a.divergence + " --dev" * a.dev + f" --ft-lr {' '.join(f'{v:g}' for v in a.ft_lr)}"
+                       f" --kd-alpha {' '.join(f'{v:g}' for v in a.kd_alpha)} --kd-temperature {a.kd_temperature:g}"
+                       + " --also-at" * bool(a.also_at) +
                        "".join(f" {r.threads}x{r.batch}" for r in a.also_at)}
     write_json(Path(a.out) / f"{a.name}.json", {**meta, "rows": rows})
     cols = " | ".join(f"{t} thr b{b}" for t, b in SETTINGS)
     lines = [f"Trained model ({weight}) pruned for a latency target measured on {'; '.join(meta['pruned_for'])}, fine-tuned "
-             f"{a.ft_seconds:g} s with distillation per seed; ONNX, ORT CPU, speed-ups against the trained model timed "
+             f"{a.ft_seconds:g} s with distillation (T {a.kd_temperature:g}; lr {', '.join(f'{v:g}' for v in a.ft_lr)}; "
+             f"alpha {', '.join(f'{v:g}' for v in a.kd_alpha)}) per "
+             f"seed{'; all on the dev set (test column: dev test)' if a.dev else ''}; ONNX, ORT CPU, speed-ups against the trained model timed "
              f"interleaved; {meta['machine']}; {meta['date']}.", "",
              f"| model | val macro-F1 | test macro-F1 | MACs | {cols} |", "|---|---:|---:|---:|" + "---:|" * len(SETTINGS)]
     lines += [f"| {r['model']} | {r['val_f1']:.4f} | {r['test_f1']:.4f} | {r['macs'] / 1e6:.2f} M | " +
               " | ".join(f"{r[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |" for r in rows]
     lines += ["", "| target | ratio | widened | MACs kept (pytorch) | test macro-F1 (mean ± sd) | change (pt) | " + cols + " |",
               "|---:|---:|:-:|---:|---:|---:|" + "---:|" * len(SETTINGS)]
-    lines += [f"| {s['rule']} {s['target']:g} | {s['ratio']:.3g} | {'yes' if s['widened'] else 'no'} | "
+    lines += [f"| {s['rule']} {s['target']:g}{', ' + s['recipe'] if s['recipe'] else ''} | {s['ratio']:.3g} | {'yes' if s['widened'] else 'no'} | "
               f"{s['macs_pytorch_fraction']:.0%} | {s['test_f1_mean']:.4f} ± {s['test_f1_sd']:.4f} | "
               f"{s['test_f1_change_pt']:+.2f} | " + " | ".join(f"{s[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |"
               for s in summary]

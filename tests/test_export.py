@@ -17,7 +17,7 @@ from slimnas.decompose.run import decompose_checkpoint
 from slimnas.errors import DataError
 from slimnas.export.check import ParityError, parity
 from slimnas.export.pipeline import calibration_loader, export_checkpoint
-from slimnas.export.quantize import keep_int8, quantize_with_fallback
+from slimnas.export.quantize import keep_int8, quantize_int8, quantize_with_fallback, slow_in_int8
 from slimnas.latency.measure import Timing, interleaved
 from slimnas.runtime import Predictor
 from slimnas.train import TrainConfig, train
@@ -140,6 +140,24 @@ def test_int8_fallback_keeps_the_costliest_layers_in_float(trained, tiny_data_ya
     assert strict["float_layers"][0] == stem and len(strict["float_layers"]) == 2
 
 
+def test_int8_can_keep_the_kinds_that_run_slower_quantised_in_float(trained, tiny_data_yaml, tmp_path):
+    """MODEL has two convs of the kinds ONNX Runtime runs slower in INT8: the stem (3 input channels) and the
+    inverted residual's depthwise 3×3. ``skip_slow`` leaves exactly those float and every other conv INT8; the
+    F1 fallback on top of it starts from them and never counts them."""
+    root, _ = trained
+    bundle = build_data_for(root / "train" / "best.pt", tiny_data_yaml)
+    fp32 = export_checkpoint(root / "train" / "best.pt", tmp_path / "e", bundle, verbose=False)["onnx"]
+    convs = [n for n in onnx.load(fp32).graph.node if n.op_type == "Conv"]
+    assert len(convs) == 6 and len(slow_in_int8(onnx.load(fp32))) == 2  # stem, conv, expand, depthwise, project, 1×1
+    q, slow = quantize_int8(fp32, tmp_path / "q.onnx", calibration_loader(bundle), skip_slow=True)
+    assert len(slow) == 2 and sorted(float_convs(q)) == sorted(slow)
+    everything, none = quantize_int8(fp32, tmp_path / "all.onnx", calibration_loader(bundle))
+    assert none == [] and float_convs(everything) == []
+    _, got = quantize_with_fallback(fp32, tmp_path / "f.onnx", calibration_loader(bundle), lambda p: 0.80, 0.80,
+                                    skip_slow=True)
+    assert got["float_layers"] == [] and list(got["tried"]) == ["(INT8 but the slow kinds)"]
+
+
 def test_interleaved_timing_settles_and_reports_its_spread():
     fast, slow = (lambda: time.sleep(0.0005)), (lambda: time.sleep(0.002))
     got = interleaved({"fast": fast, "slow": slow}, min_rounds=4, max_rounds=30)
@@ -157,6 +175,10 @@ def test_finetune_inference_cli_end_to_end(trained, tiny_data_yaml, tiny_dataset
     report = json.loads((tmp_path / "ft" / "export.json").read_text())
     assert "int8_kept" in report and report["f1_int8"] >= 0 and report["ms_int8"] > 0
     assert report["deploy"].endswith("batch 2")  # the INT8 decision timed where it deploys (--batch)
+    # a stem on 3 channels and factor convs of rank < 8: INT8 timed with them float too, the faster kept
+    slow = slow_in_int8(onnx.load(str(tmp_path / "ft" / "model.onnx")))
+    assert slow and set(report["int8_variants_ms"]) == {"every layer", "slow kinds float"}
+    assert len(report["int8_slow_float"]) in (0, len(slow))
     assert (tmp_path / "ft" / "model.int8.onnx").exists() == report["int8_kept"]
     with open(tmp_path / "ft" / "predictions.csv") as f:
         rows = list(csv.DictReader(f))

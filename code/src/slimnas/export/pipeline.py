@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from torch.utils.data import DataLoader
@@ -64,20 +66,33 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
 
 def _int8(fp32: Path, path: Path, bundle, val_loader, f1_fp32: float, size: int, deploy: DeployTarget,
           verbose: bool) -> dict:
-    """Quantise, time against FP32 side by side (separate timings mislead), and only for an INT8 that is faster
-    keep the layers that cost the most F1 in float until it is within the allowed drop; the file stays only if
-    :func:`keep_int8` says so."""
-    q = quantize_int8(fp32, path, calibration_loader(bundle))
-    ms = onnx_latencies({"fp32": fp32, "int8": q}, size, deploy)
-    report = {"f1_int8": onnx_f1(q, val_loader), "int8_float_layers": []}
+    """Quantise every layer and, where the model has layers of the kinds ONNX Runtime runs slower quantised
+    (:func:`~slimnas.export.quantize.slow_in_int8`), also with those float; time each against FP32 side by side
+    (separate timings mislead) and go on with the faster. Only for an INT8 that is faster keep the layers that cost
+    the most F1 in float until it is within the allowed drop; the file stays only if :func:`keep_int8` says so."""
+    q, _ = quantize_int8(fp32, path, calibration_loader(bundle))
+    with tempfile.TemporaryDirectory() as tmp:
+        dense, slow = quantize_int8(fp32, Path(tmp) / "dense.onnx", calibration_loader(bundle), skip_slow=True)
+        ms = onnx_latencies({"fp32": fp32, "int8": q, **({"int8_dense": dense} if slow else {})}, size, deploy)
+        skip_slow = bool(slow) and ms["int8_dense"].ms < ms["int8"].ms
+        variants = {"every layer": round(ms["int8"].ms, 4),
+                    **({"slow kinds float": round(ms["int8_dense"].ms, 4)} if slow else {})}
+        if skip_slow:
+            os.replace(dense, q)
+            ms["int8"] = ms.pop("int8_dense")
+    ms.pop("int8_dense", None)
+    report = {"f1_int8": onnx_f1(q, val_loader), "int8_float_layers": [], "int8_slow_float": slow if skip_slow else [],
+              "int8_variants_ms": variants}
     if clearly_faster(ms["fp32"], ms["int8"]) and f1_fp32 - report["f1_int8"] > MAX_F1_DROP:
         q, fallback = quantize_with_fallback(fp32, path, calibration_loader(bundle), lambda p: onnx_f1(p, val_loader),
-                                             f1_fp32, MAX_F1_DROP, f1_all=report["f1_int8"])
+                                             f1_fp32, MAX_F1_DROP, f1_all=report["f1_int8"], skip_slow=skip_slow)
         report.update(f1_int8=fallback["f1_int8"], int8_float_layers=fallback["float_layers"], int8_tried=fallback["tried"])
         ms = onnx_latencies({"fp32": fp32, "int8": q}, size, deploy)  # float layers change the speed: time again
     keep, why = keep_int8(f1_fp32, report["f1_int8"], ms["fp32"], ms["int8"], MAX_F1_DROP)
+    if skip_slow:
+        why += f"; {len(slow)} grouped/depthwise or few-channel conv(s) kept float, which ran faster"
     if report["int8_float_layers"]:
-        why += f"; kept in float: {', '.join(report['int8_float_layers'])}"
+        why += f"; kept in float for F1: {', '.join(report['int8_float_layers'])}"
     report.update(ms_fp32=ms["fp32"].ms, ms_int8=ms["int8"].ms, int8_kept=keep, int8_reason=why,
                   latency_spread={k: round(t.spread, 4) for k, t in ms.items()})
     if not keep:
