@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import onnx
 from torch.utils.data import DataLoader
 
 from ..io import file_set, write_json
@@ -14,7 +15,7 @@ from ..checkpoint import model_from_checkpoint
 from ..latency.measure import DeployTarget, onnx_latencies
 from .check import onnx_f1, parity
 from .onnx import export_onnx
-from .quantize import clearly_faster, keep_int8, quantize_int8, quantize_with_fallback
+from .quantize import clearly_faster, keep_int8, quantize_int8, quantize_with_fallback, slow_in_int8
 
 MAX_F1_DROP = 0.01  # macro-F1 an INT8 model may lose and still ship
 
@@ -71,9 +72,12 @@ def _int8(fp32: Path, path: Path, bundle, val_loader, f1_fp32: float, size: int,
     (separate timings mislead) and go on with the faster. Only for an INT8 that is faster keep the layers that cost
     the most F1 in float until it is within the allowed drop; the file stays only if :func:`keep_int8` says so."""
     q, _ = quantize_int8(fp32, path, calibration_loader(bundle))
+    files, slow = {"fp32": fp32, "int8": q}, []
     with tempfile.TemporaryDirectory() as tmp:
-        dense, slow = quantize_int8(fp32, Path(tmp) / "dense.onnx", calibration_loader(bundle), skip_slow=True)
-        ms = onnx_latencies({"fp32": fp32, "int8": q, **({"int8_dense": dense} if slow else {})}, size, deploy)
+        if slow_in_int8(onnx.load(str(fp32))):  # else that variant would be the all-INT8 file again
+            files["int8_dense"], slow = quantize_int8(fp32, Path(tmp) / "dense.onnx", calibration_loader(bundle),
+                                                      skip_slow=True)
+        ms = onnx_latencies(files, size, deploy)
         skip_slow = bool(slow) and ms["int8_dense"].ms < ms["int8"].ms
         variants = {"every layer": round(ms["int8"].ms, 4),
                     **({"slow kinds float": round(ms["int8_dense"].ms, 4)} if slow else {})}
