@@ -82,7 +82,7 @@ def _int8(fp32: Path, path: Path, bundle, val_loader, f1_fp32: float, size: int,
         variants = {"every layer": round(ms["int8"].ms, 4),
                     **({"slow kinds float": round(ms["int8_dense"].ms, 4)} if slow else {})}
         if skip_slow:
-            os.replace(dense, q)
+            os.replace(files["int8_dense"], q)
             ms["int8"] = ms.pop("int8_dense")
     ms.pop("int8_dense", None)
     report = {"f1_int8": onnx_f1(q, val_loader), "int8_float_layers": [], "int8_slow_float": slow if skip_slow else [],
