@@ -9,8 +9,8 @@ Each model (random weights: timing does not depend on them; nothing is downloade
 multiplier, widened to depthwise first (``widen_depthwise``, exact) and pruned so too, and widened alone —
 exported to ONNX, and every variant of one
 model is timed interleaved with the original in one loop, at each ONNX Runtime thread count × batch. The
-table gives MACs kept and the speed-up (original ms / pruned ms); > 1 is faster. Sessions at 2+ threads do not
-spin (see ``slimnas_runtime.predictor.make_session``). Writes bench/results/prune_latency.{json,md}.
+table gives MACs kept and the speed-up (original ms / pruned ms); > 1 is faster. Sessions at 2+ threads spin as
+deployed and take turns after a settle pause (``slimnas.latency.measure.interleaved``). Writes bench/results/prune_latency.{json,md}.
 """
 
 import argparse

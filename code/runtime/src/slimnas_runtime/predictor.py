@@ -41,19 +41,14 @@ def check_providers(providers: Sequence[str]) -> None:
 
 
 def make_session(model: str | Path | bytes, providers: Sequence[str] | None = None,
-                 threads: int | None = None, spin: bool = True) -> ort.InferenceSession:
+                 threads: int | None = None) -> ort.InferenceSession:
     """An ONNX Runtime session as deployed (ORT's graph optimisations on, sequential execution): on
     ``providers`` in order, by default CUDA when available, else CPU; ``threads`` intra-op threads (None: ORT's
-    default, one per core). The one place every slimnas session is made, so timing sees what deployment runs.
-
-    ``spin=False`` stops idle intra-op threads from spin-waiting for the next call. Timing needs it when several
-    multi-threaded sessions take turns: each one's spinning threads steal the cores of the one being timed
-    (5 sessions at 2 threads, batch 32, timed interleaved: 12 ms each, against 1.9 ms alone, 2.2 ms unspun)."""
+    default, one per core; idle ones spin for the next call, as ORT's default). The one place every slimnas
+    session is made, so timing sees what deployment runs."""
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
-    if not spin:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     check_providers(providers or ())
@@ -63,13 +58,13 @@ def make_session(model: str | Path | bytes, providers: Sequence[str] | None = No
 
 
 def load_session(path: str | Path, providers: Sequence[str] | None = None,
-                 threads: int | None = None, spin: bool = True) -> ort.InferenceSession:
+                 threads: int | None = None) -> ort.InferenceSession:
     """:func:`make_session` on a file that must exist and load; any failure is one ``DataError`` naming it."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: ONNX model not found")
     try:
-        return make_session(path, providers, threads, spin)
+        return make_session(path, providers, threads)
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 - ORT raises its own types for corrupt files

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import math
 import os
 import statistics
@@ -112,9 +111,12 @@ def interleaved(fns: dict[str, Callable[[], object]], min_rounds: int = 5, max_r
     ``reps`` is set once so a round of the slowest candidate lasts about ``round_ms``. After
     ``min_rounds``, rounds stop when dropping the newest quarter of the rounds moves no candidate's median
     ratio to the first candidate (nor, for one candidate, its median) by more than ``tol``, or after
-    ``max_rounds`` (or ``max_seconds``).
+    ``max_rounds`` (or ``max_seconds``). A candidate with a ``settle_s`` (:func:`timed_call` at 2+ threads)
+    is handed the cores only after the one before it has had that long to stop spinning, and its pool is woken
+    by one untimed call: each block is timed as that model runs alone, calls back to back.
     """
     names = list(fns)
+    settle = max((getattr(fn, "settle_s", 0.0) for fn in fns.values()), default=0.0) if len(names) > 1 else 0.0
     slowest = 0.0
     for fn in fns.values():  # warm-up (first calls allocate and pick kernels), and the cost of one call
         fn()
@@ -127,6 +129,9 @@ def interleaved(fns: dict[str, Callable[[], object]], min_rounds: int = 5, max_r
     for r in range(1, max_rounds + 1):
         for name in names:
             fn = fns[name]
+            if settle:
+                time.sleep(settle)
+                fn()
             t0 = time.perf_counter()
             for _ in range(reps):
                 fn()
@@ -159,15 +164,13 @@ def check_provider(runtime: DeployTarget) -> None:
 
 
 def session(model: str | Path | bytes, runtime: DeployTarget):
-    """An ONNX Runtime session for ``runtime``, made as the deployed predictor makes it; a file that does not load
-    is a ``DataError`` naming it."""
+    """An ONNX Runtime session for ``runtime``, made as the deployed predictor makes it (idle threads spin, as ORT's
+    default); a file that does not load is a ``DataError`` naming it."""
     from slimnas_runtime.predictor import load_session, make_session
 
-    # several sessions take turns in :func:`interleaved`: with more than one thread, idle ones must not spin
-    spin = runtime.threads == 1
     if isinstance(model, bytes):
-        return make_session(model, [runtime.provider], runtime.threads, spin)
-    return load_session(model, [runtime.provider], runtime.threads, spin)
+        return make_session(model, [runtime.provider], runtime.threads)
+    return load_session(model, [runtime.provider], runtime.threads)
 
 
 def session_call(sess, runtime: DeployTarget, shape: Sequence[int] | None = None) -> Callable[[], object]:
@@ -179,18 +182,27 @@ def session_call(sess, runtime: DeployTarget, shape: Sequence[int] | None = None
     return lambda: sess.run(None, {name: x})
 
 
-# With more than one thread each ONNX Runtime session keeps a speed of its own for its life (six sessions of one
-# model at 2 threads, batch 1: 0.96-1.07x their median, the same in three loops; at 1 thread within 1 %), so a model
-# timed on one session can look 5 % faster or slower than it is. Its calls take turns among several sessions.
-SESSIONS = 4
+# After a call, ONNX Runtime's idle intra-op threads spin for ~25-30 ms (CPU time measured during a sleep after a
+# run, 2 threads) before they park. Sessions that take turns must leave that long between them, or each one's
+# spinning threads steal the cores of the next: a tiny-space model at 2 threads, batch 1, timed 0.135 ms alone
+# (spread 1-3 %) and 0.13-1.9 ms (spread 20-60 %) interleaved with three others unsettled. Timing with spinning
+# off instead measured 0.17-0.21 ms: 30-50 % slower than the deployed session, and as noisy.
+SPIN_SETTLE_S = 0.05
+
+
+class _Call:
+    """A callable inference with the pause (``settle_s``) :func:`interleaved` leaves before handing it the cores."""
+
+    def __init__(self, fn: Callable[[], object], settle_s: float):
+        self.fn, self.settle_s = fn, settle_s
+
+    def __call__(self):
+        return self.fn()
 
 
 def timed_call(model: str | Path | bytes, runtime: DeployTarget, shape: Sequence[int] | None = None) -> Callable[[], object]:
-    """One inference of ``model`` on ``runtime`` for :func:`interleaved`: at more than one thread each call runs on
-    the next of :data:`SESSIONS` sessions, so no one session's speed stands for the model's."""
-    calls = [session_call(session(model, runtime), runtime, shape) for _ in range(1 if runtime.threads == 1 else SESSIONS)]
-    turns = itertools.cycle(calls)
-    return lambda: next(turns)()
+    """One inference of ``model`` on ``runtime`` for :func:`interleaved`, on one session made as deployed."""
+    return _Call(session_call(session(model, runtime), runtime, shape), SPIN_SETTLE_S if runtime.threads > 1 else 0.0)
 
 
 def onnx_latencies(paths: dict[str, str | Path], input_size: int | dict[str, int], runtime: DeployTarget = DeployTarget(),

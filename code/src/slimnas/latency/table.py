@@ -39,7 +39,7 @@ import torch.nn as nn
 from ..onnx_rewrite import global_pooling
 from ..io import cache_dir, file_lock, write_json
 from ..shapes import input_shapes, pieces
-from .measure import SESSIONS, DeployTarget, Timing, interleaved, ort_version, timed_call
+from .measure import SPIN_SETTLE_S, DeployTarget, Timing, interleaved, ort_version, timed_call
 
 
 def cpu_name() -> str:
@@ -101,7 +101,7 @@ class LatencyTable:
 
         return {"cpu": cpu_name(), "ort": ort_version(), "provider": self.runtime.provider,
                 "threads": self.runtime.threads, "batch": self.runtime.batch, "torch": torch.__version__,
-                "sessions": 1 if self.runtime.threads == 1 else SESSIONS,  # timings of one session are not comparable
+                "timing": f"one spinning session, {SPIN_SETTLE_S:g} s settle",  # earlier tables timed unspun sessions
                 **EXPORTER, "slimnas": __version__}
 
     def _read(self) -> dict[str, dict]:
