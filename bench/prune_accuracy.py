@@ -40,8 +40,9 @@ from slimnas.macs import count_macs
 from slimnas.latency.measure import DeployTarget, add_deploy_arguments, deploy_target, onnx_latencies, setting
 from slimnas.prune import prune_checkpoint
 from slimnas.runtime import make_session, read_metadata
+from slimnas.search.score import competition_score
 from slimnas.train import TrainConfig, train
-from slimnas.train.finetune import finetune
+from slimnas.train.finetune import FINETUNE_LR, finetune
 
 SETTINGS = [(1, 1), (1, 32), (2, 1), (2, 32)]  # (ORT threads, batch); 2 = ORT's default here (one per core)
 
@@ -62,7 +63,7 @@ def main() -> None:
     p.add_argument("--per-group", action=argparse.BooleanOptionalAction, default=True,
                    help="each MACs target with --per-group too (default: both rules)")
     p.add_argument("--ft-seconds", type=float, default=150)
-    p.add_argument("--ft-lr", type=float, nargs="+", default=[1e-3],
+    p.add_argument("--ft-lr", type=float, nargs="+", default=[FINETUNE_LR],
                    help="fine-tuning lr (finetune --lr); several: each pruned model fine-tuned with each")
     p.add_argument("--kd-alpha", type=float, nargs="+", default=[0.5],
                    help="weight of the distillation term (finetune --kd-alpha); several: a grid with --ft-lr")
@@ -119,13 +120,17 @@ def main() -> None:
         for r in rows:
             r[f"ms_t{threads}_b{batch}"] = round(t[r["model"]].ms, 4)
             r[f"speedup_t{threads}_b{batch}"] = round(t["trained"].ms / t[r["model"]].ms, 3)
-    summary = []
+    summary, source_macs = [], pytorch_macs(weight)
     for name, p in pruned.items():
         tuned = [r for r in rows if r["model"].startswith(f"pruned {name}, fine-tuned")]
         test = [r["test_f1"] for r in tuned]
         summary.append({**p, "test_f1_mean": round(statistics.mean(test), 4),
                         "test_f1_sd": round(statistics.stdev(test), 4) if len(test) > 1 else 0.0,
                         "test_f1_change_pt": round(100 * (statistics.mean(test) - rows[0]["test_f1"]), 2),
+                        # the competition's score (lower is better) of the trained model and of the mean pruned one
+                        "score_before": round(competition_score(source_macs, rows[0]["test_f1"]), 4),
+                        "score_after": round(competition_score(p["macs_pytorch_fraction"] * source_macs,
+                                                               statistics.mean(test)), 4),
                         **{f"speedup_t{t}_b{b}": round(statistics.median(r[f"speedup_t{t}_b{b}"] for r in tuned), 3)
                            for t, b in SETTINGS}})
     meta = {**machine(), "weight": str(weight), "pruned_for": [deploy.describe(), *(r.describe() for r in a.also_at)],
@@ -150,12 +155,12 @@ def main() -> None:
              f"| model | val macro-F1 | test macro-F1 | MACs | {cols} |", "|---|---:|---:|---:|" + "---:|" * len(SETTINGS)]
     lines += [f"| {r['model']} | {r['val_f1']:.4f} | {r['test_f1']:.4f} | {r['macs'] / 1e6:.2f} M | " +
               " | ".join(f"{r[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |" for r in rows]
-    lines += ["", "| target | ratio | widened | MACs kept (pytorch) | test macro-F1 (mean ± sd) | change (pt) | " + cols + " |",
-              "|---:|---:|:-:|---:|---:|---:|" + "---:|" * len(SETTINGS)]
+    lines += ["", "| target | ratio | widened | MACs kept (pytorch) | test macro-F1 (mean ± sd) | change (pt) | "
+                  "competition score | " + cols + " |", "|---:|---:|:-:|---:|---:|---:|---:|" + "---:|" * len(SETTINGS)]
     lines += [f"| {s['rule']} {s['target']:g}{', ' + s['recipe'] if s['recipe'] else ''} | {s['ratio']:.3g} | {'yes' if s['widened'] else 'no'} | "
               f"{s['macs_pytorch_fraction']:.0%} | {s['test_f1_mean']:.4f} ± {s['test_f1_sd']:.4f} | "
-              f"{s['test_f1_change_pt']:+.2f} | " + " | ".join(f"{s[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |"
-              for s in summary]
+              f"{s['test_f1_change_pt']:+.2f} | {s['score_before']:.4f} → {s['score_after']:.4f} | " +
+              " | ".join(f"{s[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |" for s in summary]
     publish(Path(a.out) / f"{a.name}.md", lines)
 
 

@@ -151,7 +151,7 @@ def test_search_fidelity_ranks_trials_as_the_search_did(monkeypatch):
     assert search_fidelity.tau([0], [0.5]) == (None, None)
 
 
-CHOOSING = ["dev_defaults", "start_point", "start_margin", "prune_accuracy"]  # benches whose numbers set a default, a recipe or a bound
+CHOOSING = ["dev_defaults", "start_point", "start_margin", "prune_accuracy", "decompose_accuracy"]  # benches whose numbers set a default, a recipe or a bound
 
 
 def test_a_bench_that_chooses_seals_the_report_test_split_and_works_on_dev(tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ from ..model import ModelConfig, load_model_config
 from ..runtime import Predictor, list_inputs
 from ..train import TrainConfig, increment_path, load_checkpoint
 from ..train.evaluate import build_data_for
-from ..train.finetune import FREEZE_MODES, finetune
+from ..train.finetune import FINETUNE_LR, FREEZE_MODES, finetune
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     p.add_argument("--no-teacher", action="store_true", help="plain fine-tuning, no distillation")
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
     p.add_argument("--epochs", type=int, default=10, help="0: export without fine-tuning")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=FINETUNE_LR, help="chosen on dev (see docs/finetune.md)")
     p.add_argument("--freeze", choices=FREEZE_MODES, default="none")
     p.add_argument("--final-fit", action="store_true",
                    help="fine-tune on train + val and keep the last epoch, as `train --final-fit` trained the source "
