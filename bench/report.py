@@ -55,6 +55,7 @@ SECTIONS = {  # bench name -> title, in reading order
     "prune_accuracy_ft300": "At all four settings and competition mode, fine-tuned 300 s instead of 150 s",
     "prune_accuracy_ft600": "At all four settings, fine-tuned 600 s",
     "prune_accuracy_competition": "Competition mode: half the MACs (pytorch convention), fine-tuned 300 s at the default lr",
+    "prune_accuracy_competition_ft600": "Competition mode, fine-tuned 600 s",
     "prune_recipe_dev": "Choose on dev: the fine-tuning recipe of a pruned model (lr, distillation weight)",
     "decompose_recipe_dev": "Choose on dev: the fine-tuning lr of a decomposed model",
     "int8": "INT8 where it wins and where it cannot: a trained k×k model and the road's depthwise net",
