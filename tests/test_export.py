@@ -169,9 +169,11 @@ def test_interleaved_timing_settles_and_reports_its_spread():
 def test_finetune_inference_cli_end_to_end(trained, tiny_data_yaml, tiny_dataset, tmp_path):
     root, dec = trained
     r = run_script("finetune_inference.py", "--weight", str(dec.checkpoint), "--data", str(tiny_data_yaml),
-                   "--epochs", "1", "--int8", "--batch", "2", "--dst", str(tmp_path / "ft"), "--img_root",
-                   str(tiny_dataset))
+                   "--epochs", "3", "--time-budget", "0.01", "--int8", "--batch", "2", "--dst", str(tmp_path / "ft"),
+                   "--img_root", str(tiny_dataset))
     assert r.returncode == 0, r.stderr
+    # the time budget cuts the epochs (the demo's plan sets it when it runs late): one epoch, the fewest
+    assert len(list(csv.DictReader(open(tmp_path / "ft" / "metrics.csv")))) == 1 and "time budget 0.01 s" in r.stdout
     report = json.loads((tmp_path / "ft" / "export.json").read_text())
     assert "int8_kept" in report and report["f1_int8"] >= 0 and report["ms_int8"] > 0
     assert report["deploy"].endswith("batch 2")  # the INT8 decision timed where it deploys (--batch)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from slimnas.pace import (MAX_SEARCH_SHARE, MIN_RETRAIN_EPOCHS, PRUNE_TAIL_S, SEARCH_OVERHEAD_S, TAIL_S, TRAIN_OVERHEAD_S, TimePlan, TooSlow,
+from slimnas.pace import (EXPORT_S, MAX_SEARCH_SHARE, MIN_RETRAIN_EPOCHS, PRUNE_TAIL_S, SEARCH_OVERHEAD_S, TAIL_S, TRAIN_OVERHEAD_S, TimePlan, TooSlow,
                           machine_pace)
 
 
@@ -27,10 +27,11 @@ def test_too_little_time_is_said_with_what_would_do():
     now = time.time()
     with pytest.raises(TooSlow, match=r"too little for a search .* --minutes \(about \d+"):
         TimePlan(300, now - 200, pace=2.0).search_seconds()
-    left = TimePlan(600, now - 400, pace=1.0)  # 200 s left: 115 s after the fixed costs
+    left = TimePlan(600, now - 400, pace=1.0)  # 200 s left, less the retrain's overhead and the tail
+    retrain_s = 200 - TRAIN_OVERHEAD_S - TAIL_S
     with pytest.raises(TooSlow, match=f"fewer than the {MIN_RETRAIN_EPOCHS} a useful result needs"):
-        left.retrain_seconds(epoch_s=10.0)
-    assert left.retrain_seconds(epoch_s=5.0) > MIN_RETRAIN_EPOCHS * 5.0
+        left.retrain_seconds(epoch_s=1.1 * retrain_s / MIN_RETRAIN_EPOCHS)
+    assert left.retrain_seconds(epoch_s=0.9 * retrain_s / MIN_RETRAIN_EPOCHS) == pytest.approx(retrain_s, abs=1.0)
 
 
 def test_the_pace_probe_measures_this_machine():
@@ -50,7 +51,19 @@ def test_a_search_budget_given_by_hand_must_leave_the_retrain_its_share():
 
 
 def test_epochs_asked_for_are_the_retrains_floor_under_a_plan():
-    plan = TimePlan(600, time.time() - 400, pace=1.0)  # 200 s left: 115 s for the retrain
+    plan = TimePlan(600, time.time() - 400, pace=1.0)  # 200 s left: 152 s for the retrain
     assert plan.retrain_seconds(epoch_s=2.0, min_epochs=40) > 40 * 2.0  # fits: it gets all of it
     with pytest.raises(TooSlow, match=r"fewer than the 80 asked for by --epochs 80; give more time with --minutes"):
         plan.retrain_seconds(epoch_s=2.0, min_epochs=80)
+
+
+def test_fine_tunes_share_what_is_left_so_a_late_run_still_ends_on_time():
+    now = time.time()
+    on_plan = TimePlan(600, now - 400, pace=1.0)  # 200 s left
+    assert on_plan.finetune_seconds(EXPORT_S + 50, 2) == pytest.approx((200 - EXPORT_S - 50) / 2, abs=1.0)
+    assert on_plan.finetune_seconds(EXPORT_S + 50, 1) == pytest.approx(200 - EXPORT_S - 50, abs=1.0)
+    # twice slower: the fixed costs still to come take twice as long, the fine-tunes get what remains
+    slow = TimePlan(600, now - 400, pace=2.0)
+    assert slow.finetune_seconds(EXPORT_S + 50, 2) == pytest.approx((200 - 2 * (EXPORT_S + 50)) / 2, abs=1.0)
+    late = TimePlan(600, now - 590, pace=2.0)  # past its fixed costs already: the loop's one epoch, no negative budget
+    assert late.finetune_seconds(EXPORT_S + 50, 2) == 1.0

@@ -25,12 +25,17 @@ from .errors import SlimnasError
 REFERENCE_STEP_S = 0.034
 SEARCH_OVERHEAD_S = 10.0  # the search step around its --timeout: opening the study, decoding images at its sizes
 TRAIN_OVERHEAD_S = 8.0  # the retrain around its --time-budget: decoding, thread probe, the test split's score
-TAIL_S = 45.0  # decompose (timed on ORT), export, parity, INT8 trial, predictions, the table (measured 37 s)
-# the pruned candidate besides its fine-tuning epochs: its latency grid timed on ORT, export, INT8 trial, table rows
-# (a cold demo pinned to one core, pace 2.24: prune 7 s, fine-tune + export 34 s of which 30 s its 4 epochs, ~20 s of
-# the table: ~14 s at the reference pace; the grid then doubled, widened and not: 15 s at pace 1.13, 2026-12-03);
-# since then the exact rewrite alone is a candidate too (its checkpoint, export, INT8 trial and two table rows)
-PRUNE_TAIL_S = 45.0
+# The steps after the retrain, besides their fine-tuning epochs, at the reference pace. A cold demo on a noisier host
+# (2026-12-07, pace 1.9-2.2 by the probe): decompose 8 s, a fine-tune's export + parity + INT8 trial + predictions
+# 12-17 s, prune (its latency grid timed at 2 threads, a settle pause per candidate) 67 s, the exact rewrite and its
+# export 17 s, the table 37 s.
+DECOMPOSE_S = 5.0
+EXPORT_S = 10.0  # one fine-tune step besides its epochs: loading, the final score, export, parity, INT8 trial, predictions
+TABLE_S = 25.0  # step 5: every candidate scored and timed on ORT (two settings), the shipped predictions
+PRUNE_S = 35.0  # the prune step: the latency grid timed on ORT
+TAIL_S = DECOMPOSE_S + EXPORT_S + TABLE_S  # without the pruned candidates
+# the pruned candidate and the exact rewrite: the prune step, two exports (the rewrite is a second prune with no timing)
+PRUNE_TAIL_S = PRUNE_S + 2 * EXPORT_S + DECOMPOSE_S
 MIN_SEARCH_S = 20.0  # less is not a search: the start point alone
 SEARCH_SHARE = 0.25  # of the free time, by default; the retrain gets the rest
 MIN_RETRAIN_EPOCHS = 15  # fewer leaves the demo's model far from trained (0.29 val macro-F1 at epoch 8 of 30)
@@ -120,6 +125,14 @@ class TimePlan:
                           f"{'asked for by ' + asked if need == min_epochs else 'a useful result needs'}; give more "
                           f"time with --minutes (finished steps are reused)")
         return seconds
+
+    def finetune_seconds(self, fixed_after_s: float, finetunes_left: int) -> float:
+        """A fine-tune's ``--time-budget`` (its ``--epochs`` stay the cap): an equal share, among the
+        ``finetunes_left`` fine-tunes (this one included), of what is left once the fixed costs still to come
+        (``fixed_after_s`` at the reference pace, this step's own export included) are set aside. On plan, that is
+        more than its epochs need; behind it (a step slower than its estimate, a pace probe that caught a quiet
+        second), the fine-tunes pay for it, not the deadline. The loop still trains one epoch at least."""
+        return max((self.left() - fixed_after_s * self.pace) / max(finetunes_left, 1), 1.0)
 
     def needed_minutes(self, free_s: float = MIN_SEARCH_S / SEARCH_SHARE) -> float:
         """A budget that would leave ``free_s`` for the search and the retrain (by default: the search its

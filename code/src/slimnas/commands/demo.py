@@ -17,8 +17,10 @@ its predictions of the test split, ``--out/predictions.csv``.
 It keeps a wall-clock budget (``--minutes``, 10 by default, counted from ``make demo``'s start so that the
 venv install counts too): it times a few training steps to learn this machine's pace, gives the search a
 share of what is left, and the retrain all the rest but the fixed-cost tail (``train --time-budget``: as
-many epochs as fit; ``--epochs`` is then the fewest it must leave room for); on a machine too slow for a
-useful result in that time it says so and stops instead of running on.
+many epochs as fit; ``--epochs`` is then the fewest it must leave room for); the fine-tunes then share what is
+left (``finetune --time-budget``, at most ``--ft-epochs``), so a step slower than planned shortens them rather than
+overrunning the deadline; on a machine too slow for a useful result in that time it says so and stops instead of
+running on.
 
   slimnas demo                                  # the embedded synthetic data, within 10 minutes
   slimnas demo --minutes 30 --data mvtec --out runs/mvtec
@@ -49,7 +51,7 @@ from ..latency.measure import DeployTarget
 from ..runtime import Predictor, list_inputs
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
-from ..pace import PRUNE_TAIL_S, TAIL_S, UNCAPPED_EPOCHS, TimePlan, machine_pace
+from ..pace import DECOMPOSE_S, EXPORT_S, PRUNE_TAIL_S, TABLE_S, TAIL_S, UNCAPPED_EPOCHS, TimePlan, machine_pace
 
 START_ENV = "SLIMNAS_DEMO_START"  # epoch seconds when `make demo` started (before the venv), set by the Makefile
 DEFAULT_MINUTES = 10
@@ -263,11 +265,12 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
          out / "decompose" / "report.csv")
     # a decomposition that kept the model whole (no layer ran faster factorised) lost nothing to recover
     decomposed = bool(read_yaml(out / "decompose" / "rank_cfg.yaml"))
+    later = EXPORT_S + (PRUNE_TAIL_S if a.prune_latency else 0) + TABLE_S
     step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
          + " export ONNX (FP32, INT8 if it wins), predict the test split",
          ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
           "--epochs", str(a.ft_epochs if decomposed else 0), "--int8", "--final-fit", "--dst", str(out / "finetune"),
-          "--exist-ok", *data],
+          "--exist-ok", *data, *finetune_budget(plan if decomposed else None, later, 1 + bool(a.prune_latency))],
          out / "finetune" / "export.json")
     candidates = {}
     if a.prune_latency:  # the 1x1 and depthwise nets the search makes have little rank to cut, but channels to drop
@@ -278,7 +281,8 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
         if record.get("slower", False):
             print("[3/5] the pruned model ran slower than the trained one: not a candidate", flush=True)
         elif record["ratio"]:
-            candidates[PRUNED] = prune_candidate(a, out, data, "prune", "finetune_pruned", exact=False)
+            after = EXPORT_S + (DECOMPOSE_S + EXPORT_S) * bool(record["widened"]) + TABLE_S  # its export, the rewrite's
+            candidates[PRUNED] = prune_candidate(a, out, data, "prune", "finetune_pruned", False, plan, after)
         elif record["widened"]:  # the rewrite alone met the target
             candidates[WIDENED] = prune_candidate(a, out, data, "prune", "finetune_widened", exact=True)
         if record["widened"] and record["ratio"]:
@@ -294,14 +298,21 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
 PRUNED, WIDENED = "pruned + fine-tuned", "widened, exact"  # the summary's rows of the prune step's candidates
 
 
-def prune_candidate(a, out: Path, data: list[str], src: str, dst: str, exact: bool) -> Path:
+def finetune_budget(plan: TimePlan | None, fixed_after_s: float, finetunes_left: int) -> list[str]:
+    """A fine-tune step's ``--time-budget`` argument under a time plan (:meth:`TimePlan.finetune_seconds`)."""
+    return ["--time-budget", f"{plan.finetune_seconds(fixed_after_s, finetunes_left):.0f}"] if plan else []
+
+
+def prune_candidate(a, out: Path, data: list[str], src: str, dst: str, exact: bool, plan: TimePlan | None = None,
+                    fixed_after_s: float = 0.0) -> Path:
     """Step 4 for a checkpoint of ``slimnas prune`` in ``out/src``: fine-tuned with distillation (none if ``exact``:
-    it computes what the trained model does) and exported to ``out/dst``; returns that folder."""
+    it computes what the trained model does; under ``plan``, with ``fixed_after_s`` of fixed costs to follow) and
+    exported to ``out/dst``; returns that folder."""
     step(4, ("nothing was pruned (the grouped conv made depthwise computes the same), so nothing to fine-tune:"
              if exact else "fine-tune the pruned model with distillation,") + " export ONNX (FP32, INT8 if it wins)",
          ["finetune", "--weight", str(out / src / "pruned.pt"), "--teacher", str(out / "train" / "best.pt"),
           "--epochs", str(0 if exact else a.ft_epochs), "--int8", "--final-fit", "--dst", str(out / dst),
-          "--exist-ok", *data],
+          "--exist-ok", *data, *([] if exact else finetune_budget(plan, fixed_after_s, 1))],
          out / dst / "export.json")
     return out / dst
 

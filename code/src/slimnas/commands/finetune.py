@@ -41,6 +41,9 @@ def main() -> None:
     p.add_argument("--no-teacher", action="store_true", help="plain fine-tuning, no distillation")
     p.add_argument("--data", default=None, help="data YAML (default: the embedded synthetic data)")
     p.add_argument("--epochs", type=int, default=10, help="0: export without fine-tuning")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="fine-tune for at most this many seconds: the measured pace sets the epochs (at most --epochs), "
+                        "as train --time-budget; the demo's time plan sets it")
     p.add_argument("--lr", type=float, default=FINETUNE_LR, help="chosen on dev (see docs/finetune.md)")
     p.add_argument("--freeze", choices=FREEZE_MODES, default="none")
     p.add_argument("--final-fit", action="store_true",
@@ -71,6 +74,8 @@ def main() -> None:
                           f"(checkpoints carry their model YAML)")
     if a.epochs < 0:
         raise ConfigError(f"--epochs must be >= 0 (0: export without fine-tuning), got {a.epochs}")
+    if a.time_budget is not None and not a.time_budget > 0:
+        raise ConfigError(f"--time-budget must be > 0 seconds, got {a.time_budget:g}")
     data_cfg = load_data_config(a.data)
     with run_lock(out):
         run(a, weight, out, data_cfg)
@@ -84,8 +89,8 @@ def run(a, weight: Path, out: Path, data_cfg) -> None:
     teacher = None if a.no_teacher else a.teacher or compressed_from(load_checkpoint(weight))
     if teacher and not Path(teacher).is_file():
         raise ConfigError(f"teacher {teacher}: not found (give --teacher or --no-teacher)")
-    cfg = TrainConfig(epochs=max(a.epochs, 1), lr=a.lr, warmup_epochs=0, seed=a.seed, device=a.device,
-                      final_fit=a.final_fit)
+    cfg = TrainConfig(epochs=max(a.epochs, 1), time_budget=a.time_budget, lr=a.lr, warmup_epochs=0, seed=a.seed,
+                      device=a.device, final_fit=a.final_fit)
     if a.epochs > 0:
         result = finetune(weight, out, data_cfg, cfg, teacher, a.freeze, a.kd_alpha, a.kd_temperature)
         best, bundle = result["checkpoint"], result["bundle"]
