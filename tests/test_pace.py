@@ -67,3 +67,13 @@ def test_fine_tunes_share_what_is_left_so_a_late_run_still_ends_on_time():
     assert slow.finetune_seconds(EXPORT_S + 50, 2) == pytest.approx((200 - 2 * (EXPORT_S + 50)) / 2, abs=1.0)
     late = TimePlan(600, now - 590, pace=2.0)  # past its fixed costs already: the loop's one epoch, no negative budget
     assert late.finetune_seconds(EXPORT_S + 50, 2) == 1.0
+
+
+def test_a_short_plan_cuts_the_fine_tunes_before_the_retrain():
+    plan = TimePlan(600, time.time() - 400, pace=1.0)  # 200 s left: 152 s for the retrain and the fine-tunes
+    retrain_s = 200 - TRAIN_OVERHEAD_S - TAIL_S
+    epoch_s = 0.8 * retrain_s / MIN_RETRAIN_EPOCHS  # 15 epochs fit, 15 + 8 do not
+    assert plan.retrain_seconds(epoch_s, ft_epochs=8, ft_floor=2) == pytest.approx(retrain_s - 2 * epoch_s, abs=1.0)
+    assert plan.retrain_seconds(epoch_s / 4, ft_epochs=8, ft_floor=2) == pytest.approx(retrain_s - 2 * epoch_s, abs=1.0)
+    with pytest.raises(TooSlow, match="fewer than the 15"):
+        plan.retrain_seconds(epoch_s, ft_epochs=8, ft_floor=8)

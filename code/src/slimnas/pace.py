@@ -111,20 +111,25 @@ class TimePlan:
                           f"are set aside); give more --minutes (about "
                           f"{self.needed_minutes(seconds / MAX_SEARCH_SHARE):.0f}) or a smaller --search-budget")
 
-    def retrain_seconds(self, epoch_s: float, ft_epochs: int = 0, min_epochs: int | None = None) -> float:
+    def retrain_seconds(self, epoch_s: float, ft_epochs: int = 0, min_epochs: int | None = None,
+                        ft_floor: int = 0) -> float:
         """The retrain's ``--time-budget``: all that is left but the tail (and ``ft_epochs`` of fine-tuning at
         ``epoch_s``, the search's measured seconds per epoch of the chosen model). Refused if that is fewer than
-        ``min_epochs`` (the user's ``--epochs``) or :data:`MIN_RETRAIN_EPOCHS` epochs."""
-        seconds = self.left() - (TRAIN_OVERHEAD_S + self.tail_s) * self.pace - ft_epochs * epoch_s
+        ``min_epochs`` (the user's ``--epochs``) or :data:`MIN_RETRAIN_EPOCHS` epochs even once the fine-tunes
+        give way, down to ``ft_floor`` epochs in all (one each): they take what is left when they run
+        (:meth:`finetune_seconds`), and a candidate fine-tuned too little is not shipped, where a retrain too short
+        leaves nothing worth compressing."""
         need, asked = max(min_epochs or 0, MIN_RETRAIN_EPOCHS), f"--epochs {min_epochs}" if min_epochs else ""
-        if seconds < need * epoch_s:
-            raise TooSlow(f"this machine trains the chosen model at {epoch_s:.1f} s an epoch; of the "
-                          f"{self.total_s / 60:g}-minute budget, {max(seconds, 0):.0f} s remain for the retrain once "
-                          f"the fixed-cost steps are set aside (pace {self.pace:.1f}x the reference): "
-                          f"{max(seconds, 0) / epoch_s:.0f} epochs, fewer than the {need} "
-                          f"{'asked for by ' + asked if need == min_epochs else 'a useful result needs'}; give more "
-                          f"time with --minutes (finished steps are reused)")
-        return seconds
+        for ft in (ft_epochs, min(ft_floor, ft_epochs)):
+            seconds = self.left() - (TRAIN_OVERHEAD_S + self.tail_s) * self.pace - ft * epoch_s
+            if seconds >= need * epoch_s:
+                return seconds
+        raise TooSlow(f"this machine trains the chosen model at {epoch_s:.1f} s an epoch; of the "
+                      f"{self.total_s / 60:g}-minute budget, {max(seconds, 0):.0f} s remain for the retrain once "
+                      f"the fixed-cost steps are set aside (pace {self.pace:.1f}x the reference): "
+                      f"{max(seconds, 0) / epoch_s:.0f} epochs, fewer than the {need} "
+                      f"{'asked for by ' + asked if need == min_epochs else 'a useful result needs'}; give more "
+                      f"time with --minutes (finished steps are reused)")
 
     def finetune_seconds(self, fixed_after_s: float, finetunes_left: int) -> float:
         """A fine-tune's ``--time-budget`` (its ``--epochs`` stay the cap): an equal share, among the

@@ -243,7 +243,8 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
     budget = []
     if plan and not (out / "train" / "results.json").exists():
         fine_tunes = 1 + bool(a.prune_latency)  # the decomposed candidate, and the pruned one unless told not
-        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs * fine_tunes, a.epochs)
+        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs * fine_tunes, a.epochs,
+                                       ft_floor=fine_tunes)
         budget = ["--time-budget", f"{seconds:.0f}"]
     warm = ", from the weights it trained there" if best.get("weights") else ""
     # the refit on train + val (--final-fit, the last epoch kept): on dev, 240 s runs of the start point, 10 seeds
