@@ -77,3 +77,14 @@ def test_a_short_plan_cuts_the_fine_tunes_before_the_retrain():
     assert plan.retrain_seconds(epoch_s / 4, ft_epochs=8, ft_floor=2) == pytest.approx(retrain_s - 2 * epoch_s, abs=1.0)
     with pytest.raises(TooSlow, match="fewer than the 15"):
         plan.retrain_seconds(epoch_s, ft_epochs=8, ft_floor=8)
+
+
+def test_a_retrain_from_the_search_trials_weights_counts_their_epochs():
+    plan = TimePlan(600, time.time() - 400, pace=1.0)
+    retrain_s = 200 - TRAIN_OVERHEAD_S - TAIL_S
+    epoch_s = retrain_s / 10  # ten epochs fit
+    with pytest.raises(TooSlow, match="fewer than the 15 a useful result needs; give"):
+        plan.retrain_seconds(epoch_s)
+    with pytest.raises(TooSlow, match="fewer than the 11 a useful result needs after the 4 it trained in the search"):
+        plan.retrain_seconds(epoch_s, warm_epochs=4)
+    assert plan.retrain_seconds(epoch_s, warm_epochs=6) == pytest.approx(retrain_s, abs=1.0)

@@ -30,7 +30,7 @@ TRAIN_OVERHEAD_S = 8.0  # the retrain around its --time-budget: decoding, thread
 # 12-17 s, prune (its latency grid timed at 2 threads, a settle pause per candidate) 67 s, the exact rewrite and its
 # export 17 s, the table 37 s.
 DECOMPOSE_S = 5.0
-EXPORT_S = 10.0  # one fine-tune step besides its epochs: loading, the final score, export, parity, INT8 trial, predictions
+EXPORT_S = 10.0  # a fine-tune step besides its epochs: loading, final score, export, parity, INT8 trial, predictions
 TABLE_S = 25.0  # step 5: every candidate scored and timed on ORT (two settings), the shipped predictions
 PRUNE_S = 35.0  # the prune step: the latency grid timed on ORT
 TAIL_S = DECOMPOSE_S + EXPORT_S + TABLE_S  # without the pruned candidates
@@ -38,7 +38,9 @@ TAIL_S = DECOMPOSE_S + EXPORT_S + TABLE_S  # without the pruned candidates
 PRUNE_TAIL_S = PRUNE_S + 2 * EXPORT_S + DECOMPOSE_S
 MIN_SEARCH_S = 20.0  # less is not a search: the start point alone
 SEARCH_SHARE = 0.25  # of the free time, by default; the retrain gets the rest
-MIN_RETRAIN_EPOCHS = 15  # fewer leaves the demo's model far from trained (0.29 val macro-F1 at epoch 8 of 30)
+# fewer leaves the demo's model far from trained (0.29 val macro-F1 at epoch 8 of 30); a retrain that goes on from
+# the search trial's weights counts that trial's epochs too
+MIN_RETRAIN_EPOCHS = 15
 MAX_SEARCH_SHARE = 0.75  # a search given more (by hand) leaves the retrain too little to train its pick
 UNCAPPED_EPOCHS = 1000  # the retrain's epoch cap when the time plan decides (train --time-budget ends on time)
 
@@ -112,14 +114,17 @@ class TimePlan:
                           f"{self.needed_minutes(seconds / MAX_SEARCH_SHARE):.0f}) or a smaller --search-budget")
 
     def retrain_seconds(self, epoch_s: float, ft_epochs: int = 0, min_epochs: int | None = None,
-                        ft_floor: int = 0) -> float:
+                        ft_floor: int = 0, warm_epochs: int = 0) -> float:
         """The retrain's ``--time-budget``: all that is left but the tail (and ``ft_epochs`` of fine-tuning at
         ``epoch_s``, the search's measured seconds per epoch of the chosen model). Refused if that is fewer than
-        ``min_epochs`` (the user's ``--epochs``) or :data:`MIN_RETRAIN_EPOCHS` epochs even once the fine-tunes
+        ``min_epochs`` (the user's ``--epochs``) or :data:`MIN_RETRAIN_EPOCHS` epochs (less the ``warm_epochs`` the
+        weights it starts from were trained already) even once the fine-tunes
         give way, down to ``ft_floor`` epochs in all (one each): they take what is left when they run
         (:meth:`finetune_seconds`), and a candidate fine-tuned too little is not shipped, where a retrain too short
         leaves nothing worth compressing."""
-        need, asked = max(min_epochs or 0, MIN_RETRAIN_EPOCHS), f"--epochs {min_epochs}" if min_epochs else ""
+        need = max(min_epochs or 0, MIN_RETRAIN_EPOCHS - warm_epochs)
+        asked = f"--epochs {min_epochs}" if min_epochs else ""
+        warm = f" after the {warm_epochs} it trained in the search" if warm_epochs and need != min_epochs else ""
         for ft in (ft_epochs, min(ft_floor, ft_epochs)):
             seconds = self.left() - (TRAIN_OVERHEAD_S + self.tail_s) * self.pace - ft * epoch_s
             if seconds >= need * epoch_s:
@@ -128,7 +133,8 @@ class TimePlan:
                       f"{self.total_s / 60:g}-minute budget, {max(seconds, 0):.0f} s remain for the retrain once "
                       f"the fixed-cost steps are set aside (pace {self.pace:.1f}x the reference): "
                       f"{max(seconds, 0) / epoch_s:.0f} epochs, fewer than the {need} "
-                      f"{'asked for by ' + asked if need == min_epochs else 'a useful result needs'}; give more "
+                      f"{'asked for by ' + asked if need == min_epochs else 'a useful result needs'}"
+                      f"{warm}; give more "
                       f"time with --minutes (finished steps are reused)")
 
     def finetune_seconds(self, fixed_after_s: float, finetunes_left: int) -> float:

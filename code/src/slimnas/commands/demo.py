@@ -243,8 +243,9 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
     budget = []
     if plan and not (out / "train" / "results.json").exists():
         fine_tunes = 1 + bool(a.prune_latency)  # the decomposed candidate, and the pruned one unless told not
+        warm = int(trial_row(out, best["trial"])["epochs"]) if best.get("weights") else 0  # it goes on from them
         seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs * fine_tunes, a.epochs,
-                                       ft_floor=fine_tunes)
+                                       ft_floor=fine_tunes, warm_epochs=warm)
         budget = ["--time-budget", f"{seconds:.0f}"]
     warm = ", from the weights it trained there" if best.get("weights") else ""
     # the refit on train + val (--final-fit, the last epoch kept): on dev, 240 s runs of the start point, 10 seeds
