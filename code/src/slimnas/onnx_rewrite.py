@@ -44,6 +44,9 @@ def global_pooling(proto: onnx.ModelProto) -> int:
         for k, n in enumerate(new):
             graph.node.insert(at + k, n)
         done += 1
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    for t in [t for t in graph.initializer if t.name not in used]:  # the axes the ReduceMeans took: ORT warns of each
+        graph.initializer.remove(t)
     return done
 
 
