@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from slimnas.pace import (EXPORT_S, MAX_SEARCH_SHARE, MIN_RETRAIN_EPOCHS, PRUNE_TAIL_S, SEARCH_OVERHEAD_S, TAIL_S, TRAIN_OVERHEAD_S, TimePlan, TooSlow,
+from slimnas.pace import (EXPORT_S, TAIL_MARGIN, MAX_SEARCH_SHARE, MIN_RETRAIN_EPOCHS, PRUNE_TAIL_S, SEARCH_OVERHEAD_S, TAIL_S, TRAIN_OVERHEAD_S, TimePlan, TooSlow,
                           machine_pace)
 
 
@@ -59,12 +59,13 @@ def test_epochs_asked_for_are_the_retrains_floor_under_a_plan():
 
 def test_fine_tunes_share_what_is_left_so_a_late_run_still_ends_on_time():
     now = time.time()
+    after = TAIL_MARGIN * (EXPORT_S + 50)  # the steps still to come, at the reference pace, with the margin
     on_plan = TimePlan(600, now - 400, pace=1.0)  # 200 s left
-    assert on_plan.finetune_seconds(EXPORT_S + 50, 2) == pytest.approx((200 - EXPORT_S - 50) / 2, abs=1.0)
-    assert on_plan.finetune_seconds(EXPORT_S + 50, 1) == pytest.approx(200 - EXPORT_S - 50, abs=1.0)
+    assert on_plan.finetune_seconds(EXPORT_S + 50, 2) == pytest.approx((200 - after) / 2, abs=1.0)
+    assert on_plan.finetune_seconds(EXPORT_S + 50, 1) == pytest.approx(200 - after, abs=1.0)
     # twice slower: the fixed costs still to come take twice as long, the fine-tunes get what remains
     slow = TimePlan(600, now - 400, pace=2.0)
-    assert slow.finetune_seconds(EXPORT_S + 50, 2) == pytest.approx((200 - 2 * (EXPORT_S + 50)) / 2, abs=1.0)
+    assert slow.finetune_seconds(EXPORT_S + 50, 2) == pytest.approx((200 - 2 * after) / 2, abs=1.0)
     late = TimePlan(600, now - 590, pace=2.0)  # past its fixed costs already: the loop's one epoch, no negative budget
     assert late.finetune_seconds(EXPORT_S + 50, 2) == 1.0
 

@@ -36,6 +36,8 @@ PRUNE_S = 35.0  # the prune step: the latency grid timed on ORT
 TAIL_S = DECOMPOSE_S + EXPORT_S + TABLE_S  # without the pruned candidates
 # the pruned candidate and the exact rewrite: the prune step, two exports (the rewrite is a second prune with no timing)
 PRUNE_TAIL_S = PRUNE_S + 2 * EXPORT_S + DECOMPOSE_S
+# the steps after a fine-tune are estimated, not measured, and nothing after them gives way: a fifth more is kept
+TAIL_MARGIN = 1.2
 MIN_SEARCH_S = 20.0  # less is not a search: the start point alone
 SEARCH_SHARE = 0.25  # of the free time, by default; the retrain gets the rest
 # fewer leaves the demo's model far from trained (0.29 val macro-F1 at epoch 8 of 30); a retrain that goes on from
@@ -143,7 +145,7 @@ class TimePlan:
         (``fixed_after_s`` at the reference pace, this step's own export included) are set aside. On plan, that is
         more than its epochs need; behind it (a step slower than its estimate, a pace probe that caught a quiet
         second), the fine-tunes pay for it, not the deadline. The loop still trains one epoch at least."""
-        return max((self.left() - fixed_after_s * self.pace) / max(finetunes_left, 1), 1.0)
+        return max((self.left() - TAIL_MARGIN * fixed_after_s * self.pace) / max(finetunes_left, 1), 1.0)
 
     def needed_minutes(self, free_s: float = MIN_SEARCH_S / SEARCH_SHARE) -> float:
         """A budget that would leave ``free_s`` for the search and the retrain (by default: the search its

@@ -18,9 +18,9 @@ It keeps a wall-clock budget (``--minutes``, 10 by default, counted from ``make 
 venv install counts too): it times a few training steps to learn this machine's pace, gives the search a
 share of what is left, and the retrain all the rest but the fixed-cost tail (``train --time-budget``: as
 many epochs as fit; ``--epochs`` is then the fewest it must leave room for); the fine-tunes then share what is
-left (``finetune --time-budget``, at most ``--ft-epochs``), so a step slower than planned shortens them rather than
-overrunning the deadline; on a machine too slow for a useful result in that time it says so and stops instead of
-running on.
+left (``finetune --time-budget``, as many epochs as fit): a step slower than planned shortens them rather than
+overrunning the deadline, and time the steps before did not use goes into recovering the compressed candidates.
+On a machine too slow for a useful result in that time it says so and stops instead of running on.
 
   slimnas demo                                  # the embedded synthetic data, within 10 minutes
   slimnas demo --minutes 30 --data mvtec --out runs/mvtec
@@ -133,7 +133,9 @@ def build_parser() -> ArgumentParser:
                         "0: no pruned candidate)")
     p.add_argument("--f1-tolerance", type=float, default=0.01,
                    help="the most val macro-F1 a compressed model may lose against the searched one and still ship")
-    p.add_argument("--ft-epochs", type=int, default=4, help="fine-tuning epochs (with distillation), per candidate")
+    p.add_argument("--ft-epochs", type=int, default=4,
+                   help="fine-tuning epochs (with distillation) per candidate; under a time plan the retrain leaves "
+                        "time for these, and each fine-tune then trains for its share of what is left")
     p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")
     return p
 
@@ -242,6 +244,11 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
     best = json.loads((out / "search" / "best.json").read_text())
     budget = []
     if plan and not (out / "train" / "results.json").exists():
+        again = machine_pace()  # a probe is a second of a shared machine: of two, the faster is what it can do
+        if again < plan.pace:
+            print(f"[2/5] this machine's pace measured again: {again:.2f}x the reference (was {plan.pace:.2f}x)",
+                  flush=True)
+            plan.pace = again
         fine_tunes = 1 + bool(a.prune_latency)  # the decomposed candidate, and the pruned one unless told not
         warm = int(trial_row(out, best["trial"])["epochs"]) if best.get("weights") else 0  # it goes on from them
         seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs * fine_tunes, a.epochs,
@@ -271,8 +278,8 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
     step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
          + " export ONNX (FP32, INT8 if it wins), predict the test split",
          ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
-          "--epochs", str(a.ft_epochs if decomposed else 0), "--int8", "--final-fit", "--dst", str(out / "finetune"),
-          "--exist-ok", *data, *finetune_budget(plan if decomposed else None, later, 1 + bool(a.prune_latency))],
+          *(finetune_epochs(a, plan, later, 1 + bool(a.prune_latency)) if decomposed else ["--epochs", "0"]),
+          "--int8", "--final-fit", "--dst", str(out / "finetune"), "--exist-ok", *data],
          out / "finetune" / "export.json")
     candidates = {}
     if a.prune_latency:  # the 1x1 and depthwise nets the search makes have little rank to cut, but channels to drop
@@ -300,9 +307,14 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
 PRUNED, WIDENED = "pruned + fine-tuned", "widened, exact"  # the summary's rows of the prune step's candidates
 
 
-def finetune_budget(plan: TimePlan | None, fixed_after_s: float, finetunes_left: int) -> list[str]:
-    """A fine-tune step's ``--time-budget`` argument under a time plan (:meth:`TimePlan.finetune_seconds`)."""
-    return ["--time-budget", f"{plan.finetune_seconds(fixed_after_s, finetunes_left):.0f}"] if plan else []
+def finetune_epochs(a, plan: TimePlan | None, fixed_after_s: float, finetunes_left: int) -> list[str]:
+    """A fine-tune step's ``--epochs`` (and ``--time-budget``): ``--ft-epochs``, or under a time plan its share of what
+    is left (:meth:`TimePlan.finetune_seconds`) with the epochs uncapped, as the retrain's: the retrain set aside
+    ``--ft-epochs`` for each, and the time the steps before did not use recovers the compressed candidates."""
+    if not plan:
+        return ["--epochs", str(a.ft_epochs)]
+    seconds = plan.finetune_seconds(fixed_after_s, finetunes_left)
+    return ["--epochs", str(UNCAPPED_EPOCHS), "--time-budget", f"{seconds:.0f}"]
 
 
 def prune_candidate(a, out: Path, data: list[str], src: str, dst: str, exact: bool, plan: TimePlan | None = None,
@@ -313,8 +325,8 @@ def prune_candidate(a, out: Path, data: list[str], src: str, dst: str, exact: bo
     step(4, ("nothing was pruned (the grouped conv made depthwise computes the same), so nothing to fine-tune:"
              if exact else "fine-tune the pruned model with distillation,") + " export ONNX (FP32, INT8 if it wins)",
          ["finetune", "--weight", str(out / src / "pruned.pt"), "--teacher", str(out / "train" / "best.pt"),
-          "--epochs", str(0 if exact else a.ft_epochs), "--int8", "--final-fit", "--dst", str(out / dst),
-          "--exist-ok", *data, *([] if exact else finetune_budget(plan, fixed_after_s, 1))],
+          *(["--epochs", "0"] if exact else finetune_epochs(a, plan, fixed_after_s, 1)), "--int8", "--final-fit",
+          "--dst", str(out / dst), "--exist-ok", *data],
          out / dst / "export.json")
     return out / dst
 
