@@ -234,3 +234,26 @@ def test_the_summary_ships_the_fastest_candidate_that_pays():
     by = rows(0.117, 0.05, 0.6351)
     said, shipped = advice(by, [], 0.01, same_model=True)
     assert "the rows are the same model" in said[1] and shipped == "summary/searched.onnx"
+
+
+def test_a_short_plan_gives_the_pruned_candidates_time_to_the_retrain(capsys):
+    import argparse
+    import time
+
+    from slimnas.commands.demo import UNPLANNED_EPOCHS, retrain_plan
+    from slimnas.pace import EXPORT_S, PRUNE_S, PRUNE_TAIL_S, TAIL_S, TimePlan
+
+    def demo(left_s: float):
+        plan = TimePlan(600, time.time() - (600 - left_s), pace=1.0, tail_s=TAIL_S + PRUNE_TAIL_S)
+        return plan, argparse.Namespace(prune_latency=0.6, ft_epochs=4, epochs=None)
+
+    plan, a = demo(600)  # ample: 2 s epochs, hundreds of them, every candidate kept
+    seconds, widen_only = retrain_plan(a, plan, epoch_s=2.0, warm=6)
+    assert not widen_only and a.prune_latency == 0.6 and seconds / 2.0 + 6 >= UNPLANNED_EPOCHS
+    plan, a = demo(300)  # 300 s at 10 s an epoch: with the pruned candidate ~8 epochs more, without it ~17
+    with_pruned = plan.retrain_seconds(10.0, 8, None, 2, 6)
+    seconds, widen_only = retrain_plan(a, plan, epoch_s=10.0, warm=6)
+    assert widen_only and a.prune_latency == 0
+    assert plan.tail_s == TAIL_S + PRUNE_TAIL_S - PRUNE_S - EXPORT_S  # the rewrite's step and export stay planned
+    assert seconds == pytest.approx(with_pruned + (PRUNE_S + EXPORT_S) + 4 * 10.0, abs=1.0)
+    assert "too little time for the pruned candidate" in capsys.readouterr().out

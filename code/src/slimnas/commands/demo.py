@@ -51,7 +51,8 @@ from ..latency.measure import DeployTarget
 from ..runtime import Predictor, list_inputs
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
-from ..pace import DECOMPOSE_S, EXPORT_S, PRUNE_TAIL_S, TABLE_S, TAIL_S, UNCAPPED_EPOCHS, TimePlan, machine_pace
+from ..pace import (DECOMPOSE_S, EXPORT_S, PRUNE_S, PRUNE_TAIL_S, TABLE_S, TAIL_S, UNCAPPED_EPOCHS, TimePlan,
+                    machine_pace)
 
 START_ENV = "SLIMNAS_DEMO_START"  # epoch seconds when `make demo` started (before the venv), set by the Makefile
 DEFAULT_MINUTES = 10
@@ -242,17 +243,15 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
     data = ["--data", a.data] if a.data else []
     search_step(a, out, data)
     best = json.loads((out / "search" / "best.json").read_text())
-    budget = []
+    budget, widen_only = [], False
     if plan and not (out / "train" / "results.json").exists():
         again = machine_pace()  # a probe is a second of a shared machine: of two, the faster is what it can do
         if again < plan.pace:
             print(f"[2/5] this machine's pace measured again: {again:.2f}x the reference (was {plan.pace:.2f}x)",
                   flush=True)
             plan.pace = again
-        fine_tunes = 1 + bool(a.prune_latency)  # the decomposed candidate, and the pruned one unless told not
         warm = int(trial_row(out, best["trial"])["epochs"]) if best.get("weights") else 0  # it goes on from them
-        seconds = plan.retrain_seconds(epoch_seconds(out, best["trial"]), a.ft_epochs * fine_tunes, a.epochs,
-                                       ft_floor=fine_tunes, warm_epochs=warm)
+        seconds, widen_only = retrain_plan(a, plan, epoch_seconds(out, best["trial"]), warm)
         budget = ["--time-budget", f"{seconds:.0f}"]
     warm = ", from the weights it trained there" if best.get("weights") else ""
     # the refit on train + val (--final-fit, the last epoch kept): on dev, 240 s runs of the start point, 10 seeds
@@ -274,7 +273,7 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
          out / "decompose" / "report.csv")
     # a decomposition that kept the model whole (no layer ran faster factorised) lost nothing to recover
     decomposed = bool(read_yaml(out / "decompose" / "rank_cfg.yaml"))
-    later = EXPORT_S + (PRUNE_TAIL_S if a.prune_latency else 0) + TABLE_S
+    later = plan.tail_s - DECOMPOSE_S if plan else 0.0  # the fixed costs from this fine-tune's export on
     step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
          + " export ONNX (FP32, INT8 if it wins), predict the test split",
          ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
@@ -297,11 +296,39 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
         if record["widened"] and record["ratio"]:
             # the rewrite alone is a candidate of its own: as fast as the rewrite makes it, with nothing to lose in
             # fine-tuning (two of three cold demos shipped the searched model when the pruned one lost too much)
-            step(3, "the exact rewrite alone (grouped convs made depthwise, nothing pruned)",
-                 ["prune", "--weight", str(out / "train" / "best.pt"), "--ratio", "0", "--widen", "--no-timing",
-                  "--dst", str(out / "widen"), "--exist-ok"], out / "widen" / "prune.json")
+            widen_step(out)
+            candidates[WIDENED] = prune_candidate(a, out, data, "widen", "finetune_widened", exact=True)
+    elif widen_only:
+        widen_step(out)
+        if json.loads((out / "widen" / "prune.json").read_text())["widened"]:  # else it is the trained model again
             candidates[WIDENED] = prune_candidate(a, out, data, "widen", "finetune_widened", exact=True)
     return decomposed, candidates
+
+
+def widen_step(out: Path) -> None:
+    step(3, "the exact rewrite alone (grouped convs made depthwise, nothing pruned)",
+         ["prune", "--weight", str(out / "train" / "best.pt"), "--ratio", "0", "--widen", "--no-timing",
+          "--dst", str(out / "widen"), "--exist-ok"], out / "widen" / "prune.json")
+
+
+def retrain_plan(a, plan: TimePlan, epoch_s: float, warm: int) -> tuple[float, bool]:
+    """The retrain's seconds under ``plan`` at ``epoch_s`` (going on from ``warm`` epochs' weights), and whether the
+    pruned candidate was given up for it: when, with it, the retrain would train fewer epochs in all than
+    :data:`UNPLANNED_EPOCHS` (the demo's epochs with no plan). Every candidate is made from the retrained model, and
+    the exact depthwise rewrite, which shipped in most cold demos, needs no fine-tuning: it stays a candidate, while
+    the pruned one's timed grid and fine-tune go to the retrain. ``a.prune_latency`` is then 0."""
+    def retrain(fine_tunes: int) -> float:  # the decomposed candidate's, and the pruned one's unless told not
+        return plan.retrain_seconds(epoch_s, a.ft_epochs * fine_tunes, a.epochs, fine_tunes, warm)
+
+    seconds = retrain(1 + bool(a.prune_latency))
+    if not a.prune_latency or warm + seconds / epoch_s >= UNPLANNED_EPOCHS:
+        return seconds, False
+    plan.tail_s -= PRUNE_S + EXPORT_S
+    seconds, a.prune_latency = retrain(1), 0.0
+    print(f"[2/5] too little time for the pruned candidate (its timed grid and fine-tune): the retrain gets it, "
+          f"{warm + seconds / epoch_s:.0f} epochs in all; the exact depthwise rewrite is still a candidate (give more "
+          f"--minutes for both)", flush=True)
+    return seconds, True
 
 
 PRUNED, WIDENED = "pruned + fine-tuned", "widened, exact"  # the summary's rows of the prune step's candidates
