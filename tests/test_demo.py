@@ -255,5 +255,6 @@ def test_a_short_plan_gives_the_pruned_candidates_time_to_the_retrain(capsys):
     seconds, widen_only = retrain_plan(a, plan, epoch_s=10.0, warm=6)
     assert widen_only and a.prune_latency == 0
     assert plan.tail_s == TAIL_S + PRUNE_TAIL_S - PRUNE_S - EXPORT_S  # the rewrite's step and export stay planned
-    assert seconds == pytest.approx(with_pruned + (PRUNE_S + EXPORT_S) + 4 * 10.0, abs=1.0)
+    # the pruned candidate's grid, export and 4 epochs, and 3 of the decomposed candidate's 4, go to the retrain
+    assert seconds == pytest.approx(with_pruned + (PRUNE_S + EXPORT_S) + (4 + 3) * 10.0, abs=1.0)
     assert "too little time for the pruned candidate" in capsys.readouterr().out

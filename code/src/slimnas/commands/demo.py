@@ -316,15 +316,18 @@ def retrain_plan(a, plan: TimePlan, epoch_s: float, warm: int) -> tuple[float, b
     pruned candidate was given up for it: when, with it, the retrain would train fewer epochs in all than
     :data:`UNPLANNED_EPOCHS` (the demo's epochs with no plan). Every candidate is made from the retrained model, and
     the exact depthwise rewrite, which shipped in most cold demos, needs no fine-tuning: it stays a candidate, while
-    the pruned one's timed grid and fine-tune go to the retrain. ``a.prune_latency`` is then 0."""
-    def retrain(fine_tunes: int) -> float:  # the decomposed candidate's, and the pruned one's unless told not
-        return plan.retrain_seconds(epoch_s, a.ft_epochs * fine_tunes, a.epochs, fine_tunes, warm)
+    the pruned one's timed grid and fine-tune, and all but one epoch of the decomposed one's, go to the retrain.
+    ``a.prune_latency`` is then 0."""
+    def retrain(fine_tunes: int, ft_epochs: int) -> float:  # the decomposed candidate's, the pruned one's if any
+        return plan.retrain_seconds(epoch_s, ft_epochs * fine_tunes, a.epochs, fine_tunes, warm)
 
-    seconds = retrain(1 + bool(a.prune_latency))
+    seconds = retrain(1 + bool(a.prune_latency), a.ft_epochs)
     if not a.prune_latency or warm + seconds / epoch_s >= UNPLANNED_EPOCHS:
         return seconds, False
     plan.tail_s -= PRUNE_S + EXPORT_S
-    seconds, a.prune_latency = retrain(1), 0.0
+    # the decomposed candidate keeps one epoch set aside (it gets what is left when it runs): on these nets the
+    # decomposition kept every layer whole in every cold demo of 2026-12-07, and then nothing fine-tunes
+    seconds, a.prune_latency = retrain(1, 1), 0.0
     print(f"[2/5] too little time for the pruned candidate (its timed grid and fine-tune): the retrain gets it, "
           f"{warm + seconds / epoch_s:.0f} epochs in all; the exact depthwise rewrite is still a candidate (give more "
           f"--minutes for both)", flush=True)
