@@ -56,8 +56,10 @@ def test_resume_takes_the_runs_own_model_data_and_settings(tmp_path, tiny_datase
     data.write_text(yaml.safe_dump({"kind": "dacon_csv", "root": str(tiny_dataset), "img_size": 24,
                                     "batch_size": 16, "val_fraction": 0.25, "seed": 3}))
     run = tmp_path / "run"
+    # ~0.12 s an epoch: 60 epochs leave the Ctrl-C ~7 s to land (12 left 1.3 s, which a busy CI host overran)
+    epochs = 60
     proc = subprocess.Popen([sys.executable, "train.py", "--model", str(model), "--data", str(data), "--dst", str(run),
-                             "--epochs", "12", "--lr", "0.004", "--no-progress"], cwd=REPO, stdout=subprocess.PIPE,
+                             "--epochs", str(epochs), "--lr", "0.004", "--no-progress"], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             # pytest-xdist workers ignore SIGINT, and a child would inherit that: Ctrl-C as a user has it
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -70,14 +72,14 @@ def test_resume_takes_the_runs_own_model_data_and_settings(tmp_path, tiny_datase
     # last.pt is the truth: a Ctrl-C between writing it and metrics.csv leaves the table one epoch behind,
     # and the resumed run writes the table again from last.pt's history
     stopped_at = load_checkpoint(run / "last.pt")["train_state"]["epoch"] + 1
-    assert 1 <= stopped_at < 12 and len(list(csv.DictReader(open(run / "metrics.csv")))) in (stopped_at, stopped_at - 1)
+    assert 1 <= stopped_at < epochs and len(list(csv.DictReader(open(run / "metrics.csv")))) in (stopped_at, stopped_at - 1)
     before = {n: (run / n).read_bytes() for n in ("model.yaml", "data.yaml", "train.yaml")}
 
     r = run_in_process("train.py", "--resume", str(run), "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"resuming from {run / 'last.pt'} at epoch {stopped_at}" in r.stdout
     rows = list(csv.DictReader(open(run / "metrics.csv")))
-    assert [int(x["epoch"]) for x in rows] == list(range(1, 13))
+    assert [int(x["epoch"]) for x in rows] == list(range(1, epochs + 1))
     assert {n: (run / n).read_bytes() for n in before} == before  # the run's configs are untouched
     ckpt = load_checkpoint(run / "best.pt")
     classes = sorted({r["label"] for r in csv.DictReader(open(tiny_dataset / "train_df.csv"))})
