@@ -245,7 +245,7 @@ def test_a_short_plan_gives_the_pruned_candidates_time_to_the_retrain(capsys):
 
     def demo(left_s: float):
         plan = TimePlan(600, time.time() - (600 - left_s), pace=1.0, tail_s=TAIL_S + PRUNE_TAIL_S)
-        return plan, argparse.Namespace(prune_latency=0.6, ft_epochs=4, epochs=None)
+        return plan, argparse.Namespace(prune_latency=0.6, ft_epochs=4, epochs=None, widen_only=False)
 
     plan, a = demo(600)  # ample: 2 s epochs, hundreds of them, every candidate kept
     seconds, widen_only = retrain_plan(a, plan, epoch_s=2.0, warm=6)
@@ -258,3 +258,40 @@ def test_a_short_plan_gives_the_pruned_candidates_time_to_the_retrain(capsys):
     # the pruned candidate's grid, export and 4 epochs, and 3 of the decomposed candidate's 4, go to the retrain
     assert seconds == pytest.approx(with_pruned + (PRUNE_S + EXPORT_S) + (4 + 3) * 10.0, abs=1.0)
     assert "too little time for the pruned candidate" in capsys.readouterr().out
+
+
+def test_a_slow_machine_gives_up_the_pruned_candidate_before_refusing(capsys):
+    """Pinned to one core beside a busy one (pace 2.7), a cold demo had 321 s left after the venv and the data: with
+    the pruned candidate's grid and fine-tune planned it refused; without them, the search and the retrain fit."""
+    import argparse
+    import time
+
+    from slimnas.commands.demo import retrain_plan, search_seconds
+    from slimnas.pace import EXPORT_S, MIN_SEARCH_S, PRUNE_S, PRUNE_TAIL_S, TAIL_S, TimePlan, TooSlow
+
+    def demo(left_s: float, prune_latency: float = 0.6):
+        tail = TAIL_S + (PRUNE_TAIL_S if prune_latency else 0)
+        plan = TimePlan(600, time.time() - (600 - left_s), pace=2.7, tail_s=tail)
+        return plan, argparse.Namespace(prune_latency=prune_latency, ft_epochs=4, epochs=None, widen_only=False)
+
+    plan, a = demo(321)
+    with pytest.raises(TooSlow):
+        plan.search_seconds()  # the plan with every candidate
+    seconds = search_seconds(a, plan)
+    assert seconds >= MIN_SEARCH_S and a.widen_only and a.prune_latency == 0
+    assert plan.tail_s == TAIL_S + PRUNE_TAIL_S - PRUNE_S - EXPORT_S  # the rewrite's step and export stay planned
+    assert "too little time for the pruned candidate" in capsys.readouterr().out
+    # the retrain then plans without it, one fine-tune epoch set aside for the decomposed candidate
+    seconds, widen_only = retrain_plan(a, plan, epoch_s=8.0, warm=6)
+    assert widen_only and seconds == pytest.approx(plan.retrain_seconds(8.0, 1, None, 1, 6), abs=1.0)
+    # ample time: every candidate stays; a user's --prune-latency 0 means no rewrite either
+    plan, a = demo(600)
+    search_seconds(a, plan)
+    assert a.prune_latency == 0.6 and not a.widen_only
+    plan, a = demo(321, prune_latency=0)
+    search_seconds(a, plan)
+    assert not a.widen_only
+    # too slow even without it: refused, with the minutes it would take
+    plan, a = demo(200)
+    with pytest.raises(TooSlow, match=r"--minutes \(about \d+"):
+        search_seconds(a, plan)

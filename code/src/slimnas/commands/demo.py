@@ -51,7 +51,7 @@ from ..latency.measure import DeployTarget
 from ..runtime import Predictor, list_inputs
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
-from ..pace import (DECOMPOSE_S, EXPORT_S, PRUNE_S, PRUNE_TAIL_S, TABLE_S, TAIL_S, UNCAPPED_EPOCHS, TimePlan,
+from ..pace import (DECOMPOSE_S, EXPORT_S, PRUNE_S, PRUNE_TAIL_S, TABLE_S, TAIL_S, UNCAPPED_EPOCHS, TimePlan, TooSlow,
                     machine_pace)
 
 START_ENV = "SLIMNAS_DEMO_START"  # epoch seconds when `make demo` started (before the venv), set by the Makefile
@@ -138,6 +138,7 @@ def build_parser() -> ArgumentParser:
                    help="fine-tuning epochs (with distillation) per candidate; under a time plan the retrain leaves "
                         "time for these, and each fine-tune then trains for its share of what is left")
     p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")
+    p.set_defaults(widen_only=False)  # set by the time plan when it gives the pruned candidate's time away
     return p
 
 
@@ -165,7 +166,7 @@ def main() -> None:
     print("\n[0/5] prepare the data (outside every step's clock)", flush=True)
     print(f"data: {prepare_data(data_cfg)}", flush=True)
     if a.search_budget is None:
-        a.search_budget = plan.search_seconds() if plan else 80.0
+        a.search_budget = search_seconds(a, plan) if plan else 80.0
     if plan:
         print(f"time plan: {a.minutes:g} minutes, {plan.left():.0f} s left; this machine's pace is {plan.pace:.2f}x "
               f"the reference; the search gets {a.search_budget:.0f} s, the retrain what is left after it but "
@@ -243,7 +244,7 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
     data = ["--data", a.data] if a.data else []
     search_step(a, out, data)
     best = json.loads((out / "search" / "best.json").read_text())
-    budget, widen_only = [], False
+    budget = []
     if plan and not (out / "train" / "results.json").exists():
         again = machine_pace()  # a probe is a second of a shared machine: of two, the faster is what it can do
         if again < plan.pace:
@@ -251,7 +252,7 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
                   flush=True)
             plan.pace = again
         warm = int(trial_row(out, best["trial"])["epochs"]) if best.get("weights") else 0  # it goes on from them
-        seconds, widen_only = retrain_plan(a, plan, epoch_seconds(out, best["trial"]), warm)
+        seconds, _ = retrain_plan(a, plan, epoch_seconds(out, best["trial"]), warm)
         budget = ["--time-budget", f"{seconds:.0f}"]
     warm = ", from the weights it trained there" if best.get("weights") else ""
     # the refit on train + val (--final-fit, the last epoch kept): on dev, 240 s runs of the start point, 10 seeds
@@ -298,7 +299,7 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
             # fine-tuning (two of three cold demos shipped the searched model when the pruned one lost too much)
             widen_step(out)
             candidates[WIDENED] = prune_candidate(a, out, data, "widen", "finetune_widened", exact=True)
-    elif widen_only:
+    elif a.widen_only:
         widen_step(out)
         if json.loads((out / "widen" / "prune.json").read_text())["widened"]:  # else it is the trained model again
             candidates[WIDENED] = prune_candidate(a, out, data, "widen", "finetune_widened", exact=True)
@@ -311,27 +312,58 @@ def widen_step(out: Path) -> None:
           "--dst", str(out / "widen"), "--exist-ok"], out / "widen" / "prune.json")
 
 
+def search_seconds(a, plan: TimePlan) -> float:
+    """The search's seconds under ``plan``; on a machine too slow for a search and a retrain with the pruned
+    candidate's timed grid and fine-tune still to come, without them (:func:`drop_pruned`), before refusing. Pinned
+    to one core beside a busy one (pace 2.7), a cold demo had 321 s left after the venv and the data, and the pruned
+    candidate's share of the tail alone was 121 s of them: it refused where the retrain could have had 18 epochs."""
+    try:
+        return plan.search_seconds()
+    except TooSlow:
+        if not a.prune_latency:
+            raise
+    drop_pruned(a, plan)
+    seconds = plan.search_seconds()  # still too slow without it: refused, with the minutes it would take
+    print(f"[0/5] at this machine's pace ({plan.pace:.2f}x the reference) there is too little time for the pruned "
+          f"candidate (its timed grid and fine-tune): the search and the retrain get it; the exact depthwise rewrite "
+          f"is still a candidate (give more --minutes for both)", flush=True)
+    return seconds
+
+
+def drop_pruned(a, plan: TimePlan) -> None:
+    """No pruned candidate: its timed grid and its export leave the plan's tail, and the exact depthwise rewrite
+    (no fine-tuning, shipped in most cold demos) stays a candidate (``a.widen_only``)."""
+    plan.tail_s -= PRUNE_S + EXPORT_S
+    a.prune_latency, a.widen_only = 0.0, True
+
+
 def retrain_plan(a, plan: TimePlan, epoch_s: float, warm: int) -> tuple[float, bool]:
     """The retrain's seconds under ``plan`` at ``epoch_s`` (going on from ``warm`` epochs' weights), and whether the
-    pruned candidate was given up for it: when, with it, the retrain would train fewer epochs in all than
-    :data:`UNPLANNED_EPOCHS` (the demo's epochs with no plan). Every candidate is made from the retrained model, and
-    the exact depthwise rewrite, which shipped in most cold demos, needs no fine-tuning: it stays a candidate, while
-    the pruned one's timed grid and fine-tune, and all but one epoch of the decomposed one's, go to the retrain.
-    ``a.prune_latency`` is then 0."""
+    pruned candidate was given up (``a.widen_only``), here or by :func:`search_seconds`: here when, with it, the
+    retrain would train fewer epochs in all than :data:`UNPLANNED_EPOCHS` (the demo's epochs with no plan), or none
+    at all. Every candidate is made from the retrained model, and the exact depthwise rewrite needs no fine-tuning:
+    it stays a candidate, while the pruned one's timed grid and fine-tune, and all but one epoch of the decomposed
+    one's, go to the retrain. ``a.prune_latency`` is then 0."""
     def retrain(fine_tunes: int, ft_epochs: int) -> float:  # the decomposed candidate's, the pruned one's if any
         return plan.retrain_seconds(epoch_s, ft_epochs * fine_tunes, a.epochs, fine_tunes, warm)
 
-    seconds = retrain(1 + bool(a.prune_latency), a.ft_epochs)
-    if not a.prune_latency or warm + seconds / epoch_s >= UNPLANNED_EPOCHS:
-        return seconds, False
-    plan.tail_s -= PRUNE_S + EXPORT_S
-    # the decomposed candidate keeps one epoch set aside (it gets what is left when it runs): on these nets the
-    # decomposition kept every layer whole in every cold demo of 2026-12-07, and then nothing fine-tunes
-    seconds, a.prune_latency = retrain(1, 1), 0.0
-    print(f"[2/5] too little time for the pruned candidate (its timed grid and fine-tune): the retrain gets it, "
-          f"{warm + seconds / epoch_s:.0f} epochs in all; the exact depthwise rewrite is still a candidate (give more "
-          f"--minutes for both)", flush=True)
-    return seconds, True
+    if a.prune_latency:
+        try:
+            seconds = retrain(2, a.ft_epochs)
+        except TooSlow:  # perhaps not without it
+            seconds = 0.0
+        if warm + seconds / epoch_s >= UNPLANNED_EPOCHS:
+            return seconds, False
+        drop_pruned(a, plan)
+        seconds = retrain(1, 1)
+        print(f"[2/5] too little time for the pruned candidate (its timed grid and fine-tune): the retrain gets it, "
+              f"{warm + seconds / epoch_s:.0f} epochs in all; the exact depthwise rewrite is still a candidate (give "
+              f"more --minutes for both)", flush=True)
+        return seconds, True
+    # the decomposed candidate keeps one epoch set aside when the pruned one gave way (it gets what is left when it
+    # runs): on these nets the decomposition kept every layer whole in every cold demo of 2026-12-07, and then
+    # nothing fine-tunes
+    return retrain(1, 1 if a.widen_only else a.ft_epochs), a.widen_only
 
 
 PRUNED, WIDENED = "pruned + fine-tuned", "widened, exact"  # the summary's rows of the prune step's candidates
