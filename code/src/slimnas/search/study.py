@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import math
 import multiprocessing as mp
-import os
 import time
 import warnings
 
@@ -30,6 +29,7 @@ from ..latency.measure import DeployTarget
 from ..latency.table import LatencyTable
 from ..model import build_model
 from ..train.loop import TrainConfig
+from ..train.threads import available_cores
 from .objective import Budget, Objective, single_thread
 from .pruning import DominancePruner, RungPruner
 from .report import trained, trial_note, write_report
@@ -116,7 +116,7 @@ def _optimize(cfg: SearchConfig, worker: int, target: int) -> None:
     study = open_study(cfg, worker)
     objective = make_objective(cfg)
     if cfg.n_workers > 1:  # the workers share the cores; one worker alone measures its fastest count
-        objective.train_cfg.threads = max(1, (os.cpu_count() or 1) // cfg.n_workers)
+        objective.train_cfg.threads = max(1, available_cores() // cfg.n_workers)
     stop = optuna.study.MaxTrialsCallback(target, states=None)  # counts running trials too: no overshoot
     study.optimize(objective, n_trials=cfg.n_trials, catch=(Exception,),
                    callbacks=[stop, Deadline(cfg.timeout, objective), log_trial])

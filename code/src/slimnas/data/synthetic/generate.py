@@ -76,7 +76,7 @@ def generate(out: str | Path, scale: float = 1.0, size: int = 128, seed: int = 0
     """Write the dataset to ``out``; built in a temp folder and renamed, so it is complete or absent.
 
     ``defect_scale`` multiplies every defect's size: below 1 the task gets harder, above 1 easier.
-    ``workers`` processes draw the images (default: one per CPU core).
+    ``workers`` processes draw the images (default: one per core this process may run on).
 
     With ``replace=False`` an existing ``out`` (e.g. written meanwhile by another process) is kept.
     """
@@ -98,8 +98,10 @@ def generate(out: str | Path, scale: float = 1.0, size: int = 128, seed: int = 0
         index = len(rows[split])
         rows[split].append((index, f"{index:05d}.png", *label.split("-", 1), label))
         tasks.append((tmp / split / f"{index:05d}.png", label, size, (seed, split == "test", li, k), defect_scale))
+    from ...train.threads import available_cores  # here: slimnas.train imports the data package
+
     try:
-        _render_all(tasks, workers or os.cpu_count() or 1, f"synthetic data -> {out}", progress)
+        _render_all(tasks, workers or available_cores(), f"synthetic data -> {out}", progress)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # an interrupted run leaves nothing half-made behind
         raise
