@@ -185,6 +185,18 @@ def checks(result: dict) -> dict:
     return out
 
 
+ROAD_KEYS = ("road", "random_road", "tuned_road")  # each kind of road's last search (ROADS)
+
+
+def carried_over(earlier: dict) -> dict:
+    """What a run's result starts from: the rows, roads and commands of the runs before it at this budget. Every
+    road is carried, so that a save keeps the roads it did not run (a random-search run once dropped the tuned
+    baseline's road that the other core had written)."""
+    return {"road": earlier.get("road"), **{k: earlier[k] for k in ROAD_KEYS[1:] if k in earlier},
+            "rows": earlier.get("rows", {}), "earlier_roads": earlier.get("earlier_roads", []),
+            "commands": earlier.get("commands", [])}
+
+
 def merge_sittings(result: dict, started: dict, disk: dict) -> None:
     """Fold into ``result`` what other runs wrote to the file since this one read it (``started``): their rows, the
     roads they ran and their commands; what this run measured or replaced is its own."""
@@ -195,7 +207,7 @@ def merge_sittings(result: dict, started: dict, disk: dict) -> None:
     rows = {k: v if k in mine else others[k] for k, v in result["rows"].items() if k in mine or k in others}
     result["rows"] = {**rows, **{k: v for k, v in others.items() if k not in rows}}
     started["rows"] = {**old_rows, **others}  # taken from the file: still not this run's at the next save
-    for key in ("road", "random_road", "tuned_road", "earlier_roads"):
+    for key in (*ROAD_KEYS, "earlier_roads"):
         if result.get(key) is started.get(key) and key in disk:  # not changed here: the file's is newer
             result[key] = started[key] = disk[key]
     result["commands"] = [*disk.get("commands", []),
@@ -301,9 +313,7 @@ def main() -> None:
     written = out / f"{results_name(a.budget, a.final_fit, a.data)}.json"
     earlier = json.loads(written.read_text()) if written.is_file() else {}
     started = {**earlier, "rows": dict(earlier.get("rows", {}))}  # as read: what other sittings add is merged in
-    result = {**machine(), "budget_s": a.budget, "final_fit": a.final_fit, "data": a.data, "road": earlier.get("road"),
-              "rows": earlier.get("rows", {}), "earlier_roads": earlier.get("earlier_roads", []),
-              "commands": earlier.get("commands", [])}
+    result = {**machine(), "budget_s": a.budget, "final_fit": a.final_fit, "data": a.data, **carried_over(earlier)}
     result["commands"].append(f"python bench/road_goal.py --budget {a.budget:g} --search {a.search:g} --space {a.space} "
                               f"--search-epochs {a.search_epochs} --seeds {' '.join(map(str, a.seeds))} "
                               f"--baseline-seeds {' '.join(map(str, a.baseline_seeds))} --only {' '.join(a.only)}"

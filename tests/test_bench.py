@@ -218,6 +218,13 @@ def test_road_goal_sittings_at_one_budget_merge_their_rows(monkeypatch):
     road_goal.merge_sittings(mine, started, disk)
     assert mine["road"] == {"trial": 5} and mine["rows"]["searched (trial 4)"] == {"test_f1": [0.71]}
     assert mine["rows"][road_goal.START] == {"test_f1": [0.6]}
+    # a run that starts after the other wrote its tuned baseline's road keeps it, and takes its newer one
+    on_disk = {"rows": {}, "road": None, "tuned_road": {"trial": 0}, "commands": ["c-tuned"]}
+    started = {**on_disk, "rows": {}}
+    mine = road_goal.carried_over(on_disk)
+    mine["random_road"] = {"trial": 1}  # measured here
+    road_goal.merge_sittings(mine, started, {**on_disk, "tuned_road": {"trial": 2}})
+    assert mine["tuned_road"] == {"trial": 2} and mine["random_road"] == {"trial": 1}
     # another dataset's rows and checkpoints never mix with the synthetic data's
     assert road_goal.results_name(600) == "road_goal_600s" and road_goal.runs_name(False) == "road_goal"
     assert road_goal.results_name(600, data="data/photo") == "road_goal_600s_photo"
