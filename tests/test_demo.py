@@ -3,6 +3,7 @@ read through the data YAMLs the README tells users to use; a second run reuses e
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -36,8 +37,8 @@ def demo_args(out, data, space) -> list[str]:
 
 
 def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_space_yaml, tiny_dataset):
-    out = tmp_path / "demo"
-    args = demo_args(out, shipped_data_yaml("dacon_csv", tiny_dataset, tmp_path), tiny_space_yaml)
+    out, data_yaml = tmp_path / "demo", shipped_data_yaml("dacon_csv", tiny_dataset, tmp_path)
+    args = demo_args(out, data_yaml, tiny_space_yaml)
     r = run_script(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     for cmd in ("search", "train", "decompose", "prune", "finetune"):
@@ -94,6 +95,17 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
     assert again.stdout.count(": reusing ") == 5 + pruned + widened + (widened and record["ratio"] > 0)
     assert (out / "train" / "best.pt").stat().st_mtime_ns == trained_at
     assert len(optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'search' / 'study.db'}").trials) == n_trials
+
+    # a time plan too short for the decomposed candidate: the summary has the searched model and the others, and says so
+    from slimnas.commands.demo import WIDENED, summary
+    from slimnas.data.config import load_data_config
+
+    a = argparse.Namespace(decompose=False, f1_tolerance=0.01, target_macs=None)
+    lines = summary(a, out, load_data_config(str(data_yaml)), False, {WIDENED: out / "finetune_widened"} if widened else {})
+    names = [row["model"] for row in json.loads((out / "summary.json").read_text())]
+    assert names[0] == "searched + trained" and not any(n.startswith(("decomposed", "fine-tuned")) for n in names)
+    assert len(names) in ((2, 3) if widened else (1,))  # and the rewrite's FP32 (and its INT8 if that won)
+    assert "no decomposed candidate" in "\n".join(lines) and (out / "model.onnx").is_file()
 
 
 def test_the_road_on_mvtec_folders(tmp_path, tiny_dataset):
@@ -245,7 +257,8 @@ def test_a_short_plan_gives_the_pruned_candidates_time_to_the_retrain(capsys):
 
     def demo(left_s: float):
         plan = TimePlan(600, time.time() - (600 - left_s), pace=1.0, tail_s=TAIL_S + PRUNE_TAIL_S)
-        return plan, argparse.Namespace(prune_latency=0.6, ft_epochs=4, epochs=None, widen_only=False)
+        return plan, argparse.Namespace(prune_latency=0.6, ft_epochs=4, epochs=None, widen_only=False,
+                                        decompose=True)
 
     plan, a = demo(600)  # ample: 2 s epochs, hundreds of them, every candidate kept
     seconds, widen_only = retrain_plan(a, plan, epoch_s=2.0, warm=6)
@@ -267,12 +280,13 @@ def test_a_slow_machine_gives_up_the_pruned_candidate_before_refusing(capsys):
     import time
 
     from slimnas.commands.demo import retrain_plan, search_seconds
-    from slimnas.pace import EXPORT_S, MIN_SEARCH_S, PRUNE_S, PRUNE_TAIL_S, TAIL_S, TimePlan, TooSlow
+    from slimnas.pace import DECOMPOSE_S, EXPORT_S, MIN_SEARCH_S, PRUNE_S, PRUNE_TAIL_S, TAIL_S, TimePlan, TooSlow
 
     def demo(left_s: float, prune_latency: float = 0.6):
         tail = TAIL_S + (PRUNE_TAIL_S if prune_latency else 0)
         plan = TimePlan(600, time.time() - (600 - left_s), pace=2.7, tail_s=tail)
-        return plan, argparse.Namespace(prune_latency=prune_latency, ft_epochs=4, epochs=None, widen_only=False)
+        return plan, argparse.Namespace(prune_latency=prune_latency, ft_epochs=4, epochs=None, widen_only=False,
+                                        decompose=True)
 
     plan, a = demo(321)
     with pytest.raises(TooSlow):
@@ -291,7 +305,24 @@ def test_a_slow_machine_gives_up_the_pruned_candidate_before_refusing(capsys):
     plan, a = demo(321, prune_latency=0)
     search_seconds(a, plan)
     assert not a.widen_only
-    # too slow even without it: refused, with the minutes it would take
+    # slower still: the decomposed candidate's steps give way too (they kept every layer whole in the cold demos)
+    plan, a = demo(290)
+    plan.pace = 2.96
+    search_seconds(a, plan)
+    assert not a.decompose and a.widen_only and plan.tail_s == TAIL_S - DECOMPOSE_S - EXPORT_S + PRUNE_TAIL_S - PRUNE_S - EXPORT_S
+    assert "pruned candidate (its timed grid and fine-tune) and the decomposed candidate" in capsys.readouterr().out
+    # and before the retrain, when one fine-tune epoch for it is what the retrain lacks
+    plan, a = demo(321)
+    search_seconds(a, plan)
+    # 9.5 epochs fit beside the decomposed candidate's steps with no epoch set aside for it: 8.5 with one, < 15 - 6
+    epoch_s = plan.retrain_seconds(8.0, 0, None, 0, 6) / (15 - 6 + 0.5)
+    with pytest.raises(TooSlow):
+        plan.retrain_seconds(epoch_s, 1, None, 1, 6)
+    seconds, _ = retrain_plan(a, plan, epoch_s, warm=6)
+    assert not a.decompose and seconds == pytest.approx(plan.retrain_seconds(epoch_s, 0, None, 0, 6), abs=1.0)
+    assert seconds / epoch_s > 9.5  # its steps' seconds went to the retrain too
+    assert "too little time for the decomposed candidate" in capsys.readouterr().out
+    # too slow even without them: refused, with the minutes it would take
     plan, a = demo(200)
     with pytest.raises(TooSlow, match=r"--minutes \(about \d+"):
         search_seconds(a, plan)

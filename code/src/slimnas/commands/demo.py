@@ -138,7 +138,8 @@ def build_parser() -> ArgumentParser:
                    help="fine-tuning epochs (with distillation) per candidate; under a time plan the retrain leaves "
                         "time for these, and each fine-tune then trains for its share of what is left")
     p.add_argument("--fresh", action="store_true", help="redo every step, even those already done")
-    p.set_defaults(widen_only=False)  # set by the time plan when it gives the pruned candidate's time away
+    # set by the time plan when it gives the pruned (then the decomposed) candidate's time to the search and retrain
+    p.set_defaults(widen_only=False, decompose=True)
     return p
 
 
@@ -267,20 +268,7 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
     # the fine-tunes below train on train + val too (--final-fit), so each candidate's val macro-F1 is in-sample as
     # the searched model's is, and the summary compares like with like: trained on val, a held-out candidate's val
     # F1 (0.30) could never come near the searched model's in-sample one (0.82)
-    rule = ["--target-macs", f"{a.target_macs:g}"] if a.target_macs else ["--target-latency", f"{a.target_latency:g}"]
-    step(3, f"decompose its convolutions (Tucker-2 / SVD, ranks chosen for a "
-            f"{'MACs' if a.target_macs else 'measured latency'} target)",
-         ["decompose", "--weight", str(out / "train" / "best.pt"), *rule, "--dst", str(out / "decompose"), "--exist-ok"],
-         out / "decompose" / "report.csv")
-    # a decomposition that kept the model whole (no layer ran faster factorised) lost nothing to recover
-    decomposed = bool(read_yaml(out / "decompose" / "rank_cfg.yaml"))
-    later = plan.tail_s - DECOMPOSE_S if plan else 0.0  # the fixed costs from this fine-tune's export on
-    step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
-         + " export ONNX (FP32, INT8 if it wins), predict the test split",
-         ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
-          *(finetune_epochs(a, plan, later, 1 + bool(a.prune_latency)) if decomposed else ["--epochs", "0"]),
-          "--int8", "--final-fit", "--dst", str(out / "finetune"), "--exist-ok", *data],
-         out / "finetune" / "export.json")
+    decomposed = a.decompose and decompose_steps(a, out, data, plan)
     candidates = {}
     if a.prune_latency:  # the 1x1 and depthwise nets the search makes have little rank to cut, but channels to drop
         step(3, f"prune whole channels (Torch-Pruning) for a measured latency target of {a.prune_latency:g}",
@@ -306,6 +294,25 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
     return decomposed, candidates
 
 
+def decompose_steps(a, out: Path, data: list[str], plan: TimePlan | None) -> bool:
+    """Steps 3 and 4 of the decomposed candidate; whether any layer was decomposed."""
+    rule = ["--target-macs", f"{a.target_macs:g}"] if a.target_macs else ["--target-latency", f"{a.target_latency:g}"]
+    step(3, f"decompose its convolutions (Tucker-2 / SVD, ranks chosen for a "
+            f"{'MACs' if a.target_macs else 'measured latency'} target)",
+         ["decompose", "--weight", str(out / "train" / "best.pt"), *rule, "--dst", str(out / "decompose"), "--exist-ok"],
+         out / "decompose" / "report.csv")
+    # a decomposition that kept the model whole (no layer ran faster factorised) lost nothing to recover
+    decomposed = bool(read_yaml(out / "decompose" / "rank_cfg.yaml"))
+    later = plan.tail_s - DECOMPOSE_S if plan else 0.0  # the fixed costs from this fine-tune's export on
+    step(4, ("fine-tune with distillation" if decomposed else "no layer was decomposed, so nothing to fine-tune:")
+         + " export ONNX (FP32, INT8 if it wins), predict the test split",
+         ["finetune", "--weight", str(out / "decompose" / "decomposed.pt"),
+          *(finetune_epochs(a, plan, later, 1 + bool(a.prune_latency)) if decomposed else ["--epochs", "0"]),
+          "--int8", "--final-fit", "--dst", str(out / "finetune"), "--exist-ok", *data],
+         out / "finetune" / "export.json")
+    return decomposed
+
+
 def widen_step(out: Path) -> None:
     step(3, "the exact rewrite alone (grouped convs made depthwise, nothing pruned)",
          ["prune", "--weight", str(out / "train" / "best.pt"), "--ratio", "0", "--widen", "--no-timing",
@@ -313,20 +320,29 @@ def widen_step(out: Path) -> None:
 
 
 def search_seconds(a, plan: TimePlan) -> float:
-    """The search's seconds under ``plan``; on a machine too slow for a search and a retrain with the pruned
-    candidate's timed grid and fine-tune still to come, without them (:func:`drop_pruned`), before refusing. Pinned
-    to one core beside a busy one (pace 2.7), a cold demo had 321 s left after the venv and the data, and the pruned
-    candidate's share of the tail alone was 121 s of them: it refused where the retrain could have had 18 epochs."""
-    try:
-        return plan.search_seconds()
-    except TooSlow:
-        if not a.prune_latency:
-            raise
-    drop_pruned(a, plan)
-    seconds = plan.search_seconds()  # still too slow without it: refused, with the minutes it would take
-    print(f"[0/5] at this machine's pace ({plan.pace:.2f}x the reference) there is too little time for the pruned "
-          f"candidate (its timed grid and fine-tune): the search and the retrain get it; the exact depthwise rewrite "
-          f"is still a candidate (give more --minutes for both)", flush=True)
+    """The search's seconds under ``plan``; on a machine too slow for a search and a retrain with every candidate's
+    steps still to come, without the pruned candidate's (:func:`drop_pruned`), then the decomposed one's
+    (:func:`drop_decomposed`), before refusing. Pinned to one core (pace 2.7-3.0), a cold demo had 321-331 s left
+    after the venv and the data: with the pruned candidate it refused before the search; without it, it refused
+    before the retrain, 7 epochs short of its 15 by 22 s, the decomposed candidate's steps costing 40 s."""
+    dropped = []
+    while True:
+        try:
+            seconds = plan.search_seconds()
+            break
+        except TooSlow:
+            if a.prune_latency:
+                drop_pruned(a, plan)
+                dropped.append("pruned candidate (its timed grid and fine-tune)")
+            elif a.decompose:
+                drop_decomposed(a, plan)
+                dropped.append("decomposed candidate (its ranks timed, its export)")
+            else:
+                raise  # too slow even without them: refused, with the minutes it would take
+    if dropped:
+        print(f"[0/5] at this machine's pace ({plan.pace:.2f}x the reference) there is too little time for the "
+              f"{' and the '.join(dropped)}: the search and the retrain get it; the exact depthwise rewrite is still a "
+              f"candidate (give more --minutes for them)", flush=True)
     return seconds
 
 
@@ -335,6 +351,13 @@ def drop_pruned(a, plan: TimePlan) -> None:
     (no fine-tuning, shipped in most cold demos) stays a candidate (``a.widen_only``)."""
     plan.tail_s -= PRUNE_S + EXPORT_S
     a.prune_latency, a.widen_only = 0.0, True
+
+
+def drop_decomposed(a, plan: TimePlan) -> None:
+    """No decomposed candidate (after the pruned one gave way): its steps leave the plan's tail. On the nets the
+    search makes the decomposition kept every layer whole in every cold demo of 2026-12-07: nothing to lose."""
+    plan.tail_s -= DECOMPOSE_S + EXPORT_S
+    a.decompose = False
 
 
 def retrain_plan(a, plan: TimePlan, epoch_s: float, warm: int) -> tuple[float, bool]:
@@ -347,6 +370,18 @@ def retrain_plan(a, plan: TimePlan, epoch_s: float, warm: int) -> tuple[float, b
     def retrain(fine_tunes: int, ft_epochs: int) -> float:  # the decomposed candidate's, the pruned one's if any
         return plan.retrain_seconds(epoch_s, ft_epochs * fine_tunes, a.epochs, fine_tunes, warm)
 
+    def fewest() -> float:  # one fine-tune epoch set aside for the decomposed candidate; too slow, not even that
+        try:
+            return retrain(int(a.decompose), 1)
+        except TooSlow:
+            if not a.decompose:
+                raise
+        drop_decomposed(a, plan)
+        seconds = retrain(0, 0)
+        print("[2/5] too little time for the decomposed candidate (its ranks timed, its export): the retrain gets it",
+              flush=True)
+        return seconds
+
     if a.prune_latency:
         try:
             seconds = retrain(2, a.ft_epochs)
@@ -355,15 +390,15 @@ def retrain_plan(a, plan: TimePlan, epoch_s: float, warm: int) -> tuple[float, b
         if warm + seconds / epoch_s >= UNPLANNED_EPOCHS:
             return seconds, False
         drop_pruned(a, plan)
-        seconds = retrain(1, 1)
+        seconds = fewest()
         print(f"[2/5] too little time for the pruned candidate (its timed grid and fine-tune): the retrain gets it, "
               f"{warm + seconds / epoch_s:.0f} epochs in all; the exact depthwise rewrite is still a candidate (give "
               f"more --minutes for both)", flush=True)
         return seconds, True
-    # the decomposed candidate keeps one epoch set aside when the pruned one gave way (it gets what is left when it
-    # runs): on these nets the decomposition kept every layer whole in every cold demo of 2026-12-07, and then
-    # nothing fine-tunes
-    return retrain(1, 1 if a.widen_only else a.ft_epochs), a.widen_only
+    if a.widen_only:  # the pruned candidate gave way before the search; the decomposed one keeps one epoch set aside
+        # (it gets what is left when it runs): it kept every layer whole in every cold demo of 2026-12-07
+        return fewest(), True
+    return retrain(int(a.decompose), a.ft_epochs), False
 
 
 PRUNED, WIDENED = "pruned + fine-tuned", "widened, exact"  # the summary's rows of the prune step's candidates
@@ -441,14 +476,17 @@ def summary(a, out: Path, data_cfg, decomposed: bool, pruned: dict[str, Path]) -
     """Step 5: the searched model and every compressed candidate side by side (``summary.json``), and what to ship."""
     print(f"\n[5/5] the models side by side ({DeployTarget().describe()}; also 1 thread and batch 32; the same "
           f"images)", flush=True)
-    export = json.loads((out / "finetune" / "export.json").read_text())
-    models = {SEARCHED: out / "train" / "best.pt", "decomposed": out / "decompose" / "decomposed.pt",
-              "fine-tuned FP32": Path(export["onnx"])}
-    if export.get("int8"):
-        models["fine-tuned INT8"] = Path(export["int8"])
-    candidates = [n for n in models if n != SEARCHED and n != "decomposed" and (decomposed or "INT8" in n)]
-    notes = [f"\nINT8 of the decomposed model not kept: {export['int8_reason']}"] \
-        if export.get("int8_reason") and not export.get("int8") else []
+    models, candidates, notes = {SEARCHED: out / "train" / "best.pt"}, [], []
+    if a.decompose:
+        export = json.loads((out / "finetune" / "export.json").read_text())
+        models |= {"decomposed": out / "decompose" / "decomposed.pt", "fine-tuned FP32": Path(export["onnx"])}
+        if export.get("int8"):
+            models["fine-tuned INT8"] = Path(export["int8"])
+        candidates = [n for n in models if n != SEARCHED and n != "decomposed" and (decomposed or "INT8" in n)]
+        if export.get("int8_reason") and not export.get("int8"):
+            notes.append(f"\nINT8 of the decomposed model not kept: {export['int8_reason']}")
+    else:
+        notes.append("\nno decomposed candidate: the time plan gave its steps to the search and the retrain")
     for name, folder in pruned.items():
         pruned_export = json.loads((folder / "export.json").read_text())
         models[f"{name} FP32"] = Path(pruned_export["onnx"])
@@ -459,7 +497,8 @@ def summary(a, out: Path, data_cfg, decomposed: bool, pruned: dict[str, Path]) -
         candidates += [n for n in models if n.startswith(name)]
     rows = compare(models, data_cfg, out / "summary")
     write_json(out / "summary.json", rows)
-    said, onnx = advice({r["model"]: r for r in rows}, candidates, a.f1_tolerance, not decomposed, bool(a.target_macs))
+    said, onnx = advice({r["model"]: r for r in rows}, candidates, a.f1_tolerance, a.decompose and not decomposed,
+                        bool(a.target_macs))
     lines = [markdown(rows), *said, *notes]
     preds = ship(out, Path(onnx), data_cfg)
     lines.append(f"\nshipped: {out / SHIPPED[0]} (= {onnx})" + (f", its predictions of the test split: {preds}" if preds else ""))
