@@ -32,6 +32,9 @@ TRAIN_OVERHEAD_S = 8.0  # the retrain around its --time-budget: decoding, thread
 DECOMPOSE_S = 5.0
 EXPORT_S = 10.0  # a fine-tune step besides its epochs: loading, final score, export, parity, INT8 trial, predictions
 TABLE_S = 25.0  # step 5: every candidate scored and timed on ORT (two settings), the shipped predictions
+# of which each row of the table (exported, scored on val and test, timed): five rows took 37 s at pace 1.9-2.2, two
+# rows 20 s at pace 2.57 (2026-12-07), ~4 s a row at the reference; a candidate that gives way takes its rows along
+ROW_S = 4.0
 PRUNE_S = 35.0  # the prune step: the latency grid timed on ORT
 TAIL_S = DECOMPOSE_S + EXPORT_S + TABLE_S  # without the pruned candidates
 # the pruned candidate and the exact rewrite: the prune step, two exports (the rewrite is a second prune with no timing)

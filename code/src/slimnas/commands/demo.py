@@ -51,7 +51,7 @@ from ..latency.measure import DeployTarget
 from ..runtime import Predictor, list_inputs
 from ..search import load_search_space
 from ..checkpoint import load_checkpoint
-from ..pace import (DECOMPOSE_S, EXPORT_S, PRUNE_S, PRUNE_TAIL_S, TABLE_S, TAIL_S, UNCAPPED_EPOCHS, TimePlan, TooSlow,
+from ..pace import (DECOMPOSE_S, EXPORT_S, PRUNE_S, PRUNE_TAIL_S, ROW_S, TABLE_S, TAIL_S, UNCAPPED_EPOCHS, TimePlan, TooSlow,
                     machine_pace)
 
 START_ENV = "SLIMNAS_DEMO_START"  # epoch seconds when `make demo` started (before the venv), set by the Makefile
@@ -349,14 +349,14 @@ def search_seconds(a, plan: TimePlan) -> float:
 def drop_pruned(a, plan: TimePlan) -> None:
     """No pruned candidate: its timed grid and its export leave the plan's tail, and the exact depthwise rewrite
     (no fine-tuning, shipped in most cold demos) stays a candidate (``a.widen_only``)."""
-    plan.tail_s -= PRUNE_S + EXPORT_S
+    plan.tail_s -= PRUNE_S + EXPORT_S + ROW_S
     a.prune_latency, a.widen_only = 0.0, True
 
 
 def drop_decomposed(a, plan: TimePlan) -> None:
     """No decomposed candidate (after the pruned one gave way): its steps leave the plan's tail. On the nets the
     search makes the decomposition kept every layer whole in every cold demo of 2026-12-07: nothing to lose."""
-    plan.tail_s -= DECOMPOSE_S + EXPORT_S
+    plan.tail_s -= DECOMPOSE_S + EXPORT_S + 2 * ROW_S  # the decomposed row and the fine-tuned one
     a.decompose = False
 
 
