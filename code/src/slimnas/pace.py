@@ -10,6 +10,7 @@ seconds scale with the pace. A budget too small for a useful result is said, not
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -48,6 +49,14 @@ SEARCH_SHARE = 0.25  # of the free time, by default; the retrain gets the rest
 MIN_RETRAIN_EPOCHS = 15
 MAX_SEARCH_SHARE = 0.75  # a search given more (by hand) leaves the retrain too little to train its pick
 UNCAPPED_EPOCHS = 1000  # the retrain's epoch cap when the time plan decides (train --time-budget ends on time)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a ``taskset`` or a container's CPU set), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class TooSlow(SlimnasError):

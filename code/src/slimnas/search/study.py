@@ -28,8 +28,8 @@ from ..io import made_dirs
 from ..latency.measure import DeployTarget
 from ..latency.table import LatencyTable
 from ..model import build_model
+from ..pace import available_cores
 from ..train.loop import TrainConfig
-from ..train.threads import available_cores
 from .objective import Budget, Objective, single_thread
 from .pruning import DominancePruner, RungPruner
 from .report import trained, trial_note, write_report

@@ -16,19 +16,13 @@ only the order of the sums (and so the last bits) differs.
 from __future__ import annotations
 
 import copy
-import os
 import statistics
 import time
 
 import torch
 import torch.nn as nn
 
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+from ..pace import available_cores
 
 
 LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
