@@ -23,7 +23,6 @@ import numpy as np
 from tqdm import tqdm
 
 from ...io import write_csv, write_json
-from ...pace import available_cores
 from ..mvtec import all_labels, competition_counts
 from .defects import DEFAULT_DEFECT_SCALE, defect_scale as _defect_scale
 from .scenes import SCENES
@@ -99,8 +98,12 @@ def generate(out: str | Path, scale: float = 1.0, size: int = 128, seed: int = 0
         index = len(rows[split])
         rows[split].append((index, f"{index:05d}.png", *label.split("-", 1), label))
         tasks.append((tmp / split / f"{index:05d}.png", label, size, (seed, split == "test", li, k), defect_scale))
+    if not workers:
+        from ...pace import available_cores  # here: pace loads torch, which drawing images does not need
+
+        workers = available_cores()
     try:
-        _render_all(tasks, workers or available_cores(), f"synthetic data -> {out}", progress)
+        _render_all(tasks, workers, f"synthetic data -> {out}", progress)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # an interrupted run leaves nothing half-made behind
         raise
