@@ -12,6 +12,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Under pytest-xdist each core runs a worker: torch's default of one thread per core would put two spinning OpenMP
+# threads on each core (8:36 for the suite against 7:40 with one; tests that time or train choose their own threads).
+# Set before any test module imports torch; the scripts the tests start inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 TINY_MODEL = {
     "input_channel": 3,
     "depth_multiple": 1.0,

@@ -160,7 +160,7 @@ def test_cold_start_demo_with_a_budget_shorter_than_data_generation(tmp_path, ti
 
 def test_demo_refuses_a_missing_teacher_before_any_step(tmp_path, tiny_space_yaml, tiny_data_yaml):
     out = tmp_path / "demo"
-    r = run_script(*demo_args(out, tiny_data_yaml, tiny_space_yaml), "--teacher", str(tmp_path / "gone.pt"))
+    r = run_in_process(*demo_args(out, tiny_data_yaml, tiny_space_yaml), "--teacher", str(tmp_path / "gone.pt"))
     assert r.returncode == 2 and "gone.pt: checkpoint not found" in r.stderr
     assert not (out / "search").exists()
 
@@ -168,8 +168,8 @@ def test_demo_refuses_a_missing_teacher_before_any_step(tmp_path, tiny_space_yam
 def test_demo_refuses_a_search_budget_its_time_plan_cannot_hold_before_any_step(tmp_path, tiny_space_yaml,
                                                                                   tiny_data_yaml):
     out = tmp_path / "demo"
-    r = run_script("demo.py", "--out", str(out), "--data", str(tiny_data_yaml), "--space", str(tiny_space_yaml),
-                   "--budget", "1200", "--search-budget", "3600")  # --budget: the whole run, in seconds
+    r = run_in_process("demo.py", "--out", str(out), "--data", str(tiny_data_yaml), "--space", str(tiny_space_yaml),
+                       "--budget", "1200", "--search-budget", "3600")  # --budget: the whole run, in seconds
     assert r.returncode == 2 and "a 3600 s search leaves the retrain too little of the 20-minute plan" in r.stderr
     assert "--minutes (about" in r.stderr and not out.exists()
 

@@ -346,7 +346,9 @@ def test_widening_a_channel_multiplier_is_exact_reloads_and_lets_its_layer_group
     assert (dw.in_channels, dw.groups, tuple(dw.weight.shape)) == (16, 16, (16, 1, 3, 3))
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        assert torch.equal(model(x), widened(x))  # each channel computed twice, by the same operations
+        # each channel computed twice, by the same arithmetic; oneDNN may pick another kernel for 16 channels than
+        # for 8 (it did on an AMD host), so equal up to float rounding, not bit for bit
+        torch.testing.assert_close(widened(x), model(x), rtol=1e-5, atol=1e-6)
     assert widen_depthwise(widened) == []  # already depthwise
     # as a channel spec in a checkpoint it reloads; exported, every grouped conv of ONNX is depthwise
     spec = channel_spec(channel_sizes(model), widened)
@@ -354,7 +356,7 @@ def test_widening_a_channel_multiplier_is_exact_reloads_and_lets_its_layer_group
                            PRE, channels=spec)
     again, _ = model_from_checkpoint(path)
     with torch.no_grad():
-        assert torch.equal(again(x), model(x))
+        torch.testing.assert_close(again(x), model(x), rtol=1e-5, atol=1e-6)
     import onnx
 
     graph = onnx.load(export_onnx(again, tmp_path / "w.onnx", 64)).graph

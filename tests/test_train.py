@@ -407,7 +407,7 @@ def test_train_cli(tmp_path, tiny_model_yaml, tiny_data_yaml):
 
 @pytest.mark.parametrize("script", ["train.py", "tune_architecture.py", "decompose.py", "finetune_inference.py"])
 def test_every_cli_has_help(script):
-    r = run_script(script, "--help")
+    r = run_in_process(script, "--help")  # each script also runs as a script in tests/test_bad_input.py
     assert r.returncode == 0 and "usage:" in r.stdout
 
 
