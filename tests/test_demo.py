@@ -261,12 +261,12 @@ def test_a_short_plan_gives_the_pruned_candidates_time_to_the_retrain(capsys):
                                         decompose=True)
 
     plan, a = demo(600)  # ample: 2 s epochs, hundreds of them, every candidate kept
-    seconds, widen_only = retrain_plan(a, plan, epoch_s=2.0, warm=6)
-    assert not widen_only and a.prune_latency == 0.6 and seconds / 2.0 + 6 >= UNPLANNED_EPOCHS
+    seconds = retrain_plan(a, plan, epoch_s=2.0, warm=6)
+    assert not a.widen_only and a.prune_latency == 0.6 and seconds / 2.0 + 6 >= UNPLANNED_EPOCHS
     plan, a = demo(300)  # 300 s at 10 s an epoch: with the pruned candidate ~8 epochs more, without it ~17
     with_pruned = plan.retrain_seconds(10.0, 8, None, 2, 6)
-    seconds, widen_only = retrain_plan(a, plan, epoch_s=10.0, warm=6)
-    assert widen_only and a.prune_latency == 0
+    seconds = retrain_plan(a, plan, epoch_s=10.0, warm=6)
+    assert a.widen_only and a.prune_latency == 0
     assert plan.tail_s == TAIL_S + PRUNE_TAIL_S - PRUNE_S - EXPORT_S - ROW_S  # the rewrite's step and export stay planned
     # the pruned candidate's grid, export and 4 epochs, and 3 of the decomposed candidate's 4, go to the retrain
     assert seconds == pytest.approx(with_pruned + (PRUNE_S + EXPORT_S + ROW_S) + (4 + 3) * 10.0, abs=1.0)
@@ -296,8 +296,8 @@ def test_a_slow_machine_gives_up_the_pruned_candidate_before_refusing(capsys):
     assert plan.tail_s == TAIL_S + PRUNE_TAIL_S - PRUNE_S - EXPORT_S - ROW_S  # the rewrite's step and export stay planned
     assert "too little time for the pruned candidate" in capsys.readouterr().out
     # the retrain then plans without it, one fine-tune epoch set aside for the decomposed candidate
-    seconds, widen_only = retrain_plan(a, plan, epoch_s=8.0, warm=6)
-    assert widen_only and seconds == pytest.approx(plan.retrain_seconds(8.0, 1, None, 1, 6), abs=1.0)
+    seconds = retrain_plan(a, plan, epoch_s=8.0, warm=6)
+    assert a.widen_only and seconds == pytest.approx(plan.retrain_seconds(8.0, 1, None, 1, 6), abs=1.0)
     # ample time: every candidate stays; a user's --prune-latency 0 means no rewrite either
     plan, a = demo(600)
     search_seconds(a, plan)
@@ -318,7 +318,7 @@ def test_a_slow_machine_gives_up_the_pruned_candidate_before_refusing(capsys):
     epoch_s = plan.retrain_seconds(8.0, 0, None, 0, 6) / (15 - 6 + 0.5)
     with pytest.raises(TooSlow):
         plan.retrain_seconds(epoch_s, 1, None, 1, 6)
-    seconds, _ = retrain_plan(a, plan, epoch_s, warm=6)
+    seconds = retrain_plan(a, plan, epoch_s, warm=6)
     assert not a.decompose and seconds == pytest.approx(plan.retrain_seconds(epoch_s, 0, None, 0, 6), abs=1.0)
     assert seconds / epoch_s > 9.5  # its steps' seconds went to the retrain too
     assert "too little time for the decomposed candidate" in capsys.readouterr().out

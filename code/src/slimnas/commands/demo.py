@@ -253,7 +253,7 @@ def run_steps(a, out: Path, plan: TimePlan | None) -> tuple[bool, dict[str, Path
                   flush=True)
             plan.pace = again
         warm = int(trial_row(out, best["trial"])["epochs"]) if best.get("weights") else 0  # it goes on from them
-        seconds, _ = retrain_plan(a, plan, epoch_seconds(out, best["trial"]), warm)
+        seconds = retrain_plan(a, plan, epoch_seconds(out, best["trial"]), warm)
         budget = ["--time-budget", f"{seconds:.0f}"]
     warm = ", from the weights it trained there" if best.get("weights") else ""
     # the refit on train + val (--final-fit, the last epoch kept): on dev, 240 s runs of the start point, 10 seeds
@@ -360,11 +360,11 @@ def drop_decomposed(a, plan: TimePlan) -> None:
     a.decompose = False
 
 
-def retrain_plan(a, plan: TimePlan, epoch_s: float, warm: int) -> tuple[float, bool]:
-    """The retrain's seconds under ``plan`` at ``epoch_s`` (going on from ``warm`` epochs' weights), and whether the
-    pruned candidate was given up (``a.widen_only``), here or by :func:`search_seconds`: here when, with it, the
-    retrain would train fewer epochs in all than :data:`UNPLANNED_EPOCHS` (the demo's epochs with no plan), or none
-    at all. Every candidate is made from the retrained model, and the exact depthwise rewrite needs no fine-tuning:
+def retrain_plan(a, plan: TimePlan, epoch_s: float, warm: int) -> float:
+    """The retrain's seconds under ``plan`` at ``epoch_s`` (going on from ``warm`` epochs' weights). The pruned
+    candidate gives way here (``a.widen_only`` then says so, as when :func:`search_seconds` gave it up) when, with
+    it, the retrain would train fewer epochs in all than :data:`UNPLANNED_EPOCHS` (the demo's epochs with no plan),
+    or none at all. Every candidate is made from the retrained model, and the exact depthwise rewrite needs no fine-tuning:
     it stays a candidate, while the pruned one's timed grid and fine-tune, and all but one epoch of the decomposed
     one's, go to the retrain. ``a.prune_latency`` is then 0."""
     def retrain(fine_tunes: int, ft_epochs: int) -> float:  # the decomposed candidate's, the pruned one's if any
@@ -388,17 +388,17 @@ def retrain_plan(a, plan: TimePlan, epoch_s: float, warm: int) -> tuple[float, b
         except TooSlow:  # perhaps not without it
             seconds = 0.0
         if warm + seconds / epoch_s >= UNPLANNED_EPOCHS:
-            return seconds, False
+            return seconds
         drop_pruned(a, plan)
         seconds = fewest()
         print(f"[2/5] too little time for the pruned candidate (its timed grid and fine-tune): the retrain gets it, "
               f"{warm + seconds / epoch_s:.0f} epochs in all; the exact depthwise rewrite is still a candidate (give "
               f"more --minutes for both)", flush=True)
-        return seconds, True
+        return seconds
     if a.widen_only:  # the pruned candidate gave way before the search; the decomposed one keeps one epoch set aside
         # (it gets what is left when it runs): it kept every layer whole in every cold demo of 2026-12-07
-        return fewest(), True
-    return retrain(int(a.decompose), a.ft_epochs), False
+        return fewest()
+    return retrain(int(a.decompose), a.ft_epochs)
 
 
 PRUNED, WIDENED = "pruned + fine-tuned", "widened, exact"  # the summary's rows of the prune step's candidates
