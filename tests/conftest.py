@@ -12,11 +12,22 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Under pytest-xdist each core runs a worker: torch's default of one thread per core would put two spinning OpenMP
-# threads on each core (8:36 for the suite against 7:40 with one; tests that time or train choose their own threads).
-# Set before any test module imports torch; the scripts the tests start inherit it.
-if os.environ.get("PYTEST_XDIST_WORKER"):
+
+def _one_core_per_worker() -> None:
+    """Under pytest-xdist (``-n auto``: a worker per core) each worker runs on a core of its own, as the benches pin
+    theirs: otherwise torch and ONNX Runtime each start a thread per core in every worker, two workers' threads spin
+    against each other, and every timing at ORT's default threads waits out the others' spinning. Pinned, a worker
+    sees one core, so its defaults are 1 thread (tests that need 2 threads ask for them). Done before any test module
+    imports torch; the scripts the tests start inherit it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not worker.startswith("gw") or len(cpus) < 2 or int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")) > len(cpus):
+        return
+    os.sched_setaffinity(0, {cpus[int(worker[2:]) % len(cpus)]})
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+_one_core_per_worker()
 
 TINY_MODEL = {
     "input_channel": 3,
