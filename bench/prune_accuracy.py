@@ -68,6 +68,8 @@ def main() -> None:
     p.add_argument("--kd-alpha", type=float, nargs="+", default=[0.5],
                    help="weight of the distillation term (finetune --kd-alpha); several: a grid with --ft-lr")
     p.add_argument("--kd-temperature", type=float, default=4.0, help="finetune --kd-temperature")
+    p.add_argument("--criterion", nargs="+", choices=["magnitude", "bn"], default=["magnitude"],
+                   help="prune --criterion; several: each prunes the trained model, to compare them (on --dev)")
     p.add_argument("--dev", action="store_true", help="train, prune, fine-tune and score on the dev set, test sealed")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", default="bench/results")
@@ -94,10 +96,12 @@ def main() -> None:
             [(kind, t, {"target_macs": t, "macs_convention": "pytorch", "per_group": kind != "MACs", **judge})
              for t in a.macs_targets for kind in ("MACs", "MACs-per-group")[:2 if a.per_group else 1]]
     recipes = [(lr, alpha) for lr in a.ft_lr for alpha in a.kd_alpha]
-    for kind, target, rule in rules:
-        rule_name = f"{kind} {target:g}"
-        r = prune_checkpoint(weight, work / f"prune_{kind}_{target:g}", runtime=deploy, verbose=False, **rule)
-        info = {"rule": kind, "target": target, "ratio": r.ratio, "widened": r.widened,
+    for (kind, target, rule), criterion in ((r, c) for r in rules for c in a.criterion):
+        by = f", {criterion}" if len(a.criterion) > 1 else ""
+        rule_name, folder = f"{kind} {target:g}{by}", f"{kind}{by.replace(', ', '_')}_{target:g}"
+        r = prune_checkpoint(weight, work / f"prune_{folder}", runtime=deploy, criterion=criterion, verbose=False,
+                             **rule)
+        info = {"rule": kind, "criterion": criterion, "target": target, "ratio": r.ratio, "widened": r.widened,
                 "macs_fraction": round(r.macs_after / r.macs_before, 4),
                 "macs_pytorch_fraction": round(pytorch_macs(r.checkpoint) / pytorch_macs(weight), 4)}
         models[f"pruned {rule_name}, no fine-tuning"] = r.checkpoint
@@ -107,7 +111,7 @@ def main() -> None:
             pruned[name] = {**info, "ft_lr": lr, "kd_alpha": alpha, "recipe": recipe}
             for seed in a.seeds:
                 tag = f"_lr{lr:g}_a{alpha:g}" if recipe else ""
-                ft = finetune(r.checkpoint, work / f"ft_{kind}_{target:g}{tag}_s{seed}", data,
+                ft = finetune(r.checkpoint, work / f"ft_{folder}{tag}_s{seed}", data,
                               TrainConfig(epochs=400, time_budget=a.ft_seconds, lr=lr, warmup_epochs=0, seed=seed,
                                           progress=False), teacher=weight, alpha=alpha,
                               temperature=a.kd_temperature, verbose=False)
@@ -143,6 +147,7 @@ def main() -> None:
                        f"--batch {deploy.batch} --name {a.name}" + " --no-per-group" * (not a.per_group) +
                        " --divergence" * a.divergence + " --dev" * a.dev + f" --ft-lr {' '.join(f'{v:g}' for v in a.ft_lr)}"
                        f" --kd-alpha {' '.join(f'{v:g}' for v in a.kd_alpha)} --kd-temperature {a.kd_temperature:g}"
+                       + f" --criterion {' '.join(a.criterion)}" * (a.criterion != ["magnitude"])
                        + " --also-at" * bool(a.also_at) +
                        "".join(f" {r.threads}x{r.batch}" for r in a.also_at)}
     write_json(Path(a.out) / f"{a.name}.json", {**meta, "rows": rows})
@@ -157,7 +162,8 @@ def main() -> None:
               " | ".join(f"{r[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |" for r in rows]
     lines += ["", "| target | ratio | widened | MACs kept (pytorch) | test macro-F1 (mean ± sd) | change (pt) | "
                   "competition score | " + cols + " |", "|---:|---:|:-:|---:|---:|---:|---:|" + "---:|" * len(SETTINGS)]
-    lines += [f"| {s['rule']} {s['target']:g}{', ' + s['recipe'] if s['recipe'] else ''} | {s['ratio']:.3g} | {'yes' if s['widened'] else 'no'} | "
+    lines += [f"| {s['rule']} {s['target']:g}{', ' + s['criterion'] if len(a.criterion) > 1 else ''}"
+              f"{', ' + s['recipe'] if s['recipe'] else ''} | {s['ratio']:.3g} | {'yes' if s['widened'] else 'no'} | "
               f"{s['macs_pytorch_fraction']:.0%} | {s['test_f1_mean']:.4f} ± {s['test_f1_sd']:.4f} | "
               f"{s['test_f1_change_pt']:+.2f} | {s['score_before']:.4f} → {s['score_after']:.4f} | " +
               " | ".join(f"{s[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |" for s in summary]

@@ -56,8 +56,10 @@ SECTIONS = {  # bench name -> title, in reading order
     "prune_accuracy_ft600": "At all four settings, fine-tuned 600 s",
     "prune_accuracy_competition": "Competition mode: half the MACs (pytorch convention), fine-tuned 300 s at the default lr",
     "prune_accuracy_competition_ft600": "Competition mode, fine-tuned 600 s",
+    "prune_accuracy_competition_ft1200": "Competition mode, fine-tuned 1,200 s",
     "prune_recipe_dev": "Choose on dev: the fine-tuning recipe of a pruned model (lr, distillation weight)",
     "decompose_recipe_dev": "Choose on dev: the fine-tuning lr of a decomposed model",
+    "prune_criterion_dev": "Choose on dev: the pruning criterion (weight magnitude or BatchNorm scale)",
     "int8": "INT8 where it wins and where it cannot: a trained k×k model and the road's depthwise net",
     "int8_road": "INT8 on the road's trained nets (depthwise and 1×1), the slow kinds kept float",
 }
