@@ -27,6 +27,7 @@ moves with the timer's noise between runs, so recipes are compared on one).
 """
 
 import argparse
+import itertools
 import statistics
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def main() -> None:
             [(kind, t, {"target_macs": t, "macs_convention": "pytorch", "per_group": kind != "MACs", **judge})
              for t in a.macs_targets for kind in ("MACs", "MACs-per-group")[:2 if a.per_group else 1]]
     recipes = [(lr, alpha) for lr in a.ft_lr for alpha in a.kd_alpha]
-    for (kind, target, rule), criterion in ((r, c) for r in rules for c in a.criterion):
+    for (kind, target, rule), criterion in itertools.product(rules, a.criterion):
         by = f", {criterion}" if len(a.criterion) > 1 else ""
         rule_name, folder = f"{kind} {target:g}{by}", f"{kind}{by.replace(', ', '_')}_{target:g}"
         r = prune_checkpoint(weight, work / f"prune_{folder}", runtime=deploy, criterion=criterion, verbose=False,
