@@ -43,6 +43,20 @@ def choose_on_dev() -> DataConfig:
     return dev_data()
 
 
+def timing_settings(settings: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The (ORT threads, batch) settings this process can time: more threads than the cores it may run on (a
+    bench pinned with ``taskset``) would share a core and time contention, not the setting. The rest are skipped,
+    and said."""
+    from slimnas.pace import available_cores
+
+    cores = available_cores()
+    skipped = [f"{t}x{b}" for t, b in settings if t > cores]
+    if skipped:
+        print(f"not timed: {', '.join(skipped)} (more threads than the {cores} core(s) this process may run on)",
+              flush=True)
+    return [(t, b) for t, b in settings if t <= cores]
+
+
 def start_point(space: str = "tiny"):
     """(model config, training hyper-parameters) of a shipped search space's first start point: the model a
     short search trains first, and what the road most often ships."""

@@ -18,7 +18,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
-from common import machine, publish
+from common import machine, publish, timing_settings
 from prune_latency import load
 from slimnas.cli import run_cli
 from slimnas.export import export_onnx
@@ -56,6 +56,7 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["tiny-start", "mobilenetv3_small_like"])
     p.add_argument("--out", default="bench/results")
     a = p.parse_args()
+    settings = timing_settings(SETTINGS)
     work = Path(a.out) / "global_pooling"
     work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -68,7 +69,7 @@ def main() -> None:
         outs = [ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
                 for f in (shipped, plain)]
         row = {"model": name, "input_size": size, "pools": pools, "max_abs_diff": float(np.abs(outs[0] - outs[1]).max())}
-        for threads, batch in SETTINGS:
+        for threads, batch in settings:
             t = onnx_latencies({"reducemean": plain, "global": shipped}, size, DeployTarget(threads, batch),
                                min_rounds=10, max_rounds=40)
             row[f"speedup_t{threads}_b{batch}"] = round(t["reducemean"].ms / t["global"].ms, 3)
@@ -76,12 +77,12 @@ def main() -> None:
         print(row, flush=True)
     cmd = "python bench/global_pooling.py"
     write_json(Path(a.out) / "global_pooling.json", {**machine(), "command": cmd, "rows": rows})
-    cols = " | ".join(f"{t} thr b{b}" for t, b in SETTINGS)
+    cols = " | ".join(f"{t} thr b{b}" for t, b in settings)
     lines = [f"The same export with spatial means as GlobalAveragePool against ReduceMean (speed-up; > 1 is faster), "
              f"ONNX Runtime CPU, interleaved; {machine()['machine']}; {machine()['date']}.", "",
-             f"| model | means rewritten | max abs diff | {cols} |", "|---|---:|---:|" + "---:|" * len(SETTINGS)]
+             f"| model | means rewritten | max abs diff | {cols} |", "|---|---:|---:|" + "---:|" * len(settings)]
     lines += [f"| {r['model']} | {r['pools']} | {r['max_abs_diff']:.1e} | " +
-              " | ".join(f"{r[f'speedup_t{t}_b{b}']:.3f}×" for t, b in SETTINGS) + " |" for r in rows]
+              " | ".join(f"{r[f'speedup_t{t}_b{b}']:.3f}×" for t, b in settings) + " |" for r in rows]
     publish(Path(a.out) / "global_pooling.md", lines)
 
 

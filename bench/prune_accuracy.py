@@ -31,7 +31,7 @@ import itertools
 import statistics
 from pathlib import Path
 
-from common import choose_on_dev, machine, publish, start_point
+from common import choose_on_dev, machine, publish, start_point, timing_settings
 from slimnas.checkpoint import model_from_checkpoint
 from slimnas.cli import run_cli
 from slimnas.data.config import load_data_config
@@ -81,6 +81,7 @@ def main() -> None:
     p.add_argument("--also-at", nargs="*", type=setting, default=[], metavar="THREADSxBATCH",
                    help="more settings the latency target must hold at (prune --also-at)")
     a = p.parse_args()
+    settings = timing_settings(SETTINGS)  # said now, not after the training
     deploy = deploy_target(p, a)
     work = Path(a.out) / a.name
     data = choose_on_dev() if a.dev else load_data_config(None)
@@ -120,7 +121,7 @@ def main() -> None:
             print(name, pruned[name], flush=True)
     rows = compare(models, data, work / "onnx")
     sizes = {r["model"]: int(read_metadata(make_session(r["onnx"]))["input_size"]) for r in rows}
-    for threads, batch in SETTINGS:
+    for threads, batch in settings:
         t = onnx_latencies({r["model"]: r["onnx"] for r in rows}, sizes, DeployTarget(threads, batch), max_rounds=30)
         for r in rows:
             r[f"ms_t{threads}_b{batch}"] = round(t[r["model"]].ms, 4)
@@ -137,7 +138,7 @@ def main() -> None:
                         "score_after": round(competition_score(p["macs_pytorch_fraction"] * source_macs,
                                                                statistics.mean(test)), 4),
                         **{f"speedup_t{t}_b{b}": round(statistics.median(r[f"speedup_t{t}_b{b}"] for r in tuned), 3)
-                           for t, b in SETTINGS}})
+                           for t, b in settings}})
     meta = {**machine(), "weight": str(weight), "pruned_for": [deploy.describe(), *(r.describe() for r in a.also_at)],
             "train_seconds": None if a.weight else a.train_seconds,
             "ft_seconds": a.ft_seconds, "seeds": a.seeds, "summary": summary, "dev": a.dev,
@@ -152,22 +153,22 @@ def main() -> None:
                        + " --also-at" * bool(a.also_at) +
                        "".join(f" {r.threads}x{r.batch}" for r in a.also_at)}
     write_json(Path(a.out) / f"{a.name}.json", {**meta, "rows": rows})
-    cols = " | ".join(f"{t} thr b{b}" for t, b in SETTINGS)
+    cols = " | ".join(f"{t} thr b{b}" for t, b in settings)
     lines = [f"Trained model ({weight}) pruned for a latency target measured on {'; '.join(meta['pruned_for'])}, fine-tuned "
              f"{a.ft_seconds:g} s with distillation (T {a.kd_temperature:g}; lr {', '.join(f'{v:g}' for v in a.ft_lr)}; "
              f"alpha {', '.join(f'{v:g}' for v in a.kd_alpha)}) per "
              f"seed{'; all on the dev set (test column: dev test)' if a.dev else ''}; ONNX, ORT CPU, speed-ups against the trained model timed "
              f"interleaved; {meta['machine']}; {meta['date']}.", "",
-             f"| model | val macro-F1 | test macro-F1 | MACs | {cols} |", "|---|---:|---:|---:|" + "---:|" * len(SETTINGS)]
+             f"| model | val macro-F1 | test macro-F1 | MACs | {cols} |", "|---|---:|---:|---:|" + "---:|" * len(settings)]
     lines += [f"| {r['model']} | {r['val_f1']:.4f} | {r['test_f1']:.4f} | {r['macs'] / 1e6:.2f} M | " +
-              " | ".join(f"{r[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |" for r in rows]
+              " | ".join(f"{r[f'speedup_t{t}_b{b}']:.2f}×" for t, b in settings) + " |" for r in rows]
     lines += ["", "| target | ratio | widened | MACs kept (pytorch) | test macro-F1 (mean ± sd) | change (pt) | "
-                  "competition score | " + cols + " |", "|---:|---:|:-:|---:|---:|---:|---:|" + "---:|" * len(SETTINGS)]
+                  "competition score | " + cols + " |", "|---:|---:|:-:|---:|---:|---:|---:|" + "---:|" * len(settings)]
     lines += [f"| {s['rule']} {s['target']:g}{', ' + s['criterion'] if len(a.criterion) > 1 else ''}"
               f"{', ' + s['recipe'] if s['recipe'] else ''} | {s['ratio']:.3g} | {'yes' if s['widened'] else 'no'} | "
               f"{s['macs_pytorch_fraction']:.0%} | {s['test_f1_mean']:.4f} ± {s['test_f1_sd']:.4f} | "
               f"{s['test_f1_change_pt']:+.2f} | {s['score_before']:.4f} → {s['score_after']:.4f} | " +
-              " | ".join(f"{s[f'speedup_t{t}_b{b}']:.2f}×" for t, b in SETTINGS) + " |" for s in summary]
+              " | ".join(f"{s[f'speedup_t{t}_b{b}']:.2f}×" for t, b in settings) + " |" for s in summary]
     publish(Path(a.out) / f"{a.name}.md", lines)
 
 

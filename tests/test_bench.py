@@ -7,14 +7,25 @@ import numpy as np
 import pytest
 from conftest import REPO, run_script
 
-BENCHES = ["dev_defaults", "train_baselines", "decompose_table", "deploy_latency", "search_pruning", "search_front", "search_fidelity",
-           "train_recipe", "road_goal", "report", "error_kinds", "int8", "train_layout", "start_point", "start_margin"]
+BENCHES = sorted(p.stem for p in (REPO / "bench").glob("*.py"))
 
 
 def test_every_bench_script_imports():
     code = "import sys; sys.path.insert(0, 'bench'); " + "; ".join(f"import {b}" for b in BENCHES)
     r = run_script("-c", code)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_a_bench_times_no_setting_with_more_threads_than_its_cores(monkeypatch, capsys):
+    """Pinned to one core (``taskset -c 0``), a 2-thread timing would put both threads on that core."""
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import common
+
+    monkeypatch.setattr("slimnas.pace.available_cores", lambda: 1)
+    assert common.timing_settings([(1, 1), (1, 32), (2, 1), (2, 32)]) == [(1, 1), (1, 32)]
+    assert "not timed: 2x1, 2x32 (more threads than the 1 core(s)" in capsys.readouterr().out
+    monkeypatch.setattr("slimnas.pace.available_cores", lambda: 2)
+    assert common.timing_settings([(1, 1), (2, 32)]) == [(1, 1), (2, 32)] and not capsys.readouterr().out
 
 
 def test_road_goal_judges_the_goal_on_the_rows_it_has(tmp_path, monkeypatch):

@@ -49,7 +49,6 @@ def test_calibration_predicts_models_it_was_not_fitted_on(tmp_path, monkeypatch)
     its MACs; a whole model runs its MACs 0.8x as fast and pays 3 us per piece. The fit must find exactly that and
     predict held-out models to rounding. (Wall-clock timing under a loaded test run is too noisy to assert on: how
     well the table predicts real timings is bench/latency_model.py's job.)"""
-    import slimnas.latency.table as table_module
     from slimnas.latency.measure import Timing
     from slimnas.macs import count_macs
 
@@ -58,11 +57,11 @@ def test_calibration_predicts_models_it_was_not_fitted_on(tmp_path, monkeypatch)
     monkeypatch.setattr(LatencyTable, "time_alone",
                         lambda self, module, shape: Timing(over + per_mac * macs(module, shape), 0.0, 5))
 
-    def measure_whole(model, size, runtime=None, channels=3):
+    def measure_whole(model, size, channels=3):
         n = len(piece_inputs(model, size, channels))
         return Timing(over + whole_speed * per_mac * macs(model, (channels, size, size)) + per_piece * n, 0.0, 5)
 
-    monkeypatch.setattr(table_module, "measure_model", measure_whole)
+    monkeypatch.setattr(LatencyTable, "measure_model", lambda self, model, size, channels=3: measure_whole(model, size))
     table = LatencyTable(DeployTarget(), tmp_path / "t.json")
     uncalibrated = table.predict(_tiny(24), 80)
     # in-context prices telescope: the raw sum is the model's MACs on the piece clock, each piece counted once
@@ -72,6 +71,63 @@ def test_calibration_predicts_models_it_was_not_fitted_on(tmp_path, monkeypatch)
     assert fit["fit"] == pytest.approx([whole_speed, per_piece], rel=1e-3) and fit["rms_ms"] < 1e-4 < fit["raw_rms_ms"]
     for model, size in ((_tiny(24), 80), (_tiny(40), 112)):  # held out: never timed whole before
         assert table.predict(model, size)["ms"] == pytest.approx(measure_whole(model, size).ms, rel=1e-3)
+
+
+class _WanderingMachine:
+    """A clock whose machine runs ``speeds`` times slower, call after call (another tenant comes and goes): every
+    ONNX file costs its size in bytes / 1e6 ms at speed 1, the yardstick included."""
+
+    def __init__(self, speeds):
+        self.speeds, self.calls = list(speeds), 0
+
+    def timed_call(self, model, runtime, shape=None):
+        return len(model)
+
+    def interleaved(self, fns, **kw):
+        from slimnas.latency.measure import Timing
+
+        speed = self.speeds[self.calls % len(self.speeds)]
+        self.calls += 1
+        return {name: Timing(size / 1e6 * speed, 0.0, 5) for name, size in fns.items()}
+
+
+def test_a_table_timed_in_a_slow_minute_prices_as_one_timed_in_a_fast_one(tmp_path, monkeypatch):
+    """Every time is a ratio to the yardstick timed in the same rounds, in the yardstick's ms when the table first
+    timed it: a machine that slows down 1.5x mid-table (or between the table and the model) changes no price."""
+    import slimnas.latency.table as table_module
+
+    predictions = []
+    for speeds in ([1.0], [1.0, 1.5, 0.7, 1.2]):
+        machine = _WanderingMachine(speeds)
+        monkeypatch.setattr(table_module, "timed_call", machine.timed_call)
+        monkeypatch.setattr(table_module, "interleaved", machine.interleaved)
+        table = LatencyTable(DeployTarget(threads=1), tmp_path / f"t{len(speeds)}.json")
+        predictions.append(table.predict(_tiny(16), 32)["ms"])
+        model = table_module.onnx_bytes(_tiny(16), (3, 32, 32))
+        for _ in speeds:  # the whole model, at whatever speed: its ms at speed 1 (the unit is stored to 5 digits)
+            plain, ms = table.beside_yardstick(model, (3, 32, 32))
+            assert ms == pytest.approx(len(model) / 1e6, rel=1e-3)
+        assert plain.ms == pytest.approx(len(model) / 1e6 * speeds[(machine.calls - 1) % len(speeds)])
+    assert predictions[1] == pytest.approx(predictions[0], rel=1e-3)
+
+
+def test_tables_saved_by_two_processes_share_one_yardstick_unit(tmp_path, monkeypatch):
+    import slimnas.latency.table as table_module
+
+    path = tmp_path / "t.json"
+    for speed in (1.0, 2.0):  # the second process's first yardstick timing is twice the first's
+        machine = _WanderingMachine([speed])
+        monkeypatch.setattr(table_module, "timed_call", machine.timed_call)
+        monkeypatch.setattr(table_module, "interleaved", machine.interleaved)
+        table = LatencyTable(DeployTarget(threads=1), tmp_path / f"alone{speed}.json")
+        table.ms(nn.Conv2d(8, 8, 3 if speed == 1 else 1), (8, 16, 16))
+        table.path = path
+        table.save()
+    merged = LatencyTable(DeployTarget(threads=1), path)
+    assert merged.entries["__yardstick__"]["ms"] == pytest.approx(len(table_module.yardstick_bytes()) / 1e6, rel=1e-3)
+    for conv in (nn.Conv2d(8, 8, 3), nn.Conv2d(8, 8, 1)):  # each priced at speed 1, in the first process's unit
+        assert merged.ms(conv, (8, 16, 16)) == pytest.approx(len(table_module.onnx_bytes(conv, (8, 16, 16))) / 1e6,
+                                                             rel=1e-3)
 
 
 DAMAGED = {  # what a cache file can hold after a crash, a hand edit or another version's bug

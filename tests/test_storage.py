@@ -116,13 +116,13 @@ def postgres_url():
 @pytest.mark.postgres
 def test_two_workers_on_postgresql(tmp_path, tiny_space_yaml, tiny_data_yaml, postgres_url):
     r = run_script(*search_args(tiny_space_yaml, tiny_data_yaml, tmp_path, "--storage", postgres_url,
-                                "--n-trials", "6", "--n-workers", "2"))
+                                "--n-trials", "4", "--n-workers", "2", "--epochs", "1"))
     assert r.returncode == 0, r.stderr[-2000:]
     study = optuna.load_study(study_name="s", storage=postgres_url)
     numbers = sorted(t.number for t in study.trials)
     # every trial once: none lost, none duplicated. Workers check the count between trials, so two finishing
     # at the same moment may both start one more: at most n_workers - 1 extra.
-    assert numbers == list(range(len(numbers))) and 6 <= len(numbers) <= 7
+    assert numbers == list(range(len(numbers))) and 4 <= len(numbers) <= 5
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
     assert sorted(int(p.name) for p in (tmp_path / "s" / "trials").iterdir()) == sorted(numbers)
     assert (tmp_path / "s" / "pareto.csv").is_file()

@@ -63,7 +63,9 @@ class TooSlow(SlimnasError):
     """The time budget left is too small for a useful result on this machine."""
 
 
-def _probe_model() -> nn.Module:
+def probe_model() -> nn.Module:
+    """A small fixed CNN of the kind slimnas searches: the yardstick of the training pace here and of the latency
+    table's timings (``latency.table``)."""
     return nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1, groups=16),
                          nn.Conv2d(32, 64, 1), nn.BatchNorm2d(64), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(64, 88))
@@ -79,7 +81,7 @@ def machine_pace(steps: int = 20) -> float:
     it measured 1.7-1.9x the reference).
     """
     g = torch.Generator().manual_seed(0)
-    model, x = _probe_model(), torch.randn(64, 3, 96, 96, generator=g)
+    model, x = probe_model(), torch.randn(64, 3, 96, 96, generator=g)
     y = torch.randint(0, 88, (64,), generator=g)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     times = []
