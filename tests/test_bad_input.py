@@ -372,6 +372,8 @@ CASES = {
                                         "cannot open the study database"),
     "timm kwargs that load a file": _flag_case(["train.py", "--model", "{timm_bad}", "--data", "{data}"],
                                                "kwargs.checkpoint_path is not allowed"),
+    "prune ratio out of range": _flag_case(["prune.py", "--weight", "{ckpt}", "--ratio", "0.95", "--dst", "{tmp}/p"],
+                                           "--ratio must be in [0, 0.9]"),
     "failed parity check": _flag_case(["finetune_inference.py", "--weight", "{ckpt}", "--data", "{data}", "--epochs", "0",
                                        "--parity-tol", "1e-12"], "out/model.onnx: ONNX logits differ from PyTorch"),
     # issue 28: secrets never printed
@@ -437,10 +439,9 @@ CASES = {
 
 
 # one case per entry point runs as a user would, in a new interpreter; the rest call the same main() in-process
-THROUGH_THE_SCRIPT = {"truncated image", "rank_cfg: rank 0", "corrupt ONNX file", "failed parity check",
-                      "search space with an empty choice list", "demo --out is a file",
-                      "latency command on a corrupt ONNX file", "storage URL with a password from SLIMNAS_STORAGE",
-                      "argparse: a flag of the wrong type", "CSV file_name absolute"}
+THROUGH_THE_SCRIPT = {"truncated image", "checkpoint of another architecture", "corrupt ONNX file",
+                      "checkpoint carrying a pickle payload", "search space with an empty choice list",
+                      "demo --out is a file", "latency command on a corrupt ONNX file", "prune ratio out of range"}
 
 
 @pytest.fixture(scope="module")

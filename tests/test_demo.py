@@ -6,10 +6,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 
 import optuna
@@ -80,7 +78,7 @@ def test_demo_on_the_csv_layout_runs_every_step_then_reuses_them(tmp_path, tiny_
 
     trained_at = (out / "train" / "best.pt").stat().st_mtime_ns
     n_trials = len(optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'search' / 'study.db'}").trials)
-    again = run_script(*args)
+    again = run_in_process(*args)  # (the first run was the script itself)
     assert again.returncode == 0, again.stderr[-3000:]
     # the pruned model is a candidate unless it ran slower; the exact depthwise rewrite alone too, when there is one
     record = json.loads((out / "prune" / "prune.json").read_text())
@@ -145,8 +143,7 @@ def test_cold_start_demo_with_a_budget_shorter_than_data_generation(tmp_path, ti
     args = [*demo_args(out, data, tiny_space_yaml), "--target-macs", "0.7",  # (the latency rule: the test above)
             "--prune-latency", "0"]  # (pruning: the test above)
     args[args.index("--search-budget") + 1] = "0.2"
-    r = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "SLIMNAS_CACHE": str(cache), "PYTHONWARNINGS": "ignore"})
+    r = run_in_process(*args, env={"SLIMNAS_CACHE": str(cache)})
     assert r.returncode == 0, r.stderr[-3000:]
     made = re.search(r"data: generated in ([\d.]+) s", r.stdout)
     assert made and float(made.group(1)) > 0.2 and "[0/5] prepare the data" in r.stdout.split("data: generated")[0]  # before any step's clock

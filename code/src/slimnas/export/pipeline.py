@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +25,27 @@ MAX_F1_DROP = 0.01  # macro-F1 an INT8 model may lose and still ship
 def calibration_loader(bundle, batch_size: int = 32) -> DataLoader:
     """:meth:`~slimnas.data.config.DataBundle.calibration`'s images in batches: what INT8 ranges are fitted on."""
     return DataLoader(bundle.calibration(), batch_size=batch_size, shuffle=False)
+
+
+def checkpoint_source(weight: str | Path) -> dict:
+    """What an export was made from: the checkpoint's bytes and the exporting slimnas (recorded in export.json)."""
+    from .. import __version__
+
+    digest = hashlib.sha256()
+    with open(weight, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest(), "slimnas": __version__}
+
+
+def exported_before(weight: str | Path, out: str | Path) -> Path | None:
+    """The ONNX file an earlier :func:`export_checkpoint` of these very checkpoint bytes wrote into ``out``, if any."""
+    try:
+        report = json.loads((Path(out) / "export.json").read_text(encoding="utf-8"))
+        onnx = Path(report["onnx"])
+        return onnx if report.get("source") == checkpoint_source(weight) and onnx.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = False, tol: float = 1e-4,
@@ -51,7 +74,7 @@ def export_checkpoint(weight: str | Path, out: str | Path, bundle, int8: bool = 
         report = {"onnx": str(fp32), "bytes": staged.stat().st_size, "macs": macs.macs, "params": macs.params,
                   "parity": checked, "f1_fp32": onnx_f1(staged, val_loader),
                   "ms_fp32": onnx_latencies({"fp32": staged}, size, deploy)["fp32"].ms, "int8": None,
-                  "deploy": deploy.describe()}
+                  "deploy": deploy.describe(), "source": checkpoint_source(weight)}
         if verbose:
             p = report["parity"]
             print(f"exported {fp32} ({report['bytes'] / 1e3:.0f} kB): parity on {p['images']} val images, max |diff| "
