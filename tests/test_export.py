@@ -105,6 +105,8 @@ def test_a_comparison_exports_a_checkpoint_once_and_times_a_setting_once(trained
     first = compare_mod.compare({"m": weight}, cfg, tmp_path / "work", DeployTarget(1, 1))
     assert len(exports) == 1 and timings == [DeployTarget(1, 1), DeployTarget(1, 32)]
     assert first[0]["ms_1t"] == first[0]["ms_b1"]
+    head = compare_mod.markdown(first, DeployTarget(1, 1)).splitlines()[0]  # and the table shows that column once
+    assert head.endswith("| ORT ms (1 thr, b1) | 1 thr, b32 |")
     again = compare_mod.compare({"m": weight}, cfg, tmp_path / "work", DeployTarget(1, 1))
     assert len(exports) == 1 and again[0]["onnx"] == first[0]["onnx"] and again[0]["val_f1"] == first[0]["val_f1"]
     ckpt = torch.load(weight, weights_only=True)  # other weights in the same file: exported again

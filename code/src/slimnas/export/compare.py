@@ -92,6 +92,8 @@ def markdown(rows: list[dict], deploy: DeployTarget | None = None) -> str:
     timed = settings(deploy)
     names = {"ms_b1": f"ORT ms ({timed['ms_b1'].threads} thr, b{timed['ms_b1'].batch})",
              "ms_1t": f"1 thr, b{timed['ms_1t'].batch}", "ms_b32": f"{timed['ms_b32'].threads} thr, b32"}
+    if timed["ms_1t"] == timed["ms_b1"]:  # deployed at 1 thread: that column again
+        del names["ms_1t"]
     head = "| model | val macro-F1 |" + (" test macro-F1 |" if has_test else "") + " MACs | params | ONNX size | " + \
         " | ".join(names.values()) + " |"
     lines = [head, "|---|---:|" + ("---:|" if has_test else "") + "---:|---:|---:|" + "---:|" * len(names)]
