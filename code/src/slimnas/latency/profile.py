@@ -41,7 +41,7 @@ def profile_model(spec: str, runtime: DeployTarget, input_size: int | None = Non
         macs = count_macs(piece, shape).macs if any(p.dim() > 1 for p in piece.parameters()) else 0
         rows.append((name, type(piece).__name__, "x".join(map(str, shape)), macs, ms))
     table.save()
-    whole = measure_onnx(onnx_bytes(model, (3, size, size)), runtime)
+    whole = table.timed(onnx_bytes(model, (3, size, size)), (3, size, size))  # in the unit the pieces are priced in
     predicted = priced["raw"]
     total_macs = count_macs(model, size).macs
     lines = [f"{spec} at {size} px on {runtime.describe()}; each piece priced in context (what it adds after its "

@@ -23,8 +23,8 @@ At 1 thread every time is taken **beside a yardstick**: a small fixed CNN (:func
 same rounds, and kept as the ratio to it, in the yardstick's ms when the table first timed it. A shared machine's
 speed wanders by 20-30 % over minutes (another tenant, the host's clock): on 30 random models of the ``tiny`` space
 (1 thread, batch 1), a file's timings minutes apart agreed within ±10 % for 37-73 % of the models, their ratios
-to the yardstick for 83-90 %; and the table priced in ratios came within ±10 % of 97 % of the models (of 47-73 %
-priced in plain ms). A table made in a slow minute and a model timed in a fast one no longer disagree.
+to the yardstick for 83-90 %; and the table priced in ratios came within ±10 % of 80-97 % of the models in three
+runs (47-73 % priced in plain ms, two runs). A table made in a slow minute and a model timed in a fast one no longer disagree.
 """
 
 from __future__ import annotations
@@ -121,7 +121,9 @@ class LatencyTable:
 
         return {"cpu": cpu_name(), "ort": ort_version(), "provider": self.runtime.provider,
                 "threads": self.runtime.threads, "batch": self.runtime.batch, "torch": torch.__version__,
-                "timing": f"one spinning session, {SPIN_SETTLE_S:g} s settle, beside the yardstick",  # earlier: unspun, alone
+                # earlier tables timed unspun sessions; 1-thread tables, alone (not beside the yardstick)
+                "timing": f"one spinning session, {SPIN_SETTLE_S:g} s settle" + ", beside the yardstick" * (
+                    self.runtime.threads == 1),
                 **EXPORTER, "slimnas": __version__}
 
     def _read(self) -> dict[str, dict]:
