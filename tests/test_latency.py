@@ -164,6 +164,10 @@ def test_the_cache_key_holds_every_version_that_changes_a_timing(tmp_path):
     assert ctx["torch"] == torch.__version__ and ctx["opset"] == 18 and ctx["exporter"] and ctx["slimnas"]
     (tmp_path / "t.json").write_text(json.dumps({"context": {**ctx, "torch": "0.0"}, "entries": {"k": {"ms": 1.0}}}))
     assert LatencyTable(DeployTarget(), tmp_path / "t.json").entries == {}  # timed with another torch: not reused
+    from slimnas.latency.table import YARDSTICK_SHAPE  # entries are ratios to the yardstick: another one, another unit
+
+    one = LatencyTable(DeployTarget(threads=1), tmp_path / "t1.json").context()["timing"]
+    assert "yardstick " + "x".join(map(str, YARDSTICK_SHAPE)) in one
 
 
 WRITER = """
