@@ -33,6 +33,7 @@ SECTIONS = {  # bench name -> title, in reading order
     "search_pruning": "What early stopping saves in the search",
     "search_fidelity": "Multi-fidelity (ASHA) vs the dominance pruner, and how well the search ranks",
     "search_fidelity_dev": "How well the search ranks, on dev: by val macro-F1 or by class-balanced val NLL",
+    "search_fidelity_dev_revalidated": "How well the search ranks, on dev: its val macro-F1 top trained again on another split",
     "dev_defaults": "Choose on dev: today's defaults, one change at a time, on the dev set",
     "start_point": "Choose on dev: the tiny space's start point against random candidates of the space",
     "start_margin": "Choose on dev: how far a trial must beat the start point's val macro-F1 (search --start-margin)",

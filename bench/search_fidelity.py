@@ -16,10 +16,16 @@ For each pruner, the same search (space, data, seed, MACs budget) runs for ``--s
   the ranker; Kendall τ between that order and the retrained test F1 says how much the ranking is worth (1: same
   order, 0: unrelated). A pruner that trains few trials to the end still has a top 10 this way.
 
+With ``--revalidate N`` a third ranker joins, ``revalidated``: the ``val_f1`` top trials each trained again to the
+search's full epochs on ``N`` other hold-out splits (the data's split seed + 1 … N, the trial's own settings, as
+``search --revalidate`` does for the front), ranked by their mean val F1 over those splits and, if the trial was
+trained to the end, its own split: a larger, repeated val for the same candidates, at N × top trials' cost.
+``--rankers`` picks which rankers run (their tops' union is what is retrained).
+
 ``--dev`` chooses on dev (a ranker, a pruner): the search and every score use the dev set, the report's test split
 sealed. Each ``--seed`` (the search's sampler seed) adds its own rows; run seeds side by side, one per core.
 
-Writes bench/results/search_fidelity[_dev].{json,md}.
+Writes bench/results/search_fidelity[_dev][_revalidated].{json,md}.
 """
 
 import argparse
@@ -83,6 +89,29 @@ def front_hypervolume(points: list[dict], key: str, max_macs: float) -> float:
     return hypervolume([P(points[i]) for i in fronts[0]] if fronts else [], max_macs)
 
 
+def split_yaml(data: str | None, split: int, out: Path) -> str:
+    """``data`` (a data YAML; None: the embedded default) with its split seed moved on by ``split``."""
+    cfg = read_yaml(data or find_config("synthetic", "data"))
+    path = out / f"split{split}_data.yaml"
+    write_yaml(path, {**cfg, "seed": int(cfg.get("seed", 0)) + split})
+    return str(path)
+
+
+def revalidated(study, cfg, order: list[int], data: str | None, splits: int, full: set[int]) -> dict[int, dict]:
+    """Each trial of ``order`` trained again on ``splits`` other hold-out splits to the search's full epochs: trial ->
+    {"f1s": its val F1 per split, "score": their mean, with its own val F1 if it was trained to the end}."""
+    out = {}
+    for number in order:
+        t = study.trials[number]
+        f1s = [train_row(cfg.run_dir / "trials" / f"{number:04d}" / "model.yaml", split_yaml(data, k, cfg.run_dir),
+                         cfg.run_dir / "revalidate" / f"{number:04d}-split{k}", cfg.epochs, seed=cfg.seed,
+                         **train_hparams(t))["val_macro_f1"] for k in range(1, splits + 1)]
+        own = [max(t.user_attrs["f1_curve"])] if number in full else []
+        out[number] = {"f1s": f1s, "score": round(mean(f1s + own), 5)}
+        print(f"revalidated trial {number}: {f1s} (own {own}) -> {out[number]['score']:.4f}", flush=True)
+    return out
+
+
 def dev_yaml(out: Path) -> str:
     """The dev set (``common.choose_on_dev``: the report's test split sealed) as a data YAML the search can read."""
     dev = choose_on_dev()
@@ -102,12 +131,17 @@ def main() -> None:
     p.add_argument("--retrain-epochs", type=int, default=30)
     p.add_argument("--seeds", type=int, nargs="+", default=[1])
     p.add_argument("--seed", type=int, default=0, help="the search's seed (each seed's rows replace only its own)")
+    p.add_argument("--rankers", nargs="+", default=list(RANKERS), choices=[*RANKERS, "revalidated"])
+    p.add_argument("--revalidate", type=int, default=0, metavar="N",
+                   help="other hold-out splits the val_f1 top is trained on again for the 'revalidated' ranker")
     p.add_argument("--data", default=None)
     p.add_argument("--dev", action="store_true",
                    help="choose on dev: search and score the dev set, the report's test split sealed (section *_dev)")
     p.add_argument("--out", default="bench/results")
     deprecated_alias(p, "--budget", "--search-budget")
     a = p.parse_args()
+    if ("revalidated" in a.rankers) != (a.revalidate > 0):
+        raise SystemExit("search_fidelity: the 'revalidated' ranker and --revalidate N (N >= 1) go together")
     out = Path(a.out)
     data = dev_yaml(out) if a.dev else a.data
     rows = []
@@ -122,7 +156,12 @@ def main() -> None:
         done = trained(study)
         points = test_front(done, cfg.run_dir, data)
         full = {r["trial"] for r in points}
-        orders = {name: [t.number for t in search_order(study, name)[:a.top]] for name in RANKERS}
+        orders = {name: [t.number for t in search_order(study, name)[:a.top]] for name in a.rankers if name in RANKERS}
+        again = {}
+        if a.revalidate:
+            again = revalidated(study, cfg, [t.number for t in search_order(study, "val_f1")[:a.top]], data,
+                                a.revalidate, full)
+            orders["revalidated"] = sorted(again, key=lambda n: (-again[n]["score"], n))
         retrained = {}  # trial -> mean retrained test F1; the union of every ranker's top, each retrained once
         for number in dict.fromkeys(n for order in orders.values() for n in order):
             hparams = train_hparams(study.trials[number])
@@ -146,7 +185,9 @@ def main() -> None:
                     "search_epochs": study.trials[n].user_attrs["epochs"],
                     "val_f1": round(max(study.trials[n].user_attrs["f1_curve"]), 4),
                     "val_bnll": round(min(study.trials[n].user_attrs.get("bnll_curve") or [float("nan")]), 4),
-                    "fully_trained": n in full, "retrain_test_f1": retrained[n]} for n in order]
+                    "fully_trained": n in full, "retrain_test_f1": retrained[n],
+                    **({"revalidated_f1s": again[n]["f1s"], "revalidated_score": again[n]["score"]} if n in again else {})}
+                   for n in order]
             t, pv = tau([-i for i in range(len(top))], [r["retrain_test_f1"] for r in top])
             done_top = [i for i, r in enumerate(top) if r["fully_trained"]]
             tf, pf = tau([-i for i in done_top], [top[i]["retrain_test_f1"] for i in done_top])
@@ -161,10 +202,11 @@ def main() -> None:
 def write_tables(out: Path, a, rows: list[dict]) -> None:
     """Merge this sitting's rows into the section's JSON (another search seed may be running beside it), then
     write its markdown table."""
-    name = "search_fidelity_dev" if a.dev else "search_fidelity"
+    name = ("search_fidelity_dev" if a.dev else "search_fidelity") + ("_revalidated" if a.revalidate else "")
     command = (f"python bench/search_fidelity.py --space {a.space} --search-budget {a.search_budget:g} --epochs "
                f"{a.epochs} --top {a.top} --retrain-epochs {a.retrain_epochs} --seeds {' '.join(map(str, a.seeds))}"
-               + (" --dev" if a.dev else ""))
+               + (f" --rankers {' '.join(a.rankers)}" if a.rankers != list(RANKERS) else "")
+               + (f" --revalidate {a.revalidate}" if a.revalidate else "") + (" --dev" if a.dev else ""))
     with file_lock(out / f"{name}.lock"):
         path = out / f"{name}.json"
         earlier = json.loads(path.read_text()) if path.is_file() else {}
@@ -176,13 +218,15 @@ def write_tables(out: Path, a, rows: list[dict]) -> None:
         write_json(path, result)
     split = "the dev set's test split (the report's sealed)" if a.dev else "the test split"
     lines = [f"Search of the `{a.space}` space, {a.search_budget:g} s per pruner and search seed, {a.epochs} epochs per "
-             f"fully trained trial, MACs budget {a.max_macs / 1e6:g} M; each ranker's top {a.top} retrained "
+             f"fully trained trial, MACs budget {a.max_macs / 1e6:g} M"
+             + (f"; `revalidated`: the val_f1 top trained again on {a.revalidate} other split(s), ranked by the mean "
+                f"val F1" if a.revalidate else "") + f"; each ranker's top {a.top} retrained "
              f"{a.retrain_epochs} epochs (seeds {a.seeds}) and scored on {split}; {result['machine']}; "
              f"{result['date']}. Kendall τ: the search's order (further trained first, then the ranker) against "
              f"the retrained test F1.", "",
              "| pruner | search seed | wall s | trials | epochs trained | val front HV | test front HV | best test F1 | "
-             + " | ".join(f"τ (p), top by {k}" for k in RANKERS) + " |",
-             "|---|---:|---:|---|---:|---:|---:|---:|" + "---:|" * len(RANKERS)]
+             + " | ".join(f"τ (p), top by {k}" for k in a.rankers) + " |",
+             "|---|---:|---:|---|---:|---:|---:|---:|" + "---:|" * len(a.rankers)]
 
     def cell(r):
         return "–" if r["kendall_tau"] is None else f"{r['kendall_tau']:.3f} ({r['kendall_p']:.3f}), {r['ranked']} trials"
@@ -190,10 +234,10 @@ def write_tables(out: Path, a, rows: list[dict]) -> None:
     for r in rows:
         lines.append(f"| {r['pruner']} | {r['search_seed']} | {r['seconds']:.0f} | {r['states']} | {r['epochs_trained']} | "
                      f"{r['val_hypervolume']:.4f} | {r['test_hypervolume']:.4f} | {r['best_test_f1']:.4f} | "
-                     + " | ".join(cell(r["rankers"][k]) for k in RANKERS) + " |")
+                     + " | ".join(cell(r["rankers"][k]) for k in a.rankers) + " |")
     lines.append("")
     for pruner in dict.fromkeys(r["pruner"] for r in rows):
-        for k in RANKERS:
+        for k in a.rankers:
             taus = [r["rankers"][k]["kendall_tau"] for r in rows if r["pruner"] == pruner]
             taus = [t for t in taus if t is not None]
             if taus:
