@@ -48,6 +48,7 @@ SECTIONS = {  # bench name -> title, in reading order
     "latency_model_tiny_t2": "Latency table on the tiny space the road searches, 2 threads (ONNX Runtime's default here)",
     "latency_model_default_t2": "Latency table on the default space, 2 threads (ONNX Runtime's default here)",
     "latency_model_candidates_tiny_t1": "Latency table on the compression step's candidates of the tiny start point, 1 thread",
+    "latency_model_candidates_tiny_t2": "The same candidates, 2 threads (ONNX Runtime's default here)",
     "resnet_decompose": "Decomposition where it pays: timm resnet18 at 224 px",
     "decompose_accuracy": "A trained k×k model decomposed for latency and for MACs, fine-tuned",
     "prune_latency": "Channel pruning on the nets the road makes: speed-up by ratio and channel rounding",
