@@ -100,12 +100,12 @@ def split_yaml(data: str | None, split: int, out: Path) -> str:
 def revalidated(study, cfg, order: list[int], data: str | None, splits: int, full: set[int]) -> dict[int, dict]:
     """Each trial of ``order`` trained again on ``splits`` other hold-out splits to the search's full epochs: trial ->
     {"f1s": its val F1 per split, "score": their mean, with its own val F1 if it was trained to the end}."""
-    out = {}
+    out, yamls = {}, {k: split_yaml(data, k, cfg.run_dir) for k in range(1, splits + 1)}  # written once
     for number in order:
         t = study.trials[number]
-        f1s = [train_row(cfg.run_dir / "trials" / f"{number:04d}" / "model.yaml", split_yaml(data, k, cfg.run_dir),
+        f1s = [train_row(cfg.run_dir / "trials" / f"{number:04d}" / "model.yaml", yaml,
                          cfg.run_dir / "revalidate" / f"{number:04d}-split{k}", cfg.epochs, seed=cfg.seed,
-                         **train_hparams(t))["val_macro_f1"] for k in range(1, splits + 1)]
+                         **train_hparams(t))["val_macro_f1"] for k, yaml in yamls.items()]
         own = [max(t.user_attrs["f1_curve"])] if number in full else []
         out[number] = {"f1s": f1s, "score": round(mean(f1s + own), 5)}
         print(f"revalidated trial {number}: {f1s} (own {own}) -> {out[number]['score']:.4f}", flush=True)
